@@ -1,0 +1,93 @@
+# libshmthrottle - see README.md.  `make`, `make check`, `make demo`,
+# `make install PREFIX=/usr DESTDIR=...`.
+
+VERSION := $(shell sed -n 's/^\#define SHMT_VERSION_STRING "\(.*\)"/\1/p' libshmthrottle/shmthrottle.h)
+MAJOR := $(shell sed -n 's/^\#define SHMT_VERSION_MAJOR \([0-9]*\)/\1/p' libshmthrottle/shmthrottle.h)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+bindir ?= $(PREFIX)/bin
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+mandir ?= $(PREFIX)/share/man
+pkgconfigdir ?= $(libdir)/pkgconfig
+
+CC ?= cc
+AR ?= ar
+PKG_CONFIG ?= pkg-config
+# User flags: override freely; the required ones below stay.
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
+REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
+	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
+LIBS = -pthread -lrt -lm $(CURL_LIBS)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+B = build
+SONAME = libshmthrottle.so.$(MAJOR)
+LIB_SRC = clock.c config.c error.c futex.c policy.c retry_after.c ring.c \
+	segment.c throttle.c
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
+LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
+HEADERS = $(wildcard libshmthrottle/*.h)
+TEST_SRC = $(wildcard tests/check_*.c)
+TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
+
+.PHONY: all check install uninstall clean format
+all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc
+
+$(B)/lib/%.o: libshmthrottle/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) -fvisibility=hidden -c -o $@ $<
+$(B)/pic/%.o: libshmthrottle/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) -fvisibility=hidden -fPIC -c -o $@ $<
+
+$(B)/libshmthrottle.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+$(B)/$(SONAME).$(VERSION:$(MAJOR).%=%): $(LIB_PIC)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,libshmthrottle/libshmthrottle.vers \
+		$(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/libshmthrottle.so: $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%)
+	ln -sf $(<F) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(B)/libshmthrottle.pc: libshmthrottle/libshmthrottle.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
+	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+$(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+$(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+# The whole suite; CK_RUN_SUITE=policy (etc.) runs one suite.
+check: all $(B)/check_shmthrottle
+	$(B)/check_shmthrottle
+
+install: all
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir)
+	install -m 644 libshmthrottle/shmthrottle.h $(DESTDIR)$(includedir)/
+	install -m 644 $(B)/libshmthrottle.a $(DESTDIR)$(libdir)/
+	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
+	ln -sf $(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libshmthrottle.so
+	install -m 644 $(B)/libshmthrottle.pc $(DESTDIR)$(pkgconfigdir)/
+
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/shmthrottle.h $(DESTDIR)$(libdir)/libshmthrottle.* \
+		$(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
+
+format:
+	clang-format -i libshmthrottle/*.[ch] tests/*.[ch]
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,182 @@
+/* config.c - defaults, range checks, and the policies as spacing rules. */
+#include "config.h"
+
+#include <math.h>
+
+#include "clock.h"
+
+#define YEAR_S (365.0 * 86400)
+#define WEEK_S (7.0 * 86400)
+
+void
+shmt_config_init(shmt_config *cfg)
+{
+	*cfg = (shmt_config){
+		.nrates = 0,
+		.policy = SHMT_POLICY_WINDOW,
+		.burst = 1,
+		.margin = 0.005,
+		.backoff_initial = 1.0,
+		.backoff_multiplier = 2.0,
+		.backoff_max = 60.0,
+		.retry_after_max = 6 * 3600.0,
+		.max_retries = 3,
+		.capacity = 0,
+	};
+}
+
+static int
+in_range(double v, double lo, double hi)
+{
+	return isfinite(v) && v >= lo && v <= hi;
+}
+
+static uint32_t
+largest_max(const shmt_config *cfg)
+{
+	uint32_t m = 0;
+
+	for (unsigned i = 0; i < cfg->nrates && i < SHMT_MAX_RATES; i++)
+		if (cfg->rates[i].max > m)
+			m = cfg->rates[i].max;
+	return m;
+}
+
+static int
+rates_check(const shmt_config *cfg)
+{
+	if (cfg->nrates > SHMT_MAX_RATES)
+		return SHMT_ECONFIG;
+	for (unsigned i = 0; i < cfg->nrates; i++) {
+		/* The seed divided by a max of 0: a rate needs both halves. */
+		if (cfg->rates[i].max == 0 || cfg->rates[i].max > SHMT_CAPACITY_MAX)
+			return SHMT_ECONFIG;
+		if (!in_range(cfg->rates[i].period, 1e-6, YEAR_S))
+			return SHMT_ECONFIG;
+	}
+	if (cfg->policy == SHMT_POLICY_SMOOTH) {
+		if (cfg->nrates == 0)
+			return SHMT_ECONFIG;
+		for (unsigned i = 0; i < cfg->nrates; i++)
+			if (cfg->burst > cfg->rates[i].max)
+				return SHMT_ECONFIG;
+	} else if (cfg->policy != SHMT_POLICY_WINDOW) {
+		return SHMT_ECONFIG;
+	}
+	return SHMT_OK;
+}
+
+int
+shmt_config_check(const shmt_config *cfg)
+{
+	if (!cfg)
+		return SHMT_EINVAL;
+	if (rates_check(cfg) != SHMT_OK || cfg->burst < 1)
+		return SHMT_ECONFIG;
+	if (!in_range(cfg->margin, 0, 60) ||
+	    !in_range(cfg->backoff_max, 1e-3, WEEK_S) ||
+	    !in_range(cfg->backoff_initial, 1e-3, cfg->backoff_max) ||
+	    !in_range(cfg->backoff_multiplier, 1, 1000) ||
+	    !in_range(cfg->retry_after_max, 1e-3, WEEK_S) ||
+	    cfg->max_retries > 1000)
+		return SHMT_ECONFIG;
+	if (cfg->capacity != 0 &&
+	    (cfg->capacity < SHMT_CAPACITY_MIN || cfg->capacity > SHMT_CAPACITY_MAX ||
+	     cfg->capacity < largest_max(cfg)))
+		return SHMT_ECONFIG;
+	return SHMT_OK;
+}
+
+uint32_t
+shmt_config_capacity(const shmt_config *cfg)
+{
+	uint64_t want;
+
+	if (cfg->capacity)
+		return cfg->capacity;
+	want = 2 * (uint64_t)largest_max(cfg);
+	if (want < 4096)
+		want = 4096;
+	return want > SHMT_CAPACITY_MAX ? SHMT_CAPACITY_MAX : (uint32_t)want;
+}
+
+void
+shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg)
+{
+	*s = (struct shmt_scfg){
+		.nrates = cfg->nrates,
+		.policy = (uint32_t)cfg->policy,
+		.burst = cfg->burst,
+		.max_retries = cfg->max_retries,
+		.margin = shmt_sec_to_ns(cfg->margin),
+		.backoff_initial = shmt_sec_to_ns(cfg->backoff_initial),
+		.backoff_max = shmt_sec_to_ns(cfg->backoff_max),
+		.retry_after_max = shmt_sec_to_ns(cfg->retry_after_max),
+		.backoff_multiplier = cfg->backoff_multiplier,
+	};
+	for (unsigned i = 0; i < cfg->nrates; i++) {
+		s->rate_max[i] = cfg->rates[i].max;
+		s->rate_period[i] = shmt_sec_to_ns(cfg->rates[i].period);
+	}
+}
+
+void
+shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap)
+{
+	shmt_config_init(cfg);
+	cfg->nrates = s->nrates;
+	cfg->policy = (int)s->policy;
+	cfg->burst = s->burst;
+	cfg->max_retries = s->max_retries;
+	cfg->margin = shmt_ns_to_sec(s->margin);
+	cfg->backoff_initial = shmt_ns_to_sec(s->backoff_initial);
+	cfg->backoff_max = shmt_ns_to_sec(s->backoff_max);
+	cfg->retry_after_max = shmt_ns_to_sec(s->retry_after_max);
+	cfg->backoff_multiplier = s->backoff_multiplier;
+	cfg->capacity = cap;
+	for (unsigned i = 0; i < s->nrates && i < SHMT_MAX_RATES; i++) {
+		cfg->rates[i].max = s->rate_max[i];
+		cfg->rates[i].period = shmt_ns_to_sec(s->rate_period[i]);
+	}
+}
+
+int
+shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap)
+{
+	shmt_config cfg;
+
+	if (s->nrates > SHMT_MAX_RATES)
+		return SHMT_ECORRUPT;
+	shmt_scfg_to(&cfg, s, cap);
+	return shmt_config_check(&cfg) == SHMT_OK ? SHMT_OK : SHMT_ECORRUPT;
+}
+
+unsigned
+shmt_spacings(const struct shmt_scfg *s, struct shmt_spacing sp[SHMT_MAX_RATES])
+{
+	unsigned i;
+
+	for (i = 0; i < s->nrates && i < SHMT_MAX_RATES; i++) {
+		uint32_t n = s->rate_max[i];
+		int64_t p = s->rate_period[i];
+
+		if (s->policy == SHMT_POLICY_SMOOTH) {
+			/* GCRA, burst b: b sends per b emission intervals. */
+			p = (int64_t)((double)p * s->burst / n);
+			n = s->burst;
+		}
+		sp[i] = (struct shmt_spacing){ .n = n, .p = p + s->margin };
+	}
+	return i;
+}
+
+int64_t
+shmt_longest_period(const struct shmt_scfg *s)
+{
+	int64_t p = 0;
+
+	for (unsigned i = 0; i < s->nrates && i < SHMT_MAX_RATES; i++)
+		if (s->rate_period[i] > p)
+			p = s->rate_period[i];
+	return p;
+}

@@ -1,0 +1,25 @@
+/* config.h - checking a configuration and storing it in the segment. */
+#ifndef SHMT_CONFIG_H
+#define SHMT_CONFIG_H
+
+#include "state.h"
+
+/* A spacing rule: a send at least `p` ns after the n-th previous send. */
+struct shmt_spacing {
+	uint32_t n;
+	int64_t p;
+};
+
+/* The log capacity a new throttle of this configuration gets. */
+uint32_t shmt_config_capacity(const shmt_config *cfg);
+void shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg);
+void shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap);
+/* SHMT_OK if a stored configuration is in range (read from a segment). */
+int shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap);
+/* The spacing rules that enforce the policy; returns how many. */
+unsigned shmt_spacings(const struct shmt_scfg *s,
+                       struct shmt_spacing sp[SHMT_MAX_RATES]);
+/* The longest period, or 0 if no rate is known. */
+int64_t shmt_longest_period(const struct shmt_scfg *s);
+
+#endif

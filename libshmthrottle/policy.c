@@ -1,0 +1,161 @@
+/* policy.c - pacing, delays and backoff: the seed's rules, corrected. */
+#include "policy.h"
+
+#include "clock.h"
+#include "config.h"
+#include "ring.h"
+
+static int64_t
+max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int64_t
+min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+int64_t
+shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	const struct shmt_state *st = r->st;
+	struct shmt_spacing sp[SHMT_MAX_RATES];
+	unsigned n = shmt_spacings(&st->cfg, sp);
+	int64_t t = max64(now, st->end_of_delay);
+
+	/* Sends stay in log order: first come, first served. */
+	if (seq > st->tail)
+		t = max64(t, shmt_ring_at(r, seq - 1)->mono);
+	for (unsigned i = 0; i < n; i++)
+		if (seq >= st->tail + sp[i].n)
+			t = max64(t, shmt_add_ns(shmt_ring_at(r, seq - sp[i].n)->mono, sp[i].p));
+	return t;
+}
+
+int
+shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall)
+{
+	int earlier = 0;
+
+	for (uint64_t s = shmt_ring_first_after(r, now); s < r->st->head; s++) {
+		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t t = shmt_admit_at(r, s, now);
+
+		earlier |= t < e->mono;
+		e->mono = t;
+		e->wall = shmt_add_ns(wall, shmt_sub_ns(t, now));
+	}
+	return earlier;
+}
+
+static int64_t
+backoff_cap(const struct shmt_scfg *c)
+{
+	int64_t p = shmt_longest_period(c);
+
+	/* Capped, never reset to 0: the seed's reset gave a 429 storm no pause. */
+	return p > 0 ? min64(p, c->backoff_max) : c->backoff_max;
+}
+
+int64_t
+shmt_backoff_next(const struct shmt_scfg *c, int64_t cur)
+{
+	double next = cur > 0 ? (double)cur * c->backoff_multiplier
+	                      : (double)c->backoff_initial;
+	int64_t cap = backoff_cap(c);
+
+	return next >= (double)cap ? cap : (int64_t)next;
+}
+
+int64_t
+shmt_backoff_for_attempt(const struct shmt_scfg *c, uint32_t attempt)
+{
+	int64_t b = 0;
+
+	for (uint32_t i = 0; i < attempt; i++) {
+		int64_t next = shmt_backoff_next(c, b);
+
+		if (next == b)
+			break;
+		b = next;
+	}
+	return b;
+}
+
+/* The seed's period estimate: the rest of the period, scaled by the share of
+ * the limit the recent successful sends used.  -1 when no rate saw one. */
+static int64_t
+run_rate_estimate(const struct shmt_ring *r, int64_t now)
+{
+	const struct shmt_scfg *c = &r->st->cfg;
+	int64_t best = -1;
+
+	for (unsigned i = 0; i < c->nrates && i < SHMT_MAX_RATES; i++) {
+		uint32_t count;
+		int64_t oldest, rest;
+
+		shmt_ring_run_rate(r, now, c->rate_period[i], c->rate_max[i],
+		                   &count, &oldest);
+		if (count == 0)
+			continue;
+		rest = max64(0, shmt_sub_ns(c->rate_period[i], shmt_sub_ns(now, oldest)));
+		best = max64(best, (int64_t)((double)rest * count / c->rate_max[i]));
+	}
+	return best;
+}
+
+int64_t
+shmt_delay_end(struct shmt_state *st, const struct shmt_ring *r,
+               const struct shmt_response *rsp)
+{
+	const struct shmt_scfg *c = &st->cfg;
+	int64_t end, est;
+
+	if (rsp->retry_after >= 0) {
+		end = shmt_add_ns(rsp->send, min64(rsp->retry_after, c->retry_after_max));
+	} else if (rsp->status == 429 && (est = run_rate_estimate(r, rsp->now)) >= 0) {
+		end = shmt_add_ns(rsp->now, est);
+	} else {
+		/* No Retry-After, no period, or no success in it: back off. */
+		st->backoff = shmt_backoff_next(c, st->backoff);
+		end = shmt_add_ns(rsp->send, st->backoff);
+	}
+	/* The seed could sleep 0 s after a 429: the floor counts from now. */
+	return max64(end, shmt_add_ns(rsp->now, c->backoff_initial));
+}
+
+int
+shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
+                    int64_t *wait)
+{
+	struct shmt_state *st = r->st;
+	int retryable = rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY);
+	int verdict;
+
+	*wait = 0;
+	if (!retryable) {
+		if ((rsp->status > 0 && rsp->status <= 399) || rsp->status == 401)
+			st->backoff = 0;
+		return SHMT_DONE;
+	}
+	if (rsp->status == 429) {
+		st->n429++;
+		st->last_429_wall = rsp->wall;
+	}
+	if (rsp->status <= 0) {
+		/* A transport error tells nothing of the shared limit. */
+		*wait = shmt_backoff_for_attempt(&st->cfg, rsp->attempt);
+	} else {
+		/* Sent before the current delay ended: that delay covers it. */
+		if (rsp->send >= st->end_of_delay)
+			st->end_of_delay = max64(st->end_of_delay,
+			                         shmt_delay_end(st, r, rsp));
+		*wait = max64(0, shmt_sub_ns(st->end_of_delay, rsp->now));
+	}
+	verdict = rsp->attempt <= st->cfg.max_retries ? SHMT_RETRY : SHMT_GIVE_UP;
+	if (verdict == SHMT_RETRY)
+		st->retries++;
+	return verdict;
+}

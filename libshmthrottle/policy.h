@@ -1,0 +1,45 @@
+/*
+ * policy.h - every decision of the throttle, as pure functions of the
+ * state, the configuration and `now`.  No clock is read, nothing sleeps
+ * and nothing locks here: the caller holds the lock and passes the time,
+ * so the unit tests can pin each rule down with an injected clock.
+ */
+#ifndef SHMT_POLICY_H
+#define SHMT_POLICY_H
+
+#include "state.h"
+
+/* A response, as shmt_record() hands it to the policy. */
+struct shmt_response {
+	int64_t now;         /* mono ns when it is recorded */
+	int64_t wall;        /* the same instant on the wall clock */
+	int64_t send;        /* mono ns the request was sent */
+	int64_t retry_after; /* ns from the send, or -1 */
+	int status;          /* HTTP status, <= 0 for no response */
+	unsigned flags;      /* SHMT_RECORD_* */
+	uint32_t attempt;    /* 1 for the first send */
+};
+
+/* The earliest time the log entry `seq` may be sent, given the entries
+ * before it, the end of the shared delay and `now`. */
+int64_t shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now);
+/* Give every reservation still in the future its earliest time again (after
+ * a reset, a reconfiguration or a new delay).  Returns 1 if one of them
+ * moved earlier, so that its waiter must be woken. */
+int shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall);
+/* The backoff that follows `cur` (0: none yet): initial, then times the
+ * multiplier, capped by backoff_max and by the longest known period. */
+int64_t shmt_backoff_next(const struct shmt_scfg *c, int64_t cur);
+/* A request's own backoff after its attempt-th send failed in transport. */
+int64_t shmt_backoff_for_attempt(const struct shmt_scfg *c, uint32_t attempt);
+/* The end of the delay a new 429 (or retry status) calls for: Retry-After,
+ * else the run-rate estimate, else backoff (which advances st->backoff);
+ * never less than backoff_initial from now. */
+int64_t shmt_delay_end(struct shmt_state *st, const struct shmt_ring *r,
+                       const struct shmt_response *rsp);
+/* Apply a response to the state; returns an enum shmt_verdict and the
+ * time to wait before a retry in *wait (ns). */
+int shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
+                        int64_t *wait);
+
+#endif

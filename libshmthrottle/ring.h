@@ -1,0 +1,47 @@
+/*
+ * ring.h - the request log: a ring of send times, sorted by time, with a
+ * Fenwick tree counting the 429s so that a window's run rate costs
+ * O(log^2 n) instead of a scan.  Pure: no clock, no locking.
+ */
+#ifndef SHMT_RING_H
+#define SHMT_RING_H
+
+#include "state.h"
+
+static inline struct shmt_entry *
+shmt_ring_at(const struct shmt_ring *r, uint64_t seq)
+{
+	return &r->e[seq % r->cap];
+}
+
+static inline int
+shmt_ring_has(const struct shmt_ring *r, uint64_t seq)
+{
+	return seq >= r->st->tail && seq < r->st->head;
+}
+
+/* Empty the log and its tree; head = tail = 0. */
+void shmt_ring_init(struct shmt_ring *r);
+/* Add a send at mono/wall; the oldest entry goes if the ring is full. */
+uint64_t shmt_ring_append(struct shmt_ring *r, int64_t mono, int64_t wall);
+void shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status);
+/* Forget the entries before seq. */
+void shmt_ring_drop_before(struct shmt_ring *r, uint64_t seq);
+/* First sequence number whose send time is > t (head if none). */
+uint64_t shmt_ring_first_after(const struct shmt_ring *r, int64_t t);
+/* 429s among sequence numbers [a, b). */
+uint64_t shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b);
+/*
+ * The seed's run rate: among the sends in (now - period, now] that did
+ * not get a 429, the newest `max` of them: how many (*count) and when
+ * the oldest of those was sent (*oldest, valid if *count > 0).
+ */
+void shmt_ring_run_rate(const struct shmt_ring *r, int64_t now,
+                        int64_t period, uint32_t max, uint32_t *count,
+                        int64_t *oldest);
+/* SHMT_OK if indices, sequence numbers and order are sound. */
+int shmt_ring_check(const struct shmt_ring *r);
+/* Recompute the tree from the entries (after a crash). */
+void shmt_ring_rebuild(struct shmt_ring *r);
+
+#endif

@@ -1,0 +1,420 @@
+/* segment.c - create, attach, validate, lock and repair a segment. */
+#define _GNU_SOURCE
+#include "segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "ring.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define READY_WAIT_NS (2 * SHMT_NS)
+
+static size_t
+entries_offset(void)
+{
+	return ALIGN64(sizeof(struct shmt_header));
+}
+
+size_t
+shmt_seg_size(uint32_t cap)
+{
+	return entries_offset() + (size_t)cap * sizeof(struct shmt_entry) +
+	       (size_t)cap * sizeof(int32_t);
+}
+
+static void
+ring_bind(struct shmt_seg *sg, uint32_t cap)
+{
+	char *base = (char *)sg->h;
+
+	sg->ring.e = (struct shmt_entry *)(base + entries_offset());
+	sg->ring.fw = (int32_t *)(sg->ring.e + cap);
+	sg->ring.cap = cap;
+	sg->ring.st = &sg->h->st;
+}
+
+int
+shmt_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return SHMT_ENAME;
+	n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789_.-");
+	if (n == 0 || n > SHMT_NAME_MAX || name[n] != '\0' || name[0] == '.')
+		return SHMT_ENAME;
+	return SHMT_OK;
+}
+
+static int
+shm_path(const char *name, char out[SHMT_NAME_MAX + 32])
+{
+	int rc = shmt_name_check(name);
+
+	if (rc == SHMT_OK)
+		snprintf(out, SHMT_NAME_MAX + 32, "/" SHMT_SHM_PREFIX "%s", name);
+	return rc;
+}
+
+static int
+errno_code(int e)
+{
+	switch (e) {
+	case ENOENT: return SHMT_ENOENT;
+	case EEXIST: return SHMT_EEXIST;
+	case EACCES: case EPERM: return SHMT_EPERM;
+	case ENOMEM: return SHMT_ENOMEM;
+	default: return SHMT_ESYS;
+	}
+}
+
+int64_t
+shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap)
+{
+	double step = (double)shmt_longest_period(c) + (double)c->margin;
+	double h = (double)c->retry_after_max + (double)c->backoff_max +
+	           (double)cap * step + SHMT_NS;
+
+	return h >= (double)SHMT_NS_LIMIT ? SHMT_NS_LIMIT : (int64_t)h;
+}
+
+/* O(1) checks, made at every lock. */
+static int
+header_check(const struct shmt_seg *sg, int64_t now)
+{
+	const struct shmt_header *h = sg->h;
+	const struct shmt_state *st = &h->st;
+
+	if (h->magic != SHMT_MAGIC || h->layout != SHMT_LAYOUT ||
+	    h->capacity != sg->ring.cap || h->size != sg->size)
+		return SHMT_ECORRUPT;
+	if (st->tail > st->head || st->head - st->tail > sg->ring.cap)
+		return SHMT_ECORRUPT;
+	if (shmt_scfg_check(&st->cfg, sg->ring.cap) != SHMT_OK)
+		return SHMT_ECORRUPT;
+	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max ||
+	    shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
+		return SHMT_ECORRUPT;
+	return SHMT_OK;
+}
+
+int
+shmt_seg_validate(const struct shmt_seg *sg, int64_t now)
+{
+	const struct shmt_ring *r = &sg->ring;
+	int64_t horizon;
+
+	if (header_check(sg, now) != SHMT_OK || shmt_ring_check(r) != SHMT_OK)
+		return SHMT_ECORRUPT;
+	horizon = shmt_seg_horizon(&r->st->cfg, r->cap);
+	if (r->st->head > r->st->tail &&
+	    shmt_sub_ns(shmt_ring_at(r, r->st->head - 1)->mono, now) > horizon)
+		return SHMT_ECORRUPT;
+	return SHMT_OK;
+}
+
+/* The last owner died holding the lock, perhaps half-way through an
+ * update.  Every update is ordered so that what it leaves is either the
+ * old or the new value, or a log slightly out of order; put each field
+ * back in range, conservatively (delays only ever get longer). */
+static void
+repair(struct shmt_seg *sg, int64_t now)
+{
+	struct shmt_state *st = &sg->h->st;
+	struct shmt_ring *r = &sg->ring;
+	int64_t prev = INT64_MIN;
+
+	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK)
+		st->cfg = st->cfg_backup;
+	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK) {
+		shmt_config def;
+
+		shmt_config_init(&def);
+		shmt_scfg_from(&st->cfg, &def);
+	}
+	if (st->tail > st->head)
+		st->tail = st->head;
+	if (st->head - st->tail > r->cap)
+		st->tail = st->head - r->cap;
+	for (uint64_t s = st->tail; s < st->head; s++) {
+		struct shmt_entry *e = shmt_ring_at(r, s);
+
+		if (e->seq != s) { /* not a crash: damage; drop what precedes */
+			st->tail = s + 1;
+			prev = INT64_MIN;
+			continue;
+		}
+		if (e->mono < prev)
+			e->mono = prev;
+		prev = e->mono;
+	}
+	shmt_ring_rebuild(r);
+	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max)
+		st->backoff = st->cfg.backoff_max;
+	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
+		st->end_of_delay = now + st->cfg.retry_after_max;
+}
+
+int
+shmt_seg_lock(struct shmt_seg *sg, int64_t now)
+{
+	int rc = pthread_mutex_lock(&sg->h->lock);
+
+	if (rc == EOWNERDEAD) {
+		repair(sg, now);
+		rc = pthread_mutex_consistent(&sg->h->lock);
+	}
+	if (rc == ENOTRECOVERABLE)
+		return SHMT_ECORRUPT;
+	if (rc != 0) {
+		errno = rc;
+		return SHMT_ESYS;
+	}
+	rc = header_check(sg, now);
+	if (rc != SHMT_OK)
+		pthread_mutex_unlock(&sg->h->lock);
+	return rc;
+}
+
+void
+shmt_seg_unlock(struct shmt_seg *sg)
+{
+	pthread_mutex_unlock(&sg->h->lock);
+}
+
+static int
+mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t attr;
+	int rc = pthread_mutexattr_init(&attr);
+
+	if (rc)
+		return rc;
+	rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(m, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return rc;
+}
+
+static int
+map(struct shmt_seg *sg, int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return errno_code(errno);
+	sg->h = p;
+	sg->size = size;
+	return SHMT_OK;
+}
+
+/* We made the name: build the segment, then publish the magic last. */
+static int
+create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
+{
+	uint32_t cap = shmt_config_capacity(cfg);
+	size_t size = shmt_seg_size(cap);
+	int rc;
+
+	if (fchmod(fd, mode) != 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
+		return errno_code(errno);
+	rc = map(sg, fd, size);
+	if (rc != SHMT_OK)
+		return rc;
+	ring_bind(sg, cap);
+	sg->h->layout = SHMT_LAYOUT;
+	sg->h->size = size;
+	sg->h->capacity = cap;
+	shmt_scfg_from(&sg->h->st.cfg, cfg);
+	sg->h->st.cfg_backup = sg->h->st.cfg;
+	shmt_ring_init(&sg->ring);
+	if ((rc = mutex_init(&sg->h->lock)) != 0) {
+		errno = rc;
+		return SHMT_ESYS;
+	}
+	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);
+	return SHMT_OK;
+}
+
+static int
+in_my_groups(gid_t g)
+{
+	gid_t list[256];
+	int n = getgroups(256, list);
+
+	if (g == getegid())
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (list[i] == g)
+			return 1;
+	return 0;
+}
+
+static int
+owner_check(const struct stat *sb, unsigned flags)
+{
+	if (sb->st_mode & 0007) /* anyone could write it */
+		return SHMT_EPERM;
+	if (sb->st_uid == geteuid())
+		return SHMT_OK;
+	if ((flags & SHMT_GROUP) && in_my_groups(sb->st_gid) &&
+	    (sb->st_mode & 0060) == 0060)
+		return SHMT_OK;
+	return SHMT_EPERM;
+}
+
+/* Wait until the creator has published the magic; no one ever uses a
+ * half-built segment.  A segment still blank long after its creation lost
+ * its creator: SHMT_EINVALID. */
+static int
+wait_ready(int fd, struct stat *sb)
+{
+	int64_t start = shmt_mono_ns();
+	struct timespec nap = { 0, 1000000 };
+
+	for (;;) {
+		if (fstat(fd, sb) != 0)
+			return errno_code(errno);
+		if ((size_t)sb->st_size >= sizeof(struct shmt_header)) {
+			uint32_t magic;
+
+			if (pread(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+				return errno_code(errno);
+			if (magic == SHMT_MAGIC)
+				return SHMT_OK;
+			if (magic != 0)
+				return SHMT_EINVALID;
+		}
+		if (time(NULL) - sb->st_ctime > 2)
+			return SHMT_EINVALID;
+		if (shmt_mono_ns() - start > READY_WAIT_NS)
+			return SHMT_EBUSY;
+		nanosleep(&nap, NULL);
+	}
+}
+
+static int
+attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
+{
+	struct stat sb;
+	struct shmt_header h;
+	int rc = wait_ready(fd, &sb);
+
+	if (rc == SHMT_OK)
+		rc = owner_check(&sb, flags);
+	if (rc != SHMT_OK)
+		return rc;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return SHMT_EINVALID;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (h.layout != SHMT_LAYOUT)
+		return SHMT_EVERSION;
+	if (h.capacity < SHMT_CAPACITY_MIN || h.capacity > SHMT_CAPACITY_MAX ||
+	    h.size != shmt_seg_size(h.capacity) || (uint64_t)sb.st_size != h.size)
+		return SHMT_EINVALID;
+	rc = map(sg, fd, h.size);
+	if (rc != SHMT_OK)
+		return rc;
+	ring_bind(sg, h.capacity);
+	rc = shmt_seg_lock(sg, now);
+	if (rc != SHMT_OK)
+		return rc;
+	rc = shmt_seg_validate(sg, now);
+	shmt_seg_unlock(sg);
+	return rc;
+}
+
+int
+shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
+              unsigned flags, int64_t now)
+{
+	char path[SHMT_NAME_MAX + 32];
+	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
+	int rc = shm_path(name, path), fd = -1;
+
+	*sg = (struct shmt_seg){ 0 };
+	if (rc != SHMT_OK)
+		return rc;
+	if (flags & SHMT_CREATE) {
+		if ((rc = shmt_config_check(cfg)) != SHMT_OK)
+			return rc;
+		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+		if (fd >= 0) {
+			rc = create(sg, fd, cfg, mode);
+			close(fd);
+			if (rc != SHMT_OK) {
+				shm_unlink(path);
+				shmt_seg_close(sg);
+			}
+			return rc;
+		}
+		if (errno != EEXIST)
+			return errno_code(errno);
+		if (flags & SHMT_EXCL)
+			return SHMT_EEXIST;
+	}
+	fd = shm_open(path, O_RDWR, 0);
+	if (fd < 0)
+		return errno_code(errno);
+	rc = attach(sg, fd, flags, now);
+	close(fd);
+	if (rc != SHMT_OK)
+		shmt_seg_close(sg);
+	return rc;
+}
+
+void
+shmt_seg_close(struct shmt_seg *sg)
+{
+	if (sg->h)
+		munmap(sg->h, sg->size);
+	*sg = (struct shmt_seg){ 0 };
+}
+
+int
+shmt_remove(const char *name)
+{
+	char path[SHMT_NAME_MAX + 32];
+	int rc = shm_path(name, path);
+
+	if (rc == SHMT_OK && shm_unlink(path) != 0)
+		rc = errno_code(errno);
+	return rc;
+}
+
+int
+shmt_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	const size_t plen = sizeof(SHMT_SHM_PREFIX) - 1;
+	DIR *d = opendir(SHMT_SHM_DIR);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!fn)
+		return SHMT_EINVAL;
+	if (!d)
+		return errno_code(errno);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		const char *name = de->d_name + plen;
+
+		if (strncmp(de->d_name, SHMT_SHM_PREFIX, plen) == 0 &&
+		    shmt_name_check(name) == SHMT_OK)
+			rc = fn(name, arg);
+	}
+	closedir(d);
+	return rc;
+}

@@ -1,0 +1,313 @@
+/*
+ * shmthrottle.h - one API rate limit, shared by every process on a host.
+ *
+ * A throttle is a named POSIX shared-memory segment holding a log of the
+ * requests sent (a ring buffer), the backoff state and the end of the
+ * current shared delay, behind a robust process-shared mutex.  Processes
+ * that never met (xargs -P workers, cron jobs, an operator's shell) open
+ * the same name and together stay under the limit:
+ *
+ *     shmt_throttle *t;
+ *     shmt_config cfg;
+ *     shmt_config_init(&cfg);
+ *     cfg.nrates = 1;
+ *     cfg.rates[0].max = 120;            // 120 requests ...
+ *     cfg.rates[0].period = 60.0;        // ... per 60 seconds
+ *     if (shmt_open(&t, "myapi", &cfg, SHMT_CREATE) != SHMT_OK) ...
+ *
+ *     shmt_ticket tk;
+ *     shmt_ticket_init(&tk);
+ *     for (;;) {
+ *             shmt_outcome out;
+ *             shmt_acquire(t, &tk, -1);      // sleeps until our turn
+ *             int status = send_request();
+ *             shmt_record(t, &tk, status, retry_after_or_minus_1, url, 0, &out);
+ *             if (out.verdict != SHMT_RETRY)
+ *                     break;
+ *     }
+ *     shmt_close(t);
+ *
+ * Every function returns 0 (SHMT_OK) or a code of enum shmt_code, which
+ * shmt_strerror() turns into a sentence.  Times cross this API as double
+ * seconds; inside they are nanoseconds of CLOCK_MONOTONIC.
+ */
+#ifndef SHMTHROTTLE_H
+#define SHMTHROTTLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMT_VERSION_MAJOR 0
+#define SHMT_VERSION_MINOR 1
+#define SHMT_VERSION_PATCH 0
+#define SHMT_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__)
+#define SHMT_API __attribute__((visibility("default")))
+#else
+#define SHMT_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Return codes.  New codes are only ever added last. */
+enum shmt_code {
+	SHMT_OK = 0,
+	SHMT_EINVAL,   /**< an argument is invalid (NULL, negative, NaN) */
+	SHMT_ENAME,    /**< the name is not [A-Za-z0-9_.-]{1,SHMT_NAME_MAX} */
+	SHMT_ECONFIG,  /**< the configuration is inconsistent or out of range */
+	SHMT_ENOENT,   /**< no throttle of that name */
+	SHMT_EEXIST,   /**< the throttle exists (SHMT_CREATE|SHMT_EXCL) */
+	SHMT_EPERM,    /**< the segment belongs to another user, or access denied */
+	SHMT_EINVALID, /**< not a libshmthrottle segment (magic or size) */
+	SHMT_EVERSION, /**< the segment has another layout version */
+	SHMT_ECORRUPT, /**< the segment's state is damaged */
+	SHMT_EBUSY,    /**< the segment is still being initialised, or the log is
+	                    full of reservations */
+	SHMT_ETIMEDOUT, /**< the wait would exceed the caller's timeout */
+	SHMT_EAGAIN,   /**< non-blocking call: not admitted now */
+	SHMT_ETICKET,  /**< the ticket is malformed */
+	SHMT_EHEADER,  /**< a header value is not understood */
+	SHMT_ENOMEM,   /**< out of memory */
+	SHMT_ESYS      /**< a system call failed; errno tells which way */
+};
+
+/** Longest throttle name, in bytes, without the terminating NUL. */
+#define SHMT_NAME_MAX 64
+/** Size of the URL field of a log entry, NUL included (longer URLs are cut). */
+#define SHMT_URL_MAX 96
+/** Most rates one throttle enforces together. */
+#define SHMT_MAX_RATES 4
+
+/** How a known rate is enforced. */
+enum shmt_policy {
+	/** At most `max` sends in every sliding window of `period` seconds:
+	 *  full bursts, and safe against fixed windows, sliding windows and
+	 *  leaky buckets with a burst of `max` (the default). */
+	SHMT_POLICY_WINDOW = 0,
+	/** GCRA: one send every period/max seconds, `burst` at once at most;
+	 *  for servers with a leaky bucket and a small burst (nginx limit_req). */
+	SHMT_POLICY_SMOOTH = 1
+};
+
+/** One limit: at most `max` requests in `period` seconds. */
+typedef struct shmt_rate {
+	uint32_t max;
+	double period;
+} shmt_rate;
+
+/**
+ * A throttle's configuration.  Start from shmt_config_init(); a period
+ * without a max (or the reverse) is refused with SHMT_ECONFIG.
+ */
+typedef struct shmt_config {
+	unsigned nrates;                   /**< 0: the limit is unknown */
+	shmt_rate rates[SHMT_MAX_RATES];   /**< all enforced together */
+	int policy;                        /**< enum shmt_policy */
+	uint32_t burst;                    /**< SMOOTH: sends at once (1) */
+	double margin;                     /**< seconds added to each spacing
+	                                        against jitter (0.005) */
+	double backoff_initial;            /**< first backoff, and the least
+	                                        delay after a 429 (1.0) */
+	double backoff_multiplier;         /**< backoff growth, >= 1 (2.0) */
+	double backoff_max;                /**< backoff cap (60); the longest
+	                                        period caps it too */
+	double retry_after_max;            /**< Retry-After cap (21600 = 6 h) */
+	uint32_t max_retries;              /**< retries per request (3) */
+	uint32_t capacity;                 /**< log entries; 0: default of
+	                                        max(4096, 2 x largest max).
+	                                        Fixed at creation. */
+} shmt_config;
+
+/** Fill *cfg with the defaults above (no rate known). */
+SHMT_API void shmt_config_init(shmt_config *cfg);
+/** SHMT_OK if *cfg is usable, else SHMT_ECONFIG. */
+SHMT_API int shmt_config_check(const shmt_config *cfg);
+
+/** An open throttle.  Opaque; one per thread, or guard it yourself. */
+typedef struct shmt_throttle shmt_throttle;
+
+/* Flags of shmt_open(). */
+#define SHMT_CREATE 0x1u /**< create the throttle with cfg if absent */
+#define SHMT_EXCL   0x2u /**< with SHMT_CREATE: SHMT_EEXIST if present */
+#define SHMT_GROUP  0x4u /**< create with mode 0660, and accept a segment of
+                              another user whose group is ours */
+
+/**
+ * Open the throttle `name`, creating it from `cfg` if it is absent and
+ * flags has SHMT_CREATE (an existing throttle keeps its configuration:
+ * compare with shmt_get_config()).  When many processes create one name
+ * at once exactly one initialises it and no one uses it half-built.
+ * The segment is validated (magic, version, size, owner, every field).
+ * On success *tp is a handle to release with shmt_close().
+ */
+SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
+                       const shmt_config *cfg, unsigned flags);
+/** Unmap and free the handle; NULL is a no-op.  The throttle stays. */
+SHMT_API void shmt_close(shmt_throttle *t);
+/** Remove the throttle `name`; open handles keep working until closed. */
+SHMT_API int shmt_remove(const char *name);
+/** SHMT_OK if `name` is a valid throttle name, else SHMT_ENAME. */
+SHMT_API int shmt_name_check(const char *name);
+/** The name `t` was opened with. */
+SHMT_API const char *shmt_name(const shmt_throttle *t);
+
+/**
+ * One request's passport, from its first acquire to its last record.
+ * `attempt` counts the sends; shmt_ticket_init() before the first.
+ */
+typedef struct shmt_ticket {
+	uint64_t seq;     /**< its entry in the log */
+	int64_t send_ns;  /**< admitted send time, CLOCK_MONOTONIC ns */
+	uint32_t attempt; /**< 1 on the first send */
+} shmt_ticket;
+
+SHMT_API void shmt_ticket_init(shmt_ticket *tk);
+/** Write the ticket as text ("SEQ:SEND_NS:ATTEMPT") into buf. */
+SHMT_API int shmt_ticket_format(const shmt_ticket *tk, char *buf, size_t len);
+/** Read a ticket written by shmt_ticket_format(); SHMT_ETICKET if bad. */
+SHMT_API int shmt_ticket_parse(const char *s, shmt_ticket *tk);
+
+/**
+ * Block until this caller may send one request: after the end of any
+ * shared delay, and, with a known rate, in the first free slot, first
+ * come first served across processes.  The slot is reserved in the log
+ * at once; the wait happens outside the lock and a reset or a
+ * reconfiguration that frees slots wakes it early.
+ *
+ * timeout: seconds; < 0 waits as long as it takes; 0 never waits
+ * (SHMT_EAGAIN, nothing reserved, if the slot is not free now).  If the
+ * slot is further away than the timeout, SHMT_ETIMEDOUT is returned at
+ * once and nothing is reserved.  On success tk->seq, tk->send_ns are set
+ * and tk->attempt is incremented.
+ */
+SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
+
+/** What shmt_record() advises. */
+enum shmt_verdict {
+	SHMT_DONE = 0,   /**< the response is final: use it */
+	SHMT_RETRY = 1,  /**< acquire again and resend (the shared delay is
+	                      enforced by shmt_acquire) */
+	SHMT_GIVE_UP = 2 /**< retryable, but max_retries is used up */
+};
+
+typedef struct shmt_outcome {
+	int verdict;  /**< enum shmt_verdict */
+	double delay; /**< seconds to wait before the retry (shared delay,
+	                   or this request's own backoff after a transport
+	                   error); 0 if none */
+} shmt_outcome;
+
+/* Flags of shmt_record(). */
+#define SHMT_RECORD_RETRY 0x1u /**< `status` is one the API answers when the
+                                    client should back off and retry (a 503,
+                                    a platform's 500 with a known body); with
+                                    status <= 0: a transient transport error */
+
+/**
+ * Report the response to the request of ticket tk.
+ * status: HTTP status, or <= 0 for no response.
+ * retry_after: the Retry-After delay in seconds counted from the send
+ *   (see shmt_retry_after_parse()), or < 0 if the response had none.
+ * url: for the log, may be NULL.
+ *
+ * A 429 (or a SHMT_RECORD_RETRY status) publishes one shared end of delay,
+ * computed from Retry-After, else from the run rate over the period, else
+ * by exponential backoff, and never less than backoff_initial from now;
+ * unless the request was sent before the current delay ended, in which
+ * case that delay already covers it.  The end of delay never moves
+ * backwards.  A success (1xx-3xx) or a 401 resets the backoff.
+ */
+SHMT_API int shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
+                         double retry_after, const char *url, unsigned flags,
+                         shmt_outcome *out);
+
+/**
+ * Turn a Retry-After header value into seconds from the send.
+ * value: delay-seconds ("120", also "1.5") or an HTTP-date in any of the
+ *   three forms of RFC 9110 (parsed by libcurl's curl_getdate); optional
+ *   white space around it is ignored.
+ * date: the response's Date header or NULL; when given, a date is measured
+ *   against it (server clock against server clock, so clock skew cancels);
+ *   otherwise against sent_wall (seconds since the epoch, our clock).
+ * max: cap in seconds.  A date in the past gives 0.
+ * Returns SHMT_EHEADER for anything else (empty, "-1", "soon").
+ */
+SHMT_API int shmt_retry_after_parse(const char *value, const char *date,
+                                    double sent_wall, double max,
+                                    double *seconds);
+
+/* What shmt_reset() clears; the waiting processes are woken at once. */
+#define SHMT_RESET_BACKOFF  0x1u /**< the backoff delay */
+#define SHMT_RESET_DELAY    0x2u /**< the shared end of delay */
+#define SHMT_RESET_LOG      0x4u /**< the sent requests (reservations stay) */
+#define SHMT_RESET_COUNTERS 0x8u /**< requests, 429s, retries, time waited */
+#define SHMT_RESET_ALL      0xfu
+
+SHMT_API int shmt_reset(shmt_throttle *t, unsigned what);
+
+/** Copy the current configuration into *cfg. */
+SHMT_API int shmt_get_config(shmt_throttle *t, shmt_config *cfg);
+/**
+ * Reconfigure a live throttle, keeping its log (capacity cannot change:
+ * the new largest max must fit it).  Waiting processes are re-planned.
+ */
+SHMT_API int shmt_set_config(shmt_throttle *t, const shmt_config *cfg);
+
+/** A snapshot of a throttle's state, from shmt_stat(). */
+typedef struct shmt_stat {
+	shmt_config config;
+	uint32_t window_sends[SHMT_MAX_RATES]; /**< sends in each rate's last
+	                                            period */
+	double next_slot;       /**< seconds until a send would be admitted */
+	double backoff;         /**< current backoff delay, seconds */
+	double delay_remaining; /**< seconds to the end of the shared delay */
+	uint32_t waiting;       /**< reserved slots still in the future: the
+	                             processes waiting in shmt_acquire */
+	uint64_t requests;      /**< admitted sends */
+	uint64_t n429;          /**< 429 responses */
+	uint64_t retries;       /**< SHMT_RETRY verdicts */
+	double waited;          /**< seconds spent waiting in acquire, all
+	                             processes together */
+	double last_429;        /**< wall clock of the last 429, epoch
+	                             seconds; 0 if none */
+	uint32_t log_count;     /**< entries in the log */
+	uint32_t capacity;      /**< entries the log holds */
+} shmt_stat;
+
+SHMT_API int shmt_stat_get(shmt_throttle *t, shmt_stat *st);
+
+/** One entry of the request log. */
+typedef struct shmt_log_entry {
+	uint64_t seq;
+	double wall;  /**< send time, seconds since the epoch */
+	int status;   /**< 0 while no response is recorded */
+	char url[SHMT_URL_MAX];
+} shmt_log_entry;
+
+/**
+ * Copy the newest (up to n) log entries into buf, oldest first, and their
+ * number into *got.  Reservations not yet due are not included.
+ */
+SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
+                           size_t *got);
+
+/**
+ * Call fn(name, arg) for every throttle on the host the caller may open
+ * (by name only; fn may open it).  Stops early, returning fn's value, when
+ * fn returns non-zero.
+ */
+SHMT_API int shmt_list(int (*fn)(const char *name, void *arg), void *arg);
+
+/** A sentence for a code of enum shmt_code. */
+SHMT_API const char *shmt_strerror(int code);
+/** The library's version, "MAJOR.MINOR.PATCH", at run time. */
+SHMT_API const char *shmt_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMTHROTTLE_H */

@@ -1,0 +1,81 @@
+/*
+ * state.h - the throttle's shared state: the layout of the segment.
+ *
+ * Everything here lives in shared memory, uses fixed-width types only and
+ * is guarded by the segment's mutex.  Bump SHMT_LAYOUT on every change.
+ */
+#ifndef SHMT_STATE_H
+#define SHMT_STATE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "shmthrottle.h"
+
+#define SHMT_MAGIC 0x544d4853u /* "SHMT" */
+#define SHMT_LAYOUT 1u
+#define SHMT_CAPACITY_MIN 16u
+#define SHMT_CAPACITY_MAX (1u << 24)
+
+/* The configuration as stored: seconds become nanoseconds. */
+struct shmt_scfg {
+	uint32_t nrates;
+	uint32_t policy;
+	uint32_t burst;
+	uint32_t max_retries;
+	uint32_t rate_max[SHMT_MAX_RATES];
+	int64_t rate_period[SHMT_MAX_RATES];
+	int64_t margin;
+	int64_t backoff_initial;
+	int64_t backoff_max;
+	int64_t retry_after_max;
+	double backoff_multiplier;
+};
+
+/* One request: its (reserved) send time and, once recorded, its status. */
+struct shmt_entry {
+	uint64_t seq;    /* equals its position's sequence number when valid */
+	int64_t mono;    /* send time, CLOCK_MONOTONIC ns */
+	int64_t wall;    /* the same instant on the wall clock, for display */
+	int32_t status;  /* 0 until recorded */
+	uint32_t pad;
+	char url[SHMT_URL_MAX];
+};
+
+/* Sequence numbers [tail, head) are in the log, at index seq % capacity. */
+struct shmt_state {
+	struct shmt_scfg cfg;
+	struct shmt_scfg cfg_backup; /* the previous one, whole while cfg is
+	                                being rewritten */
+	uint64_t head;
+	uint64_t tail;
+	int64_t end_of_delay;  /* mono ns; 0: never delayed */
+	int64_t backoff;       /* ns; 0: not backing off */
+	int64_t last_429_wall; /* wall ns; 0: never */
+	int64_t waited;        /* ns spent waiting in acquire */
+	uint64_t requests;
+	uint64_t n429;
+	uint64_t retries;
+};
+
+/* Offset 0 of the segment. */
+struct shmt_header {
+	uint32_t magic;   /* stored last when the segment is created */
+	uint32_t layout;
+	uint64_t size;    /* bytes of the whole segment */
+	uint32_t capacity;
+	uint32_t wake;    /* futex word: bumped when waiters must re-read */
+	pthread_mutex_t lock;
+	struct shmt_state st;
+	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
+};
+
+/* The log as a process sees it: pointers into its own mapping. */
+struct shmt_ring {
+	struct shmt_entry *e;
+	int32_t *fw;   /* Fenwick tree: 429 counts by position */
+	uint32_t cap;
+	struct shmt_state *st;
+};
+
+#endif

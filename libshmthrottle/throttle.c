@@ -1,0 +1,395 @@
+/* throttle.c - the public API: lock, let the policy decide, publish,
+ * unlock, and wait outside the lock. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "config.h"
+#include "futex.h"
+#include "policy.h"
+#include "ring.h"
+#include "segment.h"
+
+struct shmt_throttle {
+	struct shmt_seg seg;
+	int64_t (*mono)(void);
+	int64_t (*wall)(void);
+	char name[SHMT_NAME_MAX + 1];
+};
+
+void
+shmt_set_clock(struct shmt_throttle *t, int64_t (*mono)(void),
+               int64_t (*wall)(void))
+{
+	t->mono = mono;
+	t->wall = wall;
+}
+
+int
+shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
+          unsigned flags)
+{
+	shmt_throttle *t;
+	int rc;
+
+	if (!tp || ((flags & SHMT_CREATE) && !cfg))
+		return SHMT_EINVAL;
+	*tp = NULL;
+	if ((rc = shmt_name_check(name)) != SHMT_OK)
+		return rc;
+	if (!(t = calloc(1, sizeof(*t))))
+		return SHMT_ENOMEM;
+	t->mono = shmt_mono_ns;
+	t->wall = shmt_wall_ns;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	rc = shmt_seg_open(&t->seg, name, cfg, flags, t->mono());
+	if (rc != SHMT_OK) {
+		shmt_close(t);
+		return rc;
+	}
+	*tp = t;
+	return SHMT_OK;
+}
+
+void
+shmt_close(shmt_throttle *t)
+{
+	if (!t)
+		return;
+	shmt_seg_close(&t->seg);
+	free(t);
+}
+
+const char *
+shmt_name(const shmt_throttle *t)
+{
+	return t ? t->name : NULL;
+}
+
+static struct shmt_ring *
+ring(shmt_throttle *t)
+{
+	return &t->seg.ring;
+}
+
+/* Reserve the next slot: SHMT_OK with *seq and *at, or why not. */
+static int
+reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
+        uint64_t *seq, int64_t *at)
+{
+	struct shmt_ring *r = ring(t);
+	struct shmt_state *st = r->st;
+
+	*at = shmt_admit_at(r, st->head, now);
+	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(&st->cfg, r->cap))
+		return SHMT_ECORRUPT;
+	if (nowait && *at > now)
+		return SHMT_EAGAIN;
+	if (*at > deadline)
+		return SHMT_ETIMEDOUT;
+	if (st->head - st->tail >= r->cap && shmt_ring_at(r, st->tail)->mono > now)
+		return SHMT_EBUSY;
+	*seq = shmt_ring_append(r, *at, t->wall() + (*at - now));
+	return SHMT_OK;
+}
+
+int
+shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
+{
+	int64_t start, deadline, at;
+	uint64_t seq;
+	uint32_t seen;
+	int rc;
+
+	if (!t || !tk || isnan(timeout))
+		return SHMT_EINVAL;
+	start = t->mono();
+	deadline = timeout < 0 ? INT64_MAX : shmt_add_ns(start, shmt_sec_to_ns(timeout));
+	if ((rc = shmt_seg_lock(&t->seg, start)) != SHMT_OK)
+		return rc;
+	rc = reserve(t, start, deadline, timeout == 0, &seq, &at);
+	for (int64_t now = start; rc == SHMT_OK && at > now; now = t->mono()) {
+		/* Sleep outside the lock; a reset or reconfiguration bumps the
+		 * word, and a new delay may move our slot: read it again. */
+		seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
+		shmt_seg_unlock(&t->seg);
+		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
+		if ((rc = shmt_seg_lock(&t->seg, t->mono())) != SHMT_OK)
+			return rc;
+		now = t->mono();
+		if (shmt_ring_has(ring(t), seq) && shmt_ring_at(ring(t), seq)->seq == seq)
+			at = shmt_ring_at(ring(t), seq)->mono;
+		else
+			at = now; /* dropped by a reset of the log: it was due */
+		if (at > deadline)
+			rc = SHMT_ETIMEDOUT; /* the slot stays used: conservative */
+		if (at <= now)
+			break;
+	}
+	if (rc == SHMT_OK) {
+		struct shmt_state *st = ring(t)->st;
+
+		st->requests++;
+		st->waited += shmt_sub_ns(t->mono(), start);
+		tk->seq = seq;
+		tk->send_ns = at;
+		tk->attempt++;
+	}
+	shmt_seg_unlock(&t->seg);
+	return rc;
+}
+
+int
+shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
+            double retry_after, const char *url, unsigned flags,
+            shmt_outcome *out)
+{
+	struct shmt_ring *r;
+	struct shmt_response rsp;
+	int64_t wait, end;
+	int rc;
+
+	if (!t || !tk || isnan(retry_after))
+		return SHMT_EINVAL;
+	r = ring(t);
+	rsp = (struct shmt_response){
+		.now = t->mono(), .wall = t->wall(), .status = status,
+		.retry_after = retry_after >= 0 ? shmt_sec_to_ns(retry_after) : -1,
+		.flags = flags, .attempt = tk->attempt ? tk->attempt : 1,
+	};
+	if ((rc = shmt_seg_lock(&t->seg, rsp.now)) != SHMT_OK)
+		return rc;
+	/* The log knows the send time; a ticket from a script might lie. */
+	rsp.send = tk->send_ns < rsp.now ? tk->send_ns : rsp.now;
+	if (shmt_ring_has(r, tk->seq) && shmt_ring_at(r, tk->seq)->seq == tk->seq) {
+		struct shmt_entry *e = shmt_ring_at(r, tk->seq);
+
+		rsp.send = e->mono < rsp.now ? e->mono : rsp.now;
+		shmt_ring_set_status(r, tk->seq, status);
+		snprintf(e->url, sizeof(e->url), "%s", url ? url : "");
+	}
+	end = r->st->end_of_delay;
+	rc = shmt_apply_response(r, &rsp, &wait);
+	if (r->st->end_of_delay != end)
+		shmt_replan(r, rsp.now, rsp.wall); /* only moves slots later */
+	shmt_seg_unlock(&t->seg);
+	if (out)
+		*out = (shmt_outcome){ .verdict = rc, .delay = shmt_ns_to_sec(wait) };
+	return SHMT_OK;
+}
+
+/* Run fn under the lock, re-plan the reservations and wake every waiter. */
+static int
+update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
+       const void *arg)
+{
+	int64_t now = t->mono();
+	int rc = shmt_seg_lock(&t->seg, now);
+
+	if (rc != SHMT_OK)
+		return rc;
+	fn(t, now, arg);
+	shmt_replan(ring(t), now, t->wall());
+	shmt_seg_unlock(&t->seg);
+	shmt_futex_wake_all(&t->seg.h->wake);
+	return SHMT_OK;
+}
+
+static void
+do_reset(shmt_throttle *t, int64_t now, const void *arg)
+{
+	unsigned what = *(const unsigned *)arg;
+	struct shmt_state *st = ring(t)->st;
+
+	if (what & SHMT_RESET_BACKOFF)
+		st->backoff = 0;
+	if (what & SHMT_RESET_DELAY)
+		st->end_of_delay = 0;
+	if (what & SHMT_RESET_LOG)
+		shmt_ring_drop_before(ring(t), shmt_ring_first_after(ring(t), now));
+	if (what & SHMT_RESET_COUNTERS) {
+		st->requests = st->n429 = st->retries = 0;
+		st->waited = 0;
+		st->last_429_wall = 0;
+	}
+}
+
+int
+shmt_reset(shmt_throttle *t, unsigned what)
+{
+	if (!t || (what & ~SHMT_RESET_ALL))
+		return SHMT_EINVAL;
+	return update(t, do_reset, &what);
+}
+
+static void
+do_set_config(shmt_throttle *t, int64_t now, const void *arg)
+{
+	struct shmt_state *st = ring(t)->st;
+
+	(void)now;
+	st->cfg_backup = st->cfg;
+	st->cfg = *(const struct shmt_scfg *)arg;
+	if (st->backoff > st->cfg.backoff_max)
+		st->backoff = st->cfg.backoff_max;
+}
+
+int
+shmt_set_config(shmt_throttle *t, const shmt_config *cfg)
+{
+	struct shmt_scfg s;
+	int rc;
+
+	if (!t || !cfg)
+		return SHMT_EINVAL;
+	if ((rc = shmt_config_check(cfg)) != SHMT_OK)
+		return rc;
+	shmt_scfg_from(&s, cfg);
+	/* The log cannot grow: the new rates must fit the capacity it has. */
+	if (shmt_scfg_check(&s, t->seg.ring.cap) != SHMT_OK ||
+	    (cfg->capacity && cfg->capacity != t->seg.ring.cap))
+		return SHMT_ECONFIG;
+	return update(t, do_set_config, &s);
+}
+
+int
+shmt_get_config(shmt_throttle *t, shmt_config *cfg)
+{
+	int rc;
+
+	if (!t || !cfg)
+		return SHMT_EINVAL;
+	if ((rc = shmt_seg_lock(&t->seg, t->mono())) != SHMT_OK)
+		return rc;
+	shmt_scfg_to(cfg, &ring(t)->st->cfg, ring(t)->cap);
+	shmt_seg_unlock(&t->seg);
+	return SHMT_OK;
+}
+
+static void
+fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
+{
+	const struct shmt_ring *r = ring(t);
+	const struct shmt_state *st = r->st;
+	uint64_t due = shmt_ring_first_after(r, now);
+
+	shmt_scfg_to(&s->config, &st->cfg, r->cap);
+	for (unsigned i = 0; i < st->cfg.nrates; i++)
+		s->window_sends[i] = (uint32_t)(due - shmt_ring_first_after(
+		                         r, now - st->cfg.rate_period[i]));
+	s->next_slot = shmt_ns_to_sec(shmt_admit_at(r, st->head, now) - now);
+	s->backoff = shmt_ns_to_sec(st->backoff);
+	s->delay_remaining = st->end_of_delay > now
+	                         ? shmt_ns_to_sec(st->end_of_delay - now) : 0;
+	s->waiting = (uint32_t)(st->head - due);
+	s->requests = st->requests;
+	s->n429 = st->n429;
+	s->retries = st->retries;
+	s->waited = shmt_ns_to_sec(st->waited);
+	s->last_429 = shmt_ns_to_sec(st->last_429_wall);
+	s->log_count = (uint32_t)(st->head - st->tail);
+	s->capacity = r->cap;
+}
+
+int
+shmt_stat_get(shmt_throttle *t, shmt_stat *st)
+{
+	int64_t now;
+	int rc;
+
+	if (!t || !st)
+		return SHMT_EINVAL;
+	*st = (shmt_stat){ 0 };
+	now = t->mono();
+	if ((rc = shmt_seg_lock(&t->seg, now)) != SHMT_OK)
+		return rc;
+	fill_stat(t, now, st);
+	shmt_seg_unlock(&t->seg);
+	return SHMT_OK;
+}
+
+int
+shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
+{
+	const struct shmt_ring *r;
+	uint64_t end, first;
+	int64_t now;
+	int rc;
+
+	if (!t || (!buf && n) || !got)
+		return SHMT_EINVAL;
+	r = ring(t);
+	now = t->mono();
+	if ((rc = shmt_seg_lock(&t->seg, now)) != SHMT_OK)
+		return rc;
+	end = shmt_ring_first_after(r, now);
+	first = end - r->st->tail > n ? end - n : r->st->tail;
+	for (uint64_t s = first; s < end; s++) {
+		const struct shmt_entry *e = shmt_ring_at(r, s);
+		shmt_log_entry *o = &buf[s - first];
+
+		o->seq = e->seq;
+		o->wall = shmt_ns_to_sec(e->wall);
+		o->status = e->status;
+		memcpy(o->url, e->url, sizeof(o->url));
+		o->url[sizeof(o->url) - 1] = '\0';
+	}
+	*got = (size_t)(end - first);
+	shmt_seg_unlock(&t->seg);
+	return SHMT_OK;
+}
+
+void
+shmt_ticket_init(shmt_ticket *tk)
+{
+	if (tk)
+		*tk = (shmt_ticket){ 0 };
+}
+
+int
+shmt_ticket_format(const shmt_ticket *tk, char *buf, size_t len)
+{
+	int n;
+
+	if (!tk || !buf)
+		return SHMT_EINVAL;
+	n = snprintf(buf, len, "%" PRIu64 ":%" PRId64 ":%" PRIu32, tk->seq,
+	             tk->send_ns, tk->attempt);
+	return n < 0 || (size_t)n >= len ? SHMT_EINVAL : SHMT_OK;
+}
+
+/* An unsigned decimal field ending at `end`; 0 if malformed. */
+static int
+field(const char **s, char end, uint64_t max, uint64_t *v)
+{
+	char *stop;
+
+	if (!isdigit((unsigned char)**s))
+		return 0;
+	errno = 0;
+	*v = strtoull(*s, &stop, 10);
+	if (errno || *v > max || *stop != end)
+		return 0;
+	*s = stop + (end != '\0');
+	return 1;
+}
+
+int
+shmt_ticket_parse(const char *s, shmt_ticket *tk)
+{
+	uint64_t seq, send, attempt;
+
+	if (!s || !tk)
+		return SHMT_EINVAL;
+	if (!field(&s, ':', UINT64_MAX, &seq) || !field(&s, ':', INT64_MAX, &send) ||
+	    !field(&s, '\0', UINT32_MAX, &attempt))
+		return SHMT_ETICKET;
+	*tk = (shmt_ticket){ .seq = seq, .send_ns = (int64_t)send,
+	                     .attempt = (uint32_t)attempt };
+	return SHMT_OK;
+}
