@@ -37,10 +37,4 @@ int64_t shmt_wall_ns(void);
 int64_t shmt_sec_to_ns(double s);
 double shmt_ns_to_sec(int64_t ns);
 
-
-
-/* Tests inject a clock into a handle (a hidden symbol: not in the ABI). */
-struct shmt_throttle;
-void shmt_set_clock(struct shmt_throttle *t, int64_t (*mono)(void),
-                    int64_t (*wall)(void));
 #endif

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "futex.h"
+#include "internal.h"
 #include "policy.h"
 #include "ring.h"
 #include "segment.h"
@@ -23,11 +24,16 @@ struct shmt_throttle {
 };
 
 void
-shmt_set_clock(struct shmt_throttle *t, int64_t (*mono)(void),
-               int64_t (*wall)(void))
+shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void), int64_t (*wall)(void))
 {
 	t->mono = mono;
 	t->wall = wall;
+}
+
+struct shmt_seg *
+shmt_seg_of(shmt_throttle *t)
+{
+	return &t->seg;
 }
 
 int
@@ -71,6 +77,17 @@ shmt_name(const shmt_throttle *t)
 	return t ? t->name : NULL;
 }
 
+/* Lock, then read the clock: a time read before the lock may already be
+ * older than the last entry another process wrote. */
+static int
+lock(shmt_throttle *t, int64_t *now)
+{
+	int rc = shmt_seg_lock(&t->seg, t->mono());
+
+	*now = t->mono();
+	return rc;
+}
+
 static struct shmt_ring *
 ring(shmt_throttle *t)
 {
@@ -101,7 +118,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 int
 shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 {
-	int64_t start, deadline, at;
+	int64_t start, deadline, at, now;
 	uint64_t seq;
 	uint32_t seen;
 	int rc;
@@ -109,33 +126,30 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 	if (!t || !tk || isnan(timeout))
 		return SHMT_EINVAL;
 	start = t->mono();
-	deadline = timeout < 0 ? INT64_MAX : shmt_add_ns(start, shmt_sec_to_ns(timeout));
-	if ((rc = shmt_seg_lock(&t->seg, start)) != SHMT_OK)
+	deadline = timeout <= 0 ? INT64_MAX : shmt_add_ns(start, shmt_sec_to_ns(timeout));
+	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	rc = reserve(t, start, deadline, timeout == 0, &seq, &at);
-	for (int64_t now = start; rc == SHMT_OK && at > now; now = t->mono()) {
+	rc = reserve(t, now, deadline, timeout == 0, &seq, &at);
+	while (rc == SHMT_OK && at > now) {
 		/* Sleep outside the lock; a reset or reconfiguration bumps the
 		 * word, and a new delay may move our slot: read it again. */
 		seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
 		shmt_seg_unlock(&t->seg);
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
-		if ((rc = shmt_seg_lock(&t->seg, t->mono())) != SHMT_OK)
+		if ((rc = lock(t, &now)) != SHMT_OK)
 			return rc;
-		now = t->mono();
 		if (shmt_ring_has(ring(t), seq) && shmt_ring_at(ring(t), seq)->seq == seq)
 			at = shmt_ring_at(ring(t), seq)->mono;
 		else
 			at = now; /* dropped by a reset of the log: it was due */
 		if (at > deadline)
 			rc = SHMT_ETIMEDOUT; /* the slot stays used: conservative */
-		if (at <= now)
-			break;
 	}
 	if (rc == SHMT_OK) {
 		struct shmt_state *st = ring(t)->st;
 
 		st->requests++;
-		st->waited += shmt_sub_ns(t->mono(), start);
+		st->waited += shmt_sub_ns(now, start);
 		tk->seq = seq;
 		tk->send_ns = at;
 		tk->attempt++;
@@ -158,12 +172,13 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 		return SHMT_EINVAL;
 	r = ring(t);
 	rsp = (struct shmt_response){
-		.now = t->mono(), .wall = t->wall(), .status = status,
+		.status = status,
 		.retry_after = retry_after >= 0 ? shmt_sec_to_ns(retry_after) : -1,
 		.flags = flags, .attempt = tk->attempt ? tk->attempt : 1,
 	};
-	if ((rc = shmt_seg_lock(&t->seg, rsp.now)) != SHMT_OK)
+	if ((rc = lock(t, &rsp.now)) != SHMT_OK)
 		return rc;
+	rsp.wall = t->wall();
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < rsp.now ? tk->send_ns : rsp.now;
 	if (shmt_ring_has(r, tk->seq) && shmt_ring_at(r, tk->seq)->seq == tk->seq) {
@@ -188,8 +203,8 @@ static int
 update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
        const void *arg)
 {
-	int64_t now = t->mono();
-	int rc = shmt_seg_lock(&t->seg, now);
+	int64_t now;
+	int rc = lock(t, &now);
 
 	if (rc != SHMT_OK)
 		return rc;
@@ -260,11 +275,12 @@ shmt_set_config(shmt_throttle *t, const shmt_config *cfg)
 int
 shmt_get_config(shmt_throttle *t, shmt_config *cfg)
 {
+	int64_t now;
 	int rc;
 
 	if (!t || !cfg)
 		return SHMT_EINVAL;
-	if ((rc = shmt_seg_lock(&t->seg, t->mono())) != SHMT_OK)
+	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	shmt_scfg_to(cfg, &ring(t)->st->cfg, ring(t)->cap);
 	shmt_seg_unlock(&t->seg);
@@ -305,8 +321,7 @@ shmt_stat_get(shmt_throttle *t, shmt_stat *st)
 	if (!t || !st)
 		return SHMT_EINVAL;
 	*st = (shmt_stat){ 0 };
-	now = t->mono();
-	if ((rc = shmt_seg_lock(&t->seg, now)) != SHMT_OK)
+	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fill_stat(t, now, st);
 	shmt_seg_unlock(&t->seg);
@@ -324,8 +339,7 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 	if (!t || (!buf && n) || !got)
 		return SHMT_EINVAL;
 	r = ring(t);
-	now = t->mono();
-	if ((rc = shmt_seg_lock(&t->seg, now)) != SHMT_OK)
+	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	end = shmt_ring_first_after(r, now);
 	first = end - r->st->tail > n ? end - n : r->st->tail;

@@ -1,0 +1,14 @@
+/* internal.h - hooks for the tests into a handle (hidden symbols, not in
+ * the ABI): an injected clock, and the segment behind the handle. */
+#ifndef SHMT_INTERNAL_H
+#define SHMT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "segment.h"
+
+void shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void),
+                    int64_t (*wall)(void));
+struct shmt_seg *shmt_seg_of(shmt_throttle *t);
+
+#endif

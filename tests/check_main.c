@@ -1,0 +1,22 @@
+/* check_main.c - runs every suite (fork mode: the crash tests kill). */
+#include <stdlib.h>
+
+#include "testutil.h"
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_add_suite(sr, policy_suite());
+	srunner_add_suite(sr, defects_suite());
+	srunner_add_suite(sr, ring_suite());
+	srunner_add_suite(sr, retry_after_suite());
+	srunner_add_suite(sr, segment_suite());
+	srunner_add_suite(sr, multiproc_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,119 @@
+/* check_ring.c - the log against a brute-force model. */
+#include <stdlib.h>
+
+#include "ring.h"
+#include "testutil.h"
+
+/* Brute force: non-429 sends in (now - period, now], newest `max` of them. */
+static void
+model_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
+               uint32_t max, uint32_t *count, int64_t *oldest)
+{
+	*count = 0;
+	*oldest = now;
+	for (uint64_t s = r->st->head; s-- > r->st->tail;) {
+		const struct shmt_entry *e = shmt_ring_at(r, s);
+
+		if (e->mono > now || e->status == 429)
+			continue;
+		if (e->mono <= now - period || *count == max)
+			break;
+		(*count)++;
+		*oldest = e->mono;
+	}
+}
+
+START_TEST(run_rate_matches_a_scan)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(64, &c);
+	int64_t t = 100 * NS;
+
+	srand(42);
+	for (int i = 0; i < 2000; i++) {
+		uint64_t s;
+		uint32_t n1, n2;
+		int64_t o1, o2, period = (1 + rand() % 5) * 100 * MS;
+
+		t += rand() % (60 * MS);
+		s = shmt_ring_append(r, t, 0);
+		shmt_ring_set_status(r, s, rand() % 3 ? 200 : 429);
+		if (rand() % 10 == 0) /* a late 429 for an older entry */
+			shmt_ring_set_status(r, s - (s > r->st->tail), 429);
+		shmt_ring_run_rate(r, t, period, 7, &n1, &o1);
+		model_run_rate(r, t, period, 7, &n2, &o2);
+		ck_assert_uint_eq(n1, n2);
+		if (n1)
+			ck_assert_int_eq(o1, o2);
+	}
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(count429_over_the_wrap)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(16, &c);
+
+	for (int i = 0; i < 40; i++)
+		shmt_ring_set_status(r, shmt_ring_append(r, i * MS, 0),
+		                     i % 2 ? 429 : 200);
+	/* [24, 40) holds the odd ones: 8 */
+	ck_assert_uint_eq(shmt_ring_count429(r, 24, 40), 8);
+	ck_assert_uint_eq(shmt_ring_count429(r, 30, 35), 2);
+	shmt_ring_drop_before(r, 36);
+	ck_assert_uint_eq(shmt_ring_count429(r, 36, 40), 2);
+	shmt_ring_rebuild(r);
+	ck_assert_uint_eq(shmt_ring_count429(r, 36, 40), 2);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(first_after_is_a_binary_search)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(32, &c);
+
+	for (int i = 0; i < 50; i++)
+		shmt_ring_append(r, (i / 2) * NS, 0); /* pairs of equal times */
+	ck_assert_uint_eq(r->st->tail, 18);
+	ck_assert_uint_eq(shmt_ring_first_after(r, 20 * NS), 42);
+	ck_assert_uint_eq(shmt_ring_first_after(r, 0), 18);
+	ck_assert_uint_eq(shmt_ring_first_after(r, 1000 * NS), 50);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(check_finds_damage)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(16, &c);
+
+	for (int i = 0; i < 10; i++)
+		shmt_ring_append(r, i * NS, 0);
+	ck_assert_int_eq(shmt_ring_check(r), SHMT_OK);
+	shmt_ring_at(r, 5)->mono = 0;
+	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
+	shmt_ring_at(r, 5)->mono = 5 * NS;
+	shmt_ring_at(r, 6)->seq = 99;
+	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
+	shmt_ring_at(r, 6)->seq = 6;
+	r->st->tail = 20;
+	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
+	ring_free(r);
+}
+END_TEST
+
+Suite *
+ring_suite(void)
+{
+	Suite *s = suite_create("ring");
+	TCase *tc = tcase_create("ring");
+
+	tcase_add_test(tc, run_rate_matches_a_scan);
+	tcase_add_test(tc, count429_over_the_wrap);
+	tcase_add_test(tc, first_after_is_a_binary_search);
+	tcase_add_test(tc, check_finds_damage);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,40 @@
+/* testutil.h - shared helpers of the Check suites. */
+#ifndef SHMT_TESTUTIL_H
+#define SHMT_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+
+#include "shmthrottle.h"
+#include "state.h"
+
+#define NS 1000000000LL
+#define MS 1000000LL
+
+/* A fake clock for handles (shmt_set_clock) and pure functions. */
+extern int64_t fake_mono_now;
+extern int64_t fake_wall_now;
+int64_t fake_mono(void);
+int64_t fake_wall(void);
+
+/* A log in ordinary memory, for the pure functions. */
+struct shmt_ring *ring_new(uint32_t cap, const shmt_config *cfg);
+void ring_free(struct shmt_ring *r);
+
+/* A throttle name no other test or run uses; removed by name_cleanup(). */
+const char *test_name(const char *tag);
+/* A config of one rate. */
+shmt_config one_rate(uint32_t max, double period);
+/* Sorted send times: does some window of `period` hold more than `max`? */
+int window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period);
+int64_t mono_now(void);
+
+Suite *config_suite(void);
+Suite *policy_suite(void);
+Suite *defects_suite(void);
+Suite *ring_suite(void);
+Suite *retry_after_suite(void);
+Suite *segment_suite(void);
+Suite *multiproc_suite(void);
+
+#endif
