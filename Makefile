@@ -37,7 +37,15 @@ TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
 .PHONY: all check install uninstall clean format
-all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc
+TOOLS = $(B)/throttlectl
+all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
+
+$(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(REAL_CFLAGS) -c -o $@ $<
+# The tools link the static library: one file to install, no rpath.
+$(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o $(B)/libshmthrottle.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/lib/%.o: libshmthrottle/%.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -62,7 +70,7 @@ $(B)/libshmthrottle.pc: libshmthrottle/libshmthrottle.pc.in Makefile
 
 $(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' -c -o $@ $<
 $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -74,7 +82,10 @@ check: all $(B)/check_shmthrottle
 	$(B)/check_shmthrottle
 
 install: all
-	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir)
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir) \
+		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(bindir)/
+	install -m 644 docs/*.1 $(DESTDIR)$(mandir)/man1/
 	install -m 644 libshmthrottle/shmthrottle.h $(DESTDIR)$(includedir)/
 	install -m 644 $(B)/libshmthrottle.a $(DESTDIR)$(libdir)/
 	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
@@ -83,6 +94,7 @@ install: all
 	install -m 644 $(B)/libshmthrottle.pc $(DESTDIR)$(pkgconfigdir)/
 
 uninstall:
+	rm -f $(TOOLS:$(B)/%=$(DESTDIR)$(bindir)/%) $(DESTDIR)$(mandir)/man1/throttle*.1
 	rm -f $(DESTDIR)$(includedir)/shmthrottle.h $(DESTDIR)$(libdir)/libshmthrottle.* \
 		$(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
 

@@ -4,7 +4,7 @@
 static const char *const messages[] = {
 	[SHMT_OK] = "success",
 	[SHMT_EINVAL] = "invalid argument",
-	[SHMT_ENAME] = "invalid throttle name (1 to 64 of A-Z a-z 0-9 _ . -, not starting with '.')",
+	[SHMT_ENAME] = "invalid throttle name",
 	[SHMT_ECONFIG] = "invalid configuration",
 	[SHMT_ENOENT] = "no such throttle",
 	[SHMT_EEXIST] = "throttle already exists",

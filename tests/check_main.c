@@ -15,6 +15,7 @@ main(void)
 	srunner_add_suite(sr, retry_after_suite());
 	srunner_add_suite(sr, segment_suite());
 	srunner_add_suite(sr, multiproc_suite());
+	srunner_add_suite(sr, throttlectl_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

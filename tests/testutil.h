@@ -36,5 +36,6 @@ Suite *ring_suite(void);
 Suite *retry_after_suite(void);
 Suite *segment_suite(void);
 Suite *multiproc_suite(void);
+Suite *throttlectl_suite(void);
 
 #endif

@@ -1,0 +1,209 @@
+/* show.c - how throttlectl prints a throttle. */
+#include "show.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int
+show_names_add(struct show_names *n, const char *name)
+{
+	if (n->n == n->cap) {
+		size_t cap = n->cap ? 2 * n->cap : 16;
+		char **v = realloc(n->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		n->v = v;
+		n->cap = cap;
+	}
+	if (!(n->v[n->n] = strdup(name)))
+		return -1;
+	n->n++;
+	return 0;
+}
+
+void
+show_names_free(struct show_names *n)
+{
+	for (size_t i = 0; i < n->n; i++)
+		free(n->v[i]);
+	free(n->v);
+}
+
+static const char *
+policy_name(int policy)
+{
+	return policy == SHMT_POLICY_SMOOTH ? "smooth" : "window";
+}
+
+static void
+rates_text(const shmt_stat *st, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < st->config.nrates && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%u/%gs",
+		                         i ? "," : "", st->config.rates[i].max,
+		                         st->config.rates[i].period);
+	if (st->config.nrates == 0)
+		snprintf(buf, len, "unknown");
+}
+
+void
+show_status(FILE *f, const char *name, const shmt_stat *st)
+{
+	const shmt_config *c = &st->config;
+	char when[64];
+
+	fprintf(f, "Throttle: %s\n", name);
+	fprintf(f, "  Policy:          %s, margin %g s", policy_name(c->policy), c->margin);
+	if (c->policy == SHMT_POLICY_SMOOTH)
+		fprintf(f, ", burst %u", c->burst);
+	fputc('\n', f);
+	if (c->nrates == 0)
+		fprintf(f, "  Rate:            unknown (only 429s pace requests)\n");
+	for (unsigned i = 0; i < c->nrates; i++) {
+		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
+
+		fprintf(f, "  Rate %u:          %u per %g s: %u sent in the last %g s, %u left\n",
+		        i + 1, max, c->rates[i].period, sent, c->rates[i].period,
+		        sent < max ? max - sent : 0);
+	}
+	if (st->next_slot > 0)
+		fprintf(f, "  Next free slot:  in %.3f s\n", st->next_slot);
+	else
+		fprintf(f, "  Next free slot:  now\n");
+	fprintf(f, "  Backoff:         %.3f s (initial %g s, x%g, max %g s)\n", st->backoff,
+	        c->backoff_initial, c->backoff_multiplier, c->backoff_max);
+	if (st->delay_remaining > 0)
+		fprintf(f, "  Shared delay:    %.3f s remaining\n", st->delay_remaining);
+	else
+		fprintf(f, "  Shared delay:    none\n");
+	fprintf(f, "  Waiting:         %u process%s\n", st->waiting,
+	        st->waiting == 1 ? "" : "es");
+	fprintf(f, "  Requests:        %llu\n", (unsigned long long)st->requests);
+	if (st->last_429 > 0) {
+		cli_format_wall(st->last_429, when, sizeof(when));
+		fprintf(f, "  429 responses:   %llu (last %s)\n",
+		        (unsigned long long)st->n429, when);
+	} else {
+		fprintf(f, "  429 responses:   0\n");
+	}
+	fprintf(f, "  Retries:         %llu (at most %u per request)\n",
+	        (unsigned long long)st->retries, c->max_retries);
+	fprintf(f, "  Time waited:     %.3f s\n", st->waited);
+	fprintf(f, "  Log:             %u of %u entries\n", st->log_count, st->capacity);
+}
+
+void
+show_status_json(FILE *f, const char *name, const shmt_stat *st)
+{
+	const shmt_config *c = &st->config;
+
+	fputs("{\"name\":", f);
+	cli_json_string(f, name);
+	fprintf(f, ",\"policy\":\"%s\",\"rates\":[", policy_name(c->policy));
+	for (unsigned i = 0; i < c->nrates; i++) {
+		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
+
+		fprintf(f, "%s{\"max\":%u,\"period\":%.9g,\"sent\":%u,\"left\":%u}",
+		        i ? "," : "", max, c->rates[i].period, sent,
+		        sent < max ? max - sent : 0);
+	}
+	fprintf(f, "],\"burst\":%u,\"margin\":%.9g,\"backoff_initial\":%.9g,"
+	        "\"backoff_multiplier\":%.9g,\"backoff_max\":%.9g,"
+	        "\"retry_after_max\":%.9g,\"max_retries\":%u,\"capacity\":%u,"
+	        "\"log_count\":%u,\"next_slot\":%.9g,\"backoff\":%.9g,"
+	        "\"delay_remaining\":%.9g,\"waiting\":%u,\"requests\":%llu,"
+	        "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"last_429\":",
+	        c->burst, c->margin, c->backoff_initial, c->backoff_multiplier,
+	        c->backoff_max, c->retry_after_max, c->max_retries, st->capacity,
+	        st->log_count, st->next_slot, st->backoff, st->delay_remaining,
+	        st->waiting, (unsigned long long)st->requests,
+	        (unsigned long long)st->n429, (unsigned long long)st->retries,
+	        st->waited);
+	if (st->last_429 > 0)
+		fprintf(f, "%.3f}\n", st->last_429);
+	else
+		fputs("null}\n", f);
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
+{
+	qsort(names->v, names->n, sizeof(*names->v), by_name);
+	if (json)
+		fputc('[', f);
+	else if (names->n)
+		fprintf(f, "%-24s %-16s %-7s %8s %10s %8s %s\n", "NAME", "RATES", "POLICY",
+		        "WAITING", "REQUESTS", "429S", "DELAY");
+	for (size_t i = 0; i < names->n; i++) {
+		shmt_throttle *t = NULL;
+		shmt_stat st;
+		char rates[64];
+		int rc = shmt_open(&t, names->v[i], NULL, open_flags);
+
+		if (rc == SHMT_OK)
+			rc = shmt_stat_get(t, &st);
+		shmt_close(t);
+		if (json) {
+			fputs(i ? ",{\"name\":" : "{\"name\":", f);
+			cli_json_string(f, names->v[i]);
+			if (rc != SHMT_OK)
+				fprintf(f, ",\"error\":\"%s\"}", shmt_strerror(rc));
+			else
+				fprintf(f, ",\"policy\":\"%s\",\"waiting\":%u,\"requests\":%llu,"
+				        "\"n429\":%llu,\"delay_remaining\":%.9g}",
+				        policy_name(st.config.policy), st.waiting,
+				        (unsigned long long)st.requests,
+				        (unsigned long long)st.n429, st.delay_remaining);
+			continue;
+		}
+		if (rc != SHMT_OK) {
+			fprintf(f, "%-24s (%s)\n", names->v[i], shmt_strerror(rc));
+			continue;
+		}
+		rates_text(&st, rates, sizeof(rates));
+		fprintf(f, "%-24s %-16s %-7s %8u %10llu %8llu %.3f s\n", names->v[i], rates,
+		        policy_name(st.config.policy), st.waiting,
+		        (unsigned long long)st.requests, (unsigned long long)st.n429,
+		        st.delay_remaining);
+	}
+	if (json)
+		fputs("]\n", f);
+}
+
+void
+show_log(FILE *f, const shmt_log_entry *e, size_t n, int json)
+{
+	char when[64];
+
+	if (json)
+		fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (json) {
+			fprintf(f, "%s{\"seq\":%llu,\"time\":%.6f,\"status\":%d,\"url\":",
+			        i ? "," : "", (unsigned long long)e[i].seq, e[i].wall,
+			        e[i].status);
+			cli_json_string(f, e[i].url);
+			fputc('}', f);
+			continue;
+		}
+		cli_format_wall(e[i].wall, when, sizeof(when));
+		if (e[i].status)
+			fprintf(f, "%s  %3d  %s\n", when, e[i].status, e[i].url);
+		else
+			fprintf(f, "%s    -  %s\n", when, e[i].url[0] ? e[i].url : "(no response recorded)");
+	}
+	if (json)
+		fputs("]\n", f);
+}

@@ -1,0 +1,23 @@
+/* show.h - throttlectl's output: aligned text with units, or JSON with
+ * the stable keys documented in throttlectl(1). */
+#ifndef SHMT_SHOW_H
+#define SHMT_SHOW_H
+
+#include <stdio.h>
+
+#include "shmthrottle.h"
+
+struct show_names {
+	char **v;
+	size_t n, cap;
+};
+
+int show_names_add(struct show_names *n, const char *name);
+void show_names_free(struct show_names *n);
+
+void show_status(FILE *f, const char *name, const shmt_stat *st);
+void show_status_json(FILE *f, const char *name, const shmt_stat *st);
+void show_list(FILE *f, struct show_names *names, unsigned open_flags, int json);
+void show_log(FILE *f, const shmt_log_entry *e, size_t n, int json);
+
+#endif

@@ -1,0 +1,651 @@
+/* throttlectl - inspect, configure and take part in a shared throttle. */
+#define _GNU_SOURCE /* getopt_long */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "show.h"
+
+static const char usage_text[] =
+"Usage: throttlectl COMMAND [NAME] [OPTIONS]\n"
+"Inspect, configure and take part in a rate-limit throttle shared by the\n"
+"processes of this host.\n"
+"\n"
+"Commands:\n"
+"  create NAME --period S --max N [CONFIG]   create a throttle\n"
+"  set NAME [CONFIG]                         reconfigure it live, keeping its log\n"
+"  status NAME [--json]                      configuration, window, delay, totals\n"
+"  list [--json]                             every throttle you may open\n"
+"  log NAME [-n N] [--json]                  the newest log entries (default 20)\n"
+"  reset NAME [--backoff] [--delay] [--log] [--counters] [--all]\n"
+"                                            clear state (default: backoff and\n"
+"                                            delay) and wake every waiter\n"
+"  remove NAME                               delete the throttle\n"
+"  watch NAME [--interval S] [--count N]     status, refreshed in place\n"
+"  acquire NAME [--timeout S] [--ticket T]   wait for a slot, print a ticket\n"
+"  record NAME STATUS [--ticket T] [--retry-after V] [--date D] [--url U]\n"
+"         [--retry] [--wait]                 report a response (exit 10: retry)\n"
+"  run NAME [--timeout S] -- COMMAND [ARG...] acquire, then run COMMAND\n"
+"  check NAME                                take a slot if one is free now\n"
+"                                            (exit 0), else exit 1: for GNU\n"
+"                                            parallel --limit\n"
+"\n"
+"CONFIG (create, set):\n"
+"  --period S --max N        at most N requests per S seconds\n"
+"  --rate N/S                a further limit, e.g. --rate 5000/3600 (4 in all)\n"
+"  --policy window|smooth    window: bursts of up to N (default);\n"
+"                            smooth: one request every S/N seconds\n"
+"  --burst N                 smooth: requests at once (1)\n"
+"  --margin S                added to every spacing against jitter (0.005)\n"
+"  --backoff-initial S       first backoff, least pause after a 429 (1)\n"
+"  --backoff-multiplier M    backoff growth (2)\n"
+"  --backoff-max S           backoff cap (60)\n"
+"  --retry-after-max S       Retry-After cap (21600)\n"
+"  --max-retries N           retries per request (3)\n"
+"  --capacity N              create: log entries (max(4096, 2 x largest N))\n"
+"  --mode 600|660            create: 660 shares the throttle with your group\n"
+"\n"
+"NAME defaults to $" THROTTLE_ENV ".  `throttlectl --group ...` opens a\n"
+"throttle of another user of your group.\n"
+"Exit status: 0 ok, 1 not admitted now (check), 2 usage or bad value,\n"
+"3 timed out, 4 no such throttle, 5 exists, 6 segment refused (damaged,\n"
+"another user's, other version), 7 system error, 10 retry (record),\n"
+"11 retries used up (record); run: the command's status.\n";
+
+static unsigned open_flags;
+
+static int
+usage(FILE *f, int status)
+{
+	fputs(usage_text, f);
+	return status;
+}
+
+/* NAME: the next argument, or $THROTTLE_NAME when `rest` arguments follow
+ * and only that many are left. */
+static const char *
+take_name(int argc, char **argv, int *i, int rest)
+{
+	const char *env = getenv(THROTTLE_ENV);
+
+	if (argc - *i > rest)
+		return argv[(*i)++];
+	return env && *env ? env : NULL;
+}
+
+static int
+open_throttle(const char *name, shmt_throttle **t)
+{
+	int rc = shmt_open(t, name, NULL, open_flags);
+
+	return rc == SHMT_OK ? 0 : cli_fail(rc, "open '%s'", name);
+}
+
+static struct cli_config g_cc;
+static struct { int opt; const char *arg; } g_cfg_opts[64];
+static int g_ncfg_opts;
+static int g_json, g_mode = 0600;
+static double g_timeout = -1, g_interval = 1;
+static unsigned long g_n = 20, g_count;
+static unsigned g_reset;
+static const char *g_ticket, *g_retry_after, *g_date, *g_url;
+static int g_retry, g_wait;
+
+enum { O_JSON = 2000, O_MODE, O_TIMEOUT, O_INTERVAL, O_COUNT, O_TICKET,
+       O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT, O_BACKOFF, O_DELAY,
+       O_LOG, O_COUNTERS, O_ALL, O_GROUP };
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "mode", required_argument, NULL, O_MODE },
+	{ "group", no_argument, NULL, O_GROUP },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "count", required_argument, NULL, O_COUNT },
+	{ "ticket", required_argument, NULL, O_TICKET },
+	{ "retry-after", required_argument, NULL, O_RETRY_AFTER },
+	{ "date", required_argument, NULL, O_DATE },
+	{ "url", required_argument, NULL, O_URL },
+	{ "retry", no_argument, NULL, O_RETRY },
+	{ "wait", no_argument, NULL, O_WAIT },
+	{ "backoff", no_argument, NULL, O_BACKOFF },
+	{ "delay", no_argument, NULL, O_DELAY },
+	{ "log", no_argument, NULL, O_LOG },
+	{ "counters", no_argument, NULL, O_COUNTERS },
+	{ "all", no_argument, NULL, O_ALL },
+	CLI_CONFIG_LONGOPTS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Options of the CONFIG group, which create and set take. */
+static int
+config_opt(int opt)
+{
+	return opt >= CLI_OPT_PERIOD && opt < CLI_OPT_FIRST_FREE;
+}
+
+static int
+handle(int opt, const char *arg)
+{
+	int r;
+
+	if (config_opt(opt)) {
+		/* kept, to replay onto the current configuration for `set` */
+		if (g_ncfg_opts == (int)(sizeof(g_cfg_opts) / sizeof(g_cfg_opts[0])))
+			return cli_usage_error("too many options");
+		g_cfg_opts[g_ncfg_opts].opt = opt;
+		g_cfg_opts[g_ncfg_opts++].arg = arg;
+		r = cli_config_option(&g_cc, opt, arg);
+		return r < 0 ? EXIT_USAGE : 0;
+	}
+	switch (opt) {
+	case O_JSON: g_json = 1; return 0;
+	case O_GROUP: open_flags |= SHMT_GROUP; return 0;
+	case O_MODE:
+		if (strcmp(arg, "600") && strcmp(arg, "0600") && strcmp(arg, "660") &&
+		    strcmp(arg, "0660"))
+			return cli_usage_error("--mode is 600 or 660, not '%s'", arg);
+		g_mode = strstr(arg, "66") ? 0660 : 0600;
+		return 0;
+	case O_TIMEOUT:
+		return cli_seconds(arg, &g_timeout)
+		           ? cli_usage_error("invalid --timeout '%s'", arg) : 0;
+	case O_INTERVAL:
+		return cli_seconds(arg, &g_interval) || g_interval < 0.05
+		           ? cli_usage_error("invalid --interval '%s' (at least 0.05)", arg) : 0;
+	case 'n':
+		return cli_count(arg, 1, 1u << 24, &g_n)
+		           ? cli_usage_error("invalid -n '%s'", arg) : 0;
+	case O_COUNT:
+		return cli_count(arg, 1, 1u << 30, &g_count)
+		           ? cli_usage_error("invalid --count '%s'", arg) : 0;
+	case O_TICKET: g_ticket = arg; return 0;
+	case O_RETRY_AFTER: g_retry_after = arg; return 0;
+	case O_DATE: g_date = arg; return 0;
+	case O_URL: g_url = arg; return 0;
+	case O_RETRY: g_retry = 1; return 0;
+	case O_WAIT: g_wait = 1; return 0;
+	case O_BACKOFF: g_reset |= SHMT_RESET_BACKOFF; return 0;
+	case O_DELAY: g_reset |= SHMT_RESET_DELAY; return 0;
+	case O_LOG: g_reset |= SHMT_RESET_LOG; return 0;
+	case O_COUNTERS: g_reset |= SHMT_RESET_COUNTERS; return 0;
+	case O_ALL: g_reset |= SHMT_RESET_ALL; return 0;
+	default: return cli_usage_error("unknown option");
+	}
+}
+
+/* The options a command accepts, as a list of codes ending in 0. */
+struct command {
+	const char *name;
+	int (*run)(const char *name, int argc, char **argv);
+	int positional;   /* arguments after NAME */
+	int needs_name;
+	const int *opts;  /* accepted option codes besides --help, 0-ended */
+	int config;       /* takes CONFIG options */
+};
+
+static int
+accepted(const struct command *c, int opt)
+{
+	if (config_opt(opt))
+		return c->config;
+	if (opt == O_GROUP)
+		return c->needs_name;
+	for (const int *o = c->opts; o && *o; o++)
+		if (*o == opt)
+			return 1;
+	return 0;
+}
+
+static const char *
+opt_name(int opt)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "n";
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double
+wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_seconds(double s)
+{
+	struct timespec ts;
+
+	if (!(s > 0))
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static int
+cmd_create(const char *name, int argc, char **argv)
+{
+	shmt_throttle *t;
+	int rc;
+
+	(void)argc, (void)argv;
+	if (!g_cc.rates_given)
+		return cli_usage_error("create needs --period S --max N (or --rate N/S)");
+	if ((rc = cli_config_finish(&g_cc)) != 0)
+		return rc;
+	rc = shmt_open(&t, name, &g_cc.cfg,
+	               SHMT_CREATE | SHMT_EXCL | (g_mode == 0660 ? SHMT_GROUP : 0));
+	if (rc != SHMT_OK)
+		return cli_fail(rc, "create '%s'", name);
+	shmt_close(t);
+	return EXIT_OK;
+}
+
+static int
+cmd_set(const char *name, int argc, char **argv)
+{
+	shmt_throttle *t;
+	shmt_config cur;
+	int rc;
+
+	(void)argc, (void)argv;
+	if (g_ncfg_opts == 0)
+		return cli_usage_error("set needs at least one configuration option");
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	if ((rc = shmt_get_config(t, &cur)) != SHMT_OK) {
+		shmt_close(t);
+		return cli_fail(rc, "read '%s'", name);
+	}
+	/* The options given replace those values; the others stay. */
+	cli_config_init(&g_cc, &cur);
+	for (int i = 0; i < g_ncfg_opts; i++)
+		cli_config_option(&g_cc, g_cfg_opts[i].opt, g_cfg_opts[i].arg);
+	/* `set NAME --max 300` keeps the first rate's period, and the reverse */
+	if (cur.nrates > 0 && g_cc.period == 0 && g_cc.max > 0)
+		g_cc.period = cur.rates[0].period;
+	if (cur.nrates > 0 && g_cc.max == 0 && g_cc.period > 0)
+		g_cc.max = cur.rates[0].max;
+	for (unsigned i = 0; i < g_cc.nextra; i++)
+		if (g_cc.extra[i].max > cur.capacity || g_cc.max > cur.capacity)
+			return shmt_close(t), cli_usage_error(
+			           "a limit above %u needs a larger log than this throttle's "
+			           "(remove it and create it with --capacity)", cur.capacity);
+	rc = cli_config_finish(&g_cc);
+	if (rc == 0 && cur.capacity != g_cc.cfg.capacity)
+		rc = cli_usage_error("the log's capacity (%u) is fixed at creation",
+		                     cur.capacity);
+	if (rc == 0 && (rc = shmt_set_config(t, &g_cc.cfg)) != SHMT_OK)
+		rc = cli_fail(rc, "set '%s' (a --max above the log's capacity of %u "
+		              "needs a new throttle)", name, cur.capacity);
+	shmt_close(t);
+	return rc;
+}
+
+static int
+cmd_status(const char *name, int argc, char **argv)
+{
+	shmt_throttle *t;
+	shmt_stat st;
+	int rc;
+
+	(void)argc, (void)argv;
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	rc = shmt_stat_get(t, &st);
+	shmt_close(t);
+	if (rc != SHMT_OK)
+		return cli_fail(rc, "status of '%s'", name);
+	if (g_json)
+		show_status_json(stdout, name, &st);
+	else
+		show_status(stdout, name, &st);
+	return EXIT_OK;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int
+cmd_watch(const char *name, int argc, char **argv)
+{
+	int tty = isatty(STDOUT_FILENO), rc;
+	shmt_throttle *t;
+	shmt_stat st;
+
+	(void)argc, (void)argv;
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (unsigned long i = 0; !interrupted && (!g_count || i < g_count); i++) {
+		if (i)
+			sleep_seconds(g_interval);
+		if ((rc = shmt_stat_get(t, &st)) != SHMT_OK)
+			break;
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		else if (i)
+			fputc('\n', stdout);
+		show_status(stdout, name, &st);
+		fflush(stdout);
+	}
+	shmt_close(t);
+	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "status of '%s'", name);
+}
+
+static int
+collect(const char *name, void *arg)
+{
+	struct show_names *n = arg;
+
+	return show_names_add(n, name);
+}
+
+static int
+cmd_list(const char *unused, int argc, char **argv)
+{
+	struct show_names names = { 0 };
+	int rc;
+
+	(void)unused, (void)argc, (void)argv;
+	rc = shmt_list(collect, &names);
+	if (rc < 0 || rc > 1) {
+		show_names_free(&names);
+		return cli_fail(rc < 0 ? SHMT_ENOMEM : rc, "list");
+	}
+	show_list(stdout, &names, open_flags, g_json);
+	show_names_free(&names);
+	return EXIT_OK;
+}
+
+static int
+cmd_log(const char *name, int argc, char **argv)
+{
+	shmt_log_entry *buf;
+	shmt_throttle *t;
+	size_t got;
+	int rc;
+
+	(void)argc, (void)argv;
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	if (!(buf = calloc(g_n, sizeof(*buf)))) {
+		shmt_close(t);
+		return cli_fail(SHMT_ENOMEM, "log");
+	}
+	rc = shmt_log_read(t, buf, g_n, &got);
+	shmt_close(t);
+	if (rc == SHMT_OK)
+		show_log(stdout, buf, got, g_json);
+	free(buf);
+	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "log of '%s'", name);
+}
+
+static int
+cmd_reset(const char *name, int argc, char **argv)
+{
+	shmt_throttle *t;
+	int rc;
+
+	(void)argc, (void)argv;
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	rc = shmt_reset(t, g_reset ? g_reset : SHMT_RESET_BACKOFF | SHMT_RESET_DELAY);
+	shmt_close(t);
+	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "reset '%s'", name);
+}
+
+static int
+cmd_remove(const char *name, int argc, char **argv)
+{
+	int rc = shmt_remove(name);
+
+	(void)argc, (void)argv;
+	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "remove '%s'", name);
+}
+
+/* A ticket to continue (--ticket), or a fresh one. */
+static int
+ticket_arg(shmt_ticket *tk)
+{
+	shmt_ticket_init(tk);
+	if (g_ticket && shmt_ticket_parse(g_ticket, tk) != SHMT_OK)
+		return cli_usage_error("invalid --ticket '%s' (give what acquire printed)",
+		                       g_ticket);
+	return 0;
+}
+
+static int
+acquire(const char *name, shmt_ticket *tk, double timeout)
+{
+	shmt_throttle *t;
+	int rc;
+
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	rc = shmt_acquire(t, tk, timeout);
+	shmt_close(t);
+	if (rc == SHMT_EAGAIN)
+		return EXIT_NOT_NOW;
+	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "acquire '%s'", name);
+}
+
+static int
+cmd_acquire(const char *name, int argc, char **argv)
+{
+	char buf[80];
+	shmt_ticket tk;
+	int rc;
+
+	(void)argc, (void)argv;
+	if ((rc = ticket_arg(&tk)) != 0 || (rc = acquire(name, &tk, g_timeout)) != 0)
+		return rc;
+	shmt_ticket_format(&tk, buf, sizeof(buf));
+	puts(buf);
+	return EXIT_OK;
+}
+
+static int
+cmd_check(const char *name, int argc, char **argv)
+{
+	shmt_ticket tk;
+
+	(void)argc, (void)argv;
+	shmt_ticket_init(&tk);
+	return acquire(name, &tk, 0);
+}
+
+static int
+cmd_run(const char *name, int argc, char **argv)
+{
+	char buf[80];
+	shmt_ticket tk;
+	int rc;
+
+	if (argc < 1)
+		return cli_usage_error("run needs a command after --");
+	shmt_ticket_init(&tk);
+	if ((rc = acquire(name, &tk, g_timeout)) != 0)
+		return rc;
+	shmt_ticket_format(&tk, buf, sizeof(buf));
+	setenv("THROTTLE_TICKET", buf, 1);
+	fflush(stdout);
+	execvp(argv[0], argv);
+	fprintf(stderr, "%s: run '%s' failed: %s\n", cli_prog, argv[0], strerror(errno));
+	return 127;
+}
+
+/* --retry-after as seconds from the send; -1 if absent or not understood
+ * (a server's garbage must not lose the 429 itself: warn and go on). */
+static double
+retry_after_arg(shmt_throttle *t, const shmt_ticket *tk)
+{
+	shmt_config cfg;
+	double secs, sent_wall;
+	int rc;
+
+	if (!g_retry_after || !*g_retry_after)
+		return -1;
+	shmt_get_config(t, &cfg);
+	sent_wall = wall_s() - (double)(mono_ns() - tk->send_ns) / 1e9;
+	rc = shmt_retry_after_parse(g_retry_after, g_date, sent_wall,
+	                            cfg.retry_after_max, &secs);
+	if (rc == SHMT_OK)
+		return secs;
+	fprintf(stderr, "%s: ignoring --retry-after '%s': %s\n", cli_prog,
+	        g_retry_after, shmt_strerror(rc));
+	return -1;
+}
+
+static int
+cmd_record(const char *name, int argc, char **argv)
+{
+	unsigned long status;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	int rc;
+
+	if (argc != 1 || cli_count(argv[0], 0, 999, &status))
+		return cli_usage_error("record needs an HTTP STATUS (0-999, 0: no response)");
+	if ((rc = ticket_arg(&tk)) != 0)
+		return rc;
+	if (!g_ticket) { /* sent just now, first attempt */
+		tk.seq = UINT64_MAX;
+		tk.send_ns = mono_ns();
+		tk.attempt = 1;
+	}
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	rc = shmt_record(t, &tk, (int)status, retry_after_arg(t, &tk), g_url,
+	                 g_retry ? SHMT_RECORD_RETRY : 0, &out);
+	shmt_close(t);
+	if (rc != SHMT_OK)
+		return cli_fail(rc, "record in '%s'", name);
+	if (out.verdict == SHMT_RETRY && g_wait)
+		sleep_seconds(out.delay);
+	return out.verdict == SHMT_RETRY ? EXIT_RETRY
+	       : out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP : EXIT_OK;
+}
+
+static const int o_json[] = { O_JSON, 0 };
+static const int o_create[] = { O_MODE, 0 };
+static const int o_log[] = { O_JSON, 'n', 0 };
+static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0 };
+static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
+static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
+static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY,
+	                        O_WAIT, 0 };
+static const int o_run[] = { O_TIMEOUT, 0 };
+
+static const struct command commands[] = {
+	{ "create", cmd_create, 0, 1, o_create, 1 },
+	{ "set", cmd_set, 0, 1, NULL, 1 },
+	{ "status", cmd_status, 0, 1, o_json, 0 },
+	{ "list", cmd_list, 0, 0, o_json, 0 },
+	{ "log", cmd_log, 0, 1, o_log, 0 },
+	{ "reset", cmd_reset, 0, 1, o_reset, 0 },
+	{ "remove", cmd_remove, 0, 1, NULL, 0 },
+	{ "watch", cmd_watch, 0, 1, o_watch, 0 },
+	{ "acquire", cmd_acquire, 0, 1, o_acquire, 0 },
+	{ "check", cmd_check, 0, 1, NULL, 0 },
+	{ "record", cmd_record, 1, 1, o_record, 0 },
+	{ "run", cmd_run, -1, 1, o_run, 0 },
+};
+
+static int
+dispatch(const struct command *c, int argc, char **argv)
+{
+	const char *name = NULL;
+	int opt, rc, i, end = argc, rest = c->positional;
+
+	if (rest < 0) { /* run: options and NAME before --, the command after */
+		for (end = 1; end < argc && strcmp(argv[end], "--"); end++)
+			;
+		if (end == argc)
+			return cli_usage_error("run needs -- before the command");
+		rest = 0;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(end, argv, "hn:", long_opts, NULL)) != -1) {
+		if (opt == 'h')
+			return usage(stdout, EXIT_OK);
+		if (opt == '?')
+			return cli_usage_error("bad option '%s' for '%s'", argv[optind - 1],
+			                       c->name);
+		if (!accepted(c, opt))
+			return cli_usage_error("'%s' takes no option --%s", c->name,
+			                       opt_name(opt));
+		if ((rc = handle(opt, optarg)) != 0)
+			return rc;
+	}
+	i = optind;
+	if (c->needs_name) {
+		if (!(name = take_name(end, argv, &i, rest)))
+			return cli_usage_error("'%s' needs a throttle NAME (or $%s)", c->name,
+			                       THROTTLE_ENV);
+		if (shmt_name_check(name) != SHMT_OK)
+			return cli_usage_error("invalid throttle name '%s' (1 to %d of "
+			                       "A-Z a-z 0-9 _ . -, not starting with '.')",
+			                       name, SHMT_NAME_MAX);
+	}
+	if (end - i != rest)
+		return cli_usage_error("'%s': %s argument%s%s", c->name,
+		                       end - i > rest ? "unexpected" : "missing",
+		                       end - i > rest ? " " : "",
+		                       end - i > rest ? argv[i + rest] : "");
+	if (c->positional < 0)
+		return c->run(name, argc - end - 1, argv + end + 1);
+	return c->run(name, end - i, argv + i);
+}
+
+int
+main(int argc, char **argv)
+{
+	cli_prog = "throttlectl";
+	cli_config_init(&g_cc, NULL);
+	if (argc < 2)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return usage(stdout, EXIT_OK);
+	if (!strcmp(argv[1], "--version")) {
+		printf("throttlectl %s (libshmthrottle %s)\n", SHMT_VERSION_STRING,
+		       shmt_version());
+		return EXIT_OK;
+	}
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(argv[1], commands[k].name))
+			return dispatch(&commands[k], argc - 1, argv + 1);
+	return cli_usage_error("unknown command '%s'", argv[1]);
+}
