@@ -28,7 +28,7 @@ CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B = build
 SONAME = libshmthrottle.so.$(MAJOR)
-LIB_SRC = clock.c config.c error.c futex.c policy.c retry_after.c ring.c \
+LIB_SRC = clock.c config.c error.c futex.c perform.c policy.c retry_after.c ring.c runner.c \
 	segment.c throttle.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
@@ -37,7 +37,7 @@ TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
 .PHONY: all check install uninstall clean format
-TOOLS = $(B)/throttlectl
+TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
 
 $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
@@ -45,6 +45,8 @@ $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	$(CC) $(REAL_CFLAGS) -c -o $@ $<
 # The tools link the static library: one file to install, no rpath.
 $(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o $(B)/libshmthrottle.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/throttle-curl: $(B)/tools/throttle_curl.o $(B)/tools/writeout.o $(B)/tools/cli.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/lib/%.o: libshmthrottle/%.c $(HEADERS)
@@ -70,10 +72,12 @@ $(B)/libshmthrottle.pc: libshmthrottle/libshmthrottle.pc.in Makefile
 
 $(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' -c -o $@ $<
+	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' \
+		-DSOURCE_DIR='"$(CURDIR)"' -c -o $@ $<
 $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+$(TEST_OBJ): | $(TOOLS)
 $(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 

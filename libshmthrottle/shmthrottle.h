@@ -126,7 +126,8 @@ SHMT_API void shmt_config_init(shmt_config *cfg);
 /** SHMT_OK if *cfg is usable, else SHMT_ECONFIG. */
 SHMT_API int shmt_config_check(const shmt_config *cfg);
 
-/** An open throttle.  Opaque; one per thread, or guard it yourself. */
+/** An open throttle.  Opaque.  The threads of a process may share one
+ *  (all its state is behind the segment's lock); close it once, after. */
 typedef struct shmt_throttle shmt_throttle;
 
 /* Flags of shmt_open(). */
@@ -300,6 +301,89 @@ SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
  * fn returns non-zero.
  */
 SHMT_API int shmt_list(int (*fn)(const char *name, void *arg), void *arg);
+
+/* ---- Performing libcurl transfers under a throttle ------------------- */
+
+/** What shmt_curl_perform() may do, beside the throttle's own settings. */
+typedef struct shmt_curl_opts {
+	const int *retry_statuses;   /**< further statuses to back off and
+	                                  retry on (e.g. 500, 502, 504) */
+	size_t nretry_statuses;
+	int max_retries;             /**< < 0: the throttle's max_retries */
+	double max_time;             /**< all attempts and waits together,
+	                                  seconds; <= 0: no limit */
+	int retry_connrefused;       /**< also retry "connection refused" */
+	/** Called before each retry, so the caller can empty its output
+	 *  (the failed attempt's body must not stay).  May be NULL. */
+	void (*before_retry)(void *arg);
+	void *arg;
+} shmt_curl_opts;
+
+/** What happened, in the end. */
+typedef struct shmt_curl_result {
+	int status;       /**< final HTTP status, 0 if none */
+	int curl_code;    /**< the last attempt's CURLcode (0: CURLE_OK) */
+	unsigned retries; /**< resends made */
+	double time_total;/**< seconds from the call to its return */
+	int gave_up;      /**< 1: stopped retrying (count or max_time) while
+	                       the answer was still "retry" */
+	char error[256];  /**< libcurl's message for a transport error */
+} shmt_curl_result;
+
+/** Fill *o with the defaults (no extra statuses, the throttle's retries,
+ *  no time limit). */
+SHMT_API void shmt_curl_opts_init(shmt_curl_opts *o);
+
+/**
+ * Perform the transfer of the libcurl easy handle `easy` (a CURL *) under
+ * the throttle: acquire a slot, perform, record the status and the
+ * Retry-After libcurl parsed (CURLINFO_RETRY_AFTER), and retry -- after
+ * the shared delay, which shmt_acquire() enforces -- on 429, on 503 with
+ * Retry-After, on the transport errors curl's own --retry treats as
+ * transient (time-outs, name resolution; refused connections on request)
+ * and on opts->retry_statuses, within the retry count and max_time.
+ * The handle is the caller's: set its URL, output and options before.
+ * Returns SHMT_OK with *res filled whatever the HTTP outcome, or a
+ * throttle error.  Threads may call it at once with one easy handle each
+ * and one shared throttle handle.
+ */
+SHMT_API int shmt_curl_perform(shmt_throttle *t, void *easy,
+                               const shmt_curl_opts *opts,
+                               shmt_curl_result *res);
+
+/* ---- The task runner --------------------------------------------------- */
+
+/** A pool of worker threads that runs scheduled tasks and returns every
+ *  result in scheduling order.  Opaque. */
+typedef struct shmt_runner shmt_runner;
+
+/** A task: do the work on arg, store what it made in *result, return 0 or
+ *  an error code of the task's own (kept beside the result). */
+typedef int (*shmt_task_fn)(void *arg, void **result);
+
+/** One task's outcome, from shmt_runner_run(). */
+typedef struct shmt_task_result {
+	const char *name; /**< as scheduled, or "task-N" */
+	int error;        /**< the task's return value */
+	void *result;     /**< what it stored; the caller's to free */
+} shmt_task_result;
+
+/** Start `workers` threads (1..1024).  Release with shmt_runner_destroy(). */
+SHMT_API int shmt_runner_create(shmt_runner **rp, unsigned workers);
+/** Add a task for the next run.  name NULL: "task-N"; a name already
+ *  scheduled for this run is refused with SHMT_EEXIST. */
+SHMT_API int shmt_runner_schedule(shmt_runner *r, const char *name,
+                                  shmt_task_fn fn, void *arg);
+/**
+ * Run every scheduled task on the workers and wait for all of them.
+ * *results (n of them) are in scheduling order and stay valid until the
+ * next run or destroy; the schedule is then empty and the runner can be
+ * used again.  A task's failure never stops the others.
+ */
+SHMT_API int shmt_runner_run(shmt_runner *r, const shmt_task_result **results,
+                             size_t *n);
+/** Stop and join the workers, free everything; NULL is a no-op. */
+SHMT_API void shmt_runner_destroy(shmt_runner *r);
 
 /** A sentence for a code of enum shmt_code. */
 SHMT_API const char *shmt_strerror(int code);

@@ -16,6 +16,8 @@ main(void)
 	srunner_add_suite(sr, segment_suite());
 	srunner_add_suite(sr, multiproc_suite());
 	srunner_add_suite(sr, throttlectl_suite());
+	srunner_add_suite(sr, runner_suite());
+	srunner_add_suite(sr, integration_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -37,5 +37,7 @@ Suite *retry_after_suite(void);
 Suite *segment_suite(void);
 Suite *multiproc_suite(void);
 Suite *throttlectl_suite(void);
+Suite *integration_suite(void);
+Suite *runner_suite(void);
 
 #endif

@@ -1,0 +1,51 @@
+/* writeout.c - curl's -w format, for the variables throttle-curl knows. */
+#include "writeout.h"
+
+#include <string.h>
+
+/* Print %{name}; returns 0 if the name is unknown (printed as is, as curl
+ * does with a warning). */
+static int
+variable(FILE *f, const char *name, size_t len, const char *url,
+         const shmt_curl_result *r)
+{
+#define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
+	if (IS("http_code") || IS("response_code"))
+		fprintf(f, "%03d", r->status);
+	else if (IS("url_effective") || IS("url"))
+		fputs(url, f);
+	else if (IS("time_total"))
+		fprintf(f, "%.6f", r->time_total);
+	else if (IS("num_retries"))
+		fprintf(f, "%u", r->retries);
+	else if (IS("exitcode"))
+		fprintf(f, "%d", r->curl_code);
+	else if (IS("errormsg"))
+		fputs(r->error, f);
+	else
+		return 0;
+	return 1;
+#undef IS
+}
+
+void
+writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r)
+{
+	for (const char *p = fmt; *p; p++) {
+		const char *end;
+
+		if (*p == '\\' && p[1]) {
+			p++;
+			fputc(*p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p, f);
+		} else if (*p == '%' && p[1] == '%') {
+			fputc('%', f);
+			p++;
+		} else if (*p == '%' && p[1] == '{' && (end = strchr(p + 2, '}'))) {
+			if (!variable(f, p + 2, (size_t)(end - p - 2), url, r))
+				fwrite(p, 1, (size_t)(end - p + 1), f);
+			p = end;
+		} else {
+			fputc(*p, f);
+		}
+	}
+}

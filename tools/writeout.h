@@ -1,0 +1,11 @@
+/* writeout.h - curl's -w: %{variable} and \n after each transfer. */
+#ifndef SHMT_WRITEOUT_H
+#define SHMT_WRITEOUT_H
+
+#include <stdio.h>
+
+#include "shmthrottle.h"
+
+void writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r);
+
+#endif
