@@ -36,7 +36,7 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check install uninstall clean format
+.PHONY: all check demo install uninstall clean format
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
 
@@ -85,11 +85,16 @@ $(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
 check: all $(B)/check_shmthrottle
 	$(B)/check_shmthrottle
 
+# The main job on a local rate-limited server (needs nginx).
+demo: all
+	scripts/demo $(abspath $(B))
+
 install: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir) \
-		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
+		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
 	install -m 755 $(TOOLS) $(DESTDIR)$(bindir)/
 	install -m 644 docs/*.1 $(DESTDIR)$(mandir)/man1/
+	install -m 644 docs/*.3 $(DESTDIR)$(mandir)/man3/
 	install -m 644 libshmthrottle/shmthrottle.h $(DESTDIR)$(includedir)/
 	install -m 644 $(B)/libshmthrottle.a $(DESTDIR)$(libdir)/
 	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
@@ -98,7 +103,8 @@ install: all
 	install -m 644 $(B)/libshmthrottle.pc $(DESTDIR)$(pkgconfigdir)/
 
 uninstall:
-	rm -f $(TOOLS:$(B)/%=$(DESTDIR)$(bindir)/%) $(DESTDIR)$(mandir)/man1/throttle*.1
+	rm -f $(TOOLS:$(B)/%=$(DESTDIR)$(bindir)/%) $(DESTDIR)$(mandir)/man1/throttle*.1 \
+		$(DESTDIR)$(mandir)/man3/shmthrottle.3
 	rm -f $(DESTDIR)$(includedir)/shmthrottle.h $(DESTDIR)$(libdir)/libshmthrottle.* \
 		$(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
 
