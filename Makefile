@@ -36,7 +36,7 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check demo install uninstall clean format
+.PHONY: all check demo install uninstall clean format asan ubsan tsan valgrind sanitize
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
 
@@ -85,6 +85,31 @@ $(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
 check: all $(B)/check_shmthrottle
 	$(B)/check_shmthrottle
 
+# The whole suite under each sanitizer, each in its own build folder.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer
+asan:
+	$(MAKE) B=build-asan CFLAGS="$(SAN_FLAGS) -fsanitize=address" \
+		LDFLAGS="-fsanitize=address" check
+ubsan:
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(MAKE) B=build-ubsan \
+		CFLAGS="$(SAN_FLAGS) -fsanitize=undefined -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=undefined" check
+tsan:
+	TSAN_OPTIONS=halt_on_error=1 $(MAKE) B=build-tsan CFLAGS="$(SAN_FLAGS) -fsanitize=thread" \
+		LDFLAGS="-fsanitize=thread" check
+# memcheck over the suites that run in one process (CK_FORK=no), and the tools.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+valgrind: all $(B)/check_shmthrottle
+	for s in config policy seed-defects ring retry-after runner; do \
+		CK_FORK=no CK_RUN_SUITE=$$s $(VALGRIND) $(B)/check_shmthrottle || exit 1; done
+	CK_FORK=no CK_RUN_SUITE=segment CK_RUN_CASE=api $(VALGRIND) $(B)/check_shmthrottle
+	$(VALGRIND) $(B)/throttlectl create vg-$$$$ --period 1 --max 5 && \
+	$(VALGRIND) $(B)/throttlectl acquire vg-$$$$ >/dev/null && \
+	$(VALGRIND) $(B)/throttlectl record vg-$$$$ 429 --retry-after 'Sun, 06 Nov 1994 08:49:37 GMT' >/dev/null; \
+	test $$? -eq 10 && $(VALGRIND) $(B)/throttlectl status vg-$$$$ --json >/dev/null && \
+	$(VALGRIND) $(B)/throttlectl remove vg-$$$$
+sanitize: asan ubsan tsan valgrind
+
 # The main job on a local rate-limited server (needs nginx).
 demo: all
 	scripts/demo $(abspath $(B))
@@ -112,4 +137,4 @@ format:
 	clang-format -i libshmthrottle/*.[ch] tests/*.[ch]
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-asan build-ubsan build-tsan build-fuzz

@@ -10,5 +10,7 @@
 void shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void),
                     int64_t (*wall)(void));
 struct shmt_seg *shmt_seg_of(shmt_throttle *t);
+/* How long a lock may be waited for before SHMT_EBUSY (ns). */
+extern int64_t shmt_lock_timeout;
 
 #endif

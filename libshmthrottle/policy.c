@@ -37,9 +37,15 @@ shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 int
 shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall)
 {
+	return shmt_replan_from(r, shmt_ring_first_after(r, now), now, wall);
+}
+
+int
+shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now, int64_t wall)
+{
 	int earlier = 0;
 
-	for (uint64_t s = shmt_ring_first_after(r, now); s < r->st->head; s++) {
+	for (uint64_t s = from; s < r->st->head; s++) {
 		struct shmt_entry *e = shmt_ring_at(r, s);
 		int64_t t = shmt_admit_at(r, s, now);
 

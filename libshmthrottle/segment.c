@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "policy.h"
 #include "ring.h"
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -134,6 +135,7 @@ repair(struct shmt_seg *sg, int64_t now)
 	struct shmt_state *st = &sg->h->st;
 	struct shmt_ring *r = &sg->ring;
 	int64_t prev = INT64_MIN;
+	uint64_t from;
 
 	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK)
 		st->cfg = st->cfg_backup;
@@ -147,6 +149,7 @@ repair(struct shmt_seg *sg, int64_t now)
 		st->tail = st->head;
 	if (st->head - st->tail > r->cap)
 		st->tail = st->head - r->cap;
+	from = st->head;
 	for (uint64_t s = st->tail; s < st->head; s++) {
 		struct shmt_entry *e = shmt_ring_at(r, s);
 
@@ -155,27 +158,50 @@ repair(struct shmt_seg *sg, int64_t now)
 			prev = INT64_MIN;
 			continue;
 		}
-		if (e->mono < prev)
-			e->mono = prev;
-		prev = e->mono;
+		if (e->mono < prev && s < from)
+			from = s; /* out of order: never seen by anyone, plan it again */
+		prev = e->mono > prev ? e->mono : prev;
 	}
 	shmt_ring_rebuild(r);
 	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max)
 		st->backoff = st->cfg.backoff_max;
 	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
 		st->end_of_delay = now + st->cfg.retry_after_max;
+	/* A re-plan cut short leaves reservations out of order, or too close:
+	 * plan again the future ones and any out of order. */
+	if (from > shmt_ring_first_after(r, now))
+		from = shmt_ring_first_after(r, now);
+	if (from < st->tail)
+		from = st->tail;
+	shmt_replan_from(r, from, now, shmt_wall_ns());
 }
+
+/* No one holds the lock for more than microseconds; a lock held this long
+ * is a stopped process or a forged lock word: an error, not a hang. */
+int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
 int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 {
+	int64_t until = shmt_wall_ns() + shmt_lock_timeout;
+	struct timespec ts = { .tv_sec = until / SHMT_NS, .tv_nsec = until % SHMT_NS };
+#ifdef __SANITIZE_THREAD__
+	/* ThreadSanitizer's timedlock does not know EOWNERDEAD means locked. */
 	int rc = pthread_mutex_lock(&sg->h->lock);
+
+	(void)ts;
+#else
+	int rc = pthread_mutex_timedlock(&sg->h->lock, &ts);
+#endif
 
 	if (rc == EOWNERDEAD) {
 		repair(sg, now);
+		sg->h->st.repairs++;
 		rc = pthread_mutex_consistent(&sg->h->lock);
 	}
-	if (rc == ENOTRECOVERABLE)
+	if (rc == ETIMEDOUT)
+		return SHMT_EBUSY;
+	if (rc == ENOTRECOVERABLE || rc == EINVAL)
 		return SHMT_ECORRUPT;
 	if (rc != 0) {
 		errno = rc;

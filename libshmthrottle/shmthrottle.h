@@ -64,8 +64,9 @@ enum shmt_code {
 	SHMT_EINVALID, /**< not a libshmthrottle segment (magic or size) */
 	SHMT_EVERSION, /**< the segment has another layout version */
 	SHMT_ECORRUPT, /**< the segment's state is damaged */
-	SHMT_EBUSY,    /**< the segment is still being initialised, or the log is
-	                    full of reservations */
+	SHMT_EBUSY,    /**< the segment is still being initialised, its lock is
+	                    held for over 5 s (a stopped process?), or the log
+	                    is full of reservations */
 	SHMT_ETIMEDOUT, /**< the wait would exceed the caller's timeout */
 	SHMT_EAGAIN,   /**< non-blocking call: not admitted now */
 	SHMT_ETICKET,  /**< the ticket is malformed */
@@ -276,6 +277,8 @@ typedef struct shmt_stat {
 	                             seconds; 0 if none */
 	uint32_t log_count;     /**< entries in the log */
 	uint32_t capacity;      /**< entries the log holds */
+	uint64_t repairs;       /**< times a process died holding the lock and
+	                             the next one repaired the state */
 } shmt_stat;
 
 SHMT_API int shmt_stat_get(shmt_throttle *t, shmt_stat *st);

@@ -13,7 +13,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 1u
+#define SHMT_LAYOUT 2u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -56,6 +56,7 @@ struct shmt_state {
 	uint64_t requests;
 	uint64_t n429;
 	uint64_t retries;
+	uint64_t repairs;      /* locks taken over from a dead holder */
 };
 
 /* Offset 0 of the segment. */

@@ -310,6 +310,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->last_429 = shmt_ns_to_sec(st->last_429_wall);
 	s->log_count = (uint32_t)(st->head - st->tail);
 	s->capacity = r->cap;
+	s->repairs = st->repairs;
 }
 
 int

@@ -368,6 +368,7 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 	ck_assert_uint_eq(st.config.nrates, 1);
 	ck_assert_uint_eq(st.config.rates[0].max, 10);
 	ck_assert_uint_eq(st.log_count, 2);
+	ck_assert_uint_eq(st.repairs, 1);
 	ck_assert_int_eq(shmt_seg_validate(shmt_seg_of(t), mono_now()), SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	shmt_close(t);

@@ -99,7 +99,7 @@ START_TEST(json_keys_are_stable)
 		"\"retry_after_max\":", "\"max_retries\":", "\"capacity\":4096",
 		"\"log_count\":1", "\"next_slot\":", "\"backoff\":",
 		"\"delay_remaining\":", "\"waiting\":0", "\"requests\":1",
-		"\"n429\":1", "\"retries\":1", "\"waited\":", "\"last_429\":1",
+		"\"n429\":1", "\"retries\":1", "\"waited\":", "\"repairs\":0", "\"last_429\":1",
 	};
 	const char *n = test_name("json");
 

@@ -39,5 +39,6 @@ Suite *multiproc_suite(void);
 Suite *throttlectl_suite(void);
 Suite *integration_suite(void);
 Suite *runner_suite(void);
+Suite *stress_suite(void);
 
 #endif

@@ -96,6 +96,9 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 	        (unsigned long long)st->retries, c->max_retries);
 	fprintf(f, "  Time waited:     %.3f s\n", st->waited);
 	fprintf(f, "  Log:             %u of %u entries\n", st->log_count, st->capacity);
+	if (st->repairs)
+		fprintf(f, "  Repairs:         %llu (a process died holding the lock)\n",
+		        (unsigned long long)st->repairs);
 }
 
 void
@@ -118,13 +121,14 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 	        "\"retry_after_max\":%.9g,\"max_retries\":%u,\"capacity\":%u,"
 	        "\"log_count\":%u,\"next_slot\":%.9g,\"backoff\":%.9g,"
 	        "\"delay_remaining\":%.9g,\"waiting\":%u,\"requests\":%llu,"
-	        "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"last_429\":",
+	        "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"repairs\":%llu,"
+	        "\"last_429\":",
 	        c->burst, c->margin, c->backoff_initial, c->backoff_multiplier,
 	        c->backoff_max, c->retry_after_max, c->max_retries, st->capacity,
 	        st->log_count, st->next_slot, st->backoff, st->delay_remaining,
 	        st->waiting, (unsigned long long)st->requests,
 	        (unsigned long long)st->n429, (unsigned long long)st->retries,
-	        st->waited);
+	        st->waited, (unsigned long long)st->repairs);
 	if (st->last_429 > 0)
 		fprintf(f, "%.3f}\n", st->last_429);
 	else

@@ -1,0 +1,87 @@
+/* fuzz_segment.c - attach to an arbitrary segment image.  The input is
+ * XORed over a valid image (so the fuzzer starts past the magic); a first
+ * byte of 0xff also truncates it.  Every call must return a code; none
+ * may crash, hang or sleep. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static char name[64], path[128];
+static unsigned char *image;
+static size_t image_size;
+
+static void
+make_image(void)
+{
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	int fd;
+
+	snprintf(name, sizeof(name), "fuzz-%ld", (long)getpid());
+	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", name);
+	shmt_remove(name);
+	shmt_config_init(&c);
+	c.nrates = 1;
+	c.rates[0] = (shmt_rate){ .max = 5, .period = 1 };
+	c.capacity = 16;
+	if (shmt_open(&t, name, &c, SHMT_CREATE) != SHMT_OK)
+		abort();
+	shmt_ticket_init(&tk);
+	for (int i = 0; i < 6; i++)
+		shmt_acquire(t, &tk, 0);
+	shmt_record(t, &tk, 429, -1, "http://x/", 0, &out);
+	shmt_close(t);
+	fd = open(path, O_RDONLY);
+	image_size = (size_t)lseek(fd, 0, SEEK_END);
+	image = malloc(image_size);
+	if (pread(fd, image, image_size, 0) != (ssize_t)image_size)
+		abort();
+	close(fd);
+	shmt_lock_timeout = 10000000; /* 10 ms */
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned char *img;
+	size_t len;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_log_entry log[8];
+	size_t got;
+	int fd;
+
+	if (!image)
+		make_image();
+	img = malloc(image_size);
+	memcpy(img, image, image_size);
+	for (size_t i = 0; i < size && i < image_size; i++)
+		img[i] ^= data[i];
+	len = size > 1 && data[0] == 0xff ? data[1] * image_size / 256 : image_size;
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, img, len) != (ssize_t)len)
+		abort();
+	close(fd);
+	free(img);
+	if (shmt_open(&t, name, NULL, 0) == SHMT_OK) {
+		shmt_stat_get(t, &st);
+		shmt_ticket_init(&tk);
+		shmt_acquire(t, &tk, 0);
+		shmt_record(t, &tk, 429, -1, NULL, 0, &out);
+		shmt_record(t, &tk, 200, -1, NULL, 0, &out);
+		shmt_log_read(t, log, 8, &got);
+		shmt_reset(t, SHMT_RESET_ALL);
+		shmt_close(t);
+	}
+	return 0;
+}
