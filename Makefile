@@ -36,7 +36,7 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check demo install uninstall clean format asan ubsan tsan valgrind sanitize
+.PHONY: all check demo install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
 
@@ -109,6 +109,25 @@ valgrind: all $(B)/check_shmthrottle
 	test $$? -eq 10 && $(VALGRIND) $(B)/throttlectl status vg-$$$$ --json >/dev/null && \
 	$(VALGRIND) $(B)/throttlectl remove vg-$$$$
 sanitize: asan ubsan tsan valgrind
+
+# libFuzzer (clang): each harness for FUZZ_TIME seconds, from the committed
+# seed corpus; what it finds new goes to build-fuzz/corpus, crashes to
+# build-fuzz/crash-*.
+FUZZ_TIME ?= 20
+FUZZERS = retry_after ticket config segment cli
+FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl)
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC:%=libshmthrottle/%) $(HEADERS) tools/cli.c tools/writeout.c
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC:%=libshmthrottle/%) tools/cli.c tools/writeout.c $(LIBS)
+fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
+	for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -max_len=4096 -close_fd_mask=3 \
+			-artifact_prefix=build-fuzz/crash-$$f- build-fuzz/corpus/$$f fuzz/corpus/$$f \
+			2>build-fuzz/$$f.log || { tail -40 build-fuzz/$$f.log; exit 1; }; \
+		echo "fuzz $$f: clean, $$(grep -o 'Done [0-9]* runs' build-fuzz/$$f.log)"; \
+	done
 
 # The main job on a local rate-limited server (needs nginx).
 demo: all

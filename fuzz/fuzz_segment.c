@@ -46,6 +46,7 @@ make_image(void)
 		abort();
 	close(fd);
 	shmt_lock_timeout = 10000000; /* 10 ms */
+	shmt_ready_wait = 1000000;    /* 1 ms */
 }
 
 int

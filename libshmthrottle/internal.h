@@ -12,5 +12,7 @@ void shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void),
 struct shmt_seg *shmt_seg_of(shmt_throttle *t);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
+/* How long an opener waits for a half-built segment (ns). */
+extern int64_t shmt_ready_wait;
 
 #endif

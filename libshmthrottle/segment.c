@@ -18,7 +18,6 @@
 #include "ring.h"
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
-#define READY_WAIT_NS (2 * SHMT_NS)
 
 static size_t
 entries_offset(void)
@@ -180,20 +179,44 @@ repair(struct shmt_seg *sg, int64_t now)
  * is a stopped process or a forged lock word: an error, not a hang. */
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
+static int mutex_init(pthread_mutex_t *m);
+
+/* glibc keeps the mutex's kind (type, robust, shared) in the mutex; a
+ * forged kind sends pthread_mutex_timedlock down paths that abort (found
+ * by fuzz_segment).  Compare it with the kind our attributes give. */
+static pthread_mutex_t model_mutex;
+static pthread_once_t model_once = PTHREAD_ONCE_INIT;
+
+static void
+model_init(void)
+{
+	mutex_init(&model_mutex);
+}
+
+static int
+mutex_sane(pthread_mutex_t *m)
+{
+	pthread_once(&model_once, model_init);
+	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) ==
+	       model_mutex.__data.__kind;
+}
+
 int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 {
 	int64_t until = shmt_wall_ns() + shmt_lock_timeout;
 	struct timespec ts = { .tv_sec = until / SHMT_NS, .tv_nsec = until % SHMT_NS };
+	int rc;
+
+	if (!mutex_sane(&sg->h->lock))
+		return SHMT_ECORRUPT;
 #ifdef __SANITIZE_THREAD__
 	/* ThreadSanitizer's timedlock does not know EOWNERDEAD means locked. */
-	int rc = pthread_mutex_lock(&sg->h->lock);
-
+	rc = pthread_mutex_lock(&sg->h->lock);
 	(void)ts;
 #else
-	int rc = pthread_mutex_timedlock(&sg->h->lock, &ts);
+	rc = pthread_mutex_timedlock(&sg->h->lock, &ts);
 #endif
-
 	if (rc == EOWNERDEAD) {
 		repair(sg, now);
 		sg->h->st.repairs++;
@@ -303,6 +326,9 @@ owner_check(const struct stat *sb, unsigned flags)
 	return SHMT_EPERM;
 }
 
+/* How long an opener waits for a creator to publish the magic. */
+int64_t shmt_ready_wait = 2 * SHMT_NS;
+
 /* Wait until the creator has published the magic; no one ever uses a
  * half-built segment.  A segment still blank long after its creation lost
  * its creator: SHMT_EINVALID. */
@@ -329,7 +355,7 @@ wait_ready(int fd, struct stat *sb)
 		if (first && time(NULL) - sb->st_ctime > 2)
 			return SHMT_EINVALID;
 		first = 0;
-		if (shmt_mono_ns() - start > READY_WAIT_NS)
+		if (shmt_mono_ns() - start > shmt_ready_wait)
 			return SHMT_EBUSY;
 		nanosleep(&nap, NULL);
 	}
