@@ -36,7 +36,7 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check demo install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
+.PHONY: all check demo bench install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
 
@@ -88,14 +88,15 @@ check: all $(B)/check_shmthrottle
 # The whole suite under each sanitizer, each in its own build folder.
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer
 asan:
-	$(MAKE) B=build-asan CFLAGS="$(SAN_FLAGS) -fsanitize=address" \
+	CK_TIMEOUT_MULTIPLIER=10 $(MAKE) B=build-asan CFLAGS="$(SAN_FLAGS) -fsanitize=address" \
 		LDFLAGS="-fsanitize=address" check
 ubsan:
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(MAKE) B=build-ubsan \
+	CK_TIMEOUT_MULTIPLIER=10 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MAKE) B=build-ubsan \
 		CFLAGS="$(SAN_FLAGS) -fsanitize=undefined -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=undefined" check
 tsan:
-	TSAN_OPTIONS=halt_on_error=1 $(MAKE) B=build-tsan CFLAGS="$(SAN_FLAGS) -fsanitize=thread" \
+	CK_TIMEOUT_MULTIPLIER=10 TSAN_OPTIONS=halt_on_error=1 $(MAKE) B=build-tsan CFLAGS="$(SAN_FLAGS) -fsanitize=thread" \
 		LDFLAGS="-fsanitize=thread" check
 # memcheck over the suites that run in one process (CK_FORK=no), and the tools.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
@@ -128,6 +129,13 @@ fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
 			2>build-fuzz/$$f.log || { tail -40 build-fuzz/$$f.log; exit 1; }; \
 		echo "fuzz $$f: clean, $$(grep -o 'Done [0-9]* runs' build-fuzz/$$f.log)"; \
 	done
+
+# Benchmarks: they report, they do not pass or fail (docs/benchmarks.md).
+$(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS)
+	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
+bench: all $(B)/bench
+	$(B)/bench
+	bench/e2e $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
 demo: all

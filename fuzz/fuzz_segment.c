@@ -17,6 +17,12 @@ static unsigned char *image;
 static size_t image_size;
 
 static void
+remove_image(void)
+{
+	shmt_remove(name);
+}
+
+static void
 make_image(void)
 {
 	shmt_config c;
@@ -28,6 +34,7 @@ make_image(void)
 	snprintf(name, sizeof(name), "fuzz-%ld", (long)getpid());
 	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", name);
 	shmt_remove(name);
+	atexit(remove_image);
 	shmt_config_init(&c);
 	c.nrates = 1;
 	c.rates[0] = (shmt_rate){ .max = 5, .period = 1 };
