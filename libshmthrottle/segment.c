@@ -91,7 +91,7 @@ shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap)
 
 /* O(1) checks, made at every lock. */
 static int
-header_check(const struct shmt_seg *sg, int64_t now)
+header_check(struct shmt_seg *sg, int64_t now)
 {
 	const struct shmt_header *h = sg->h;
 	const struct shmt_state *st = &h->st;
@@ -101,8 +101,12 @@ header_check(const struct shmt_seg *sg, int64_t now)
 		return SHMT_ECORRUPT;
 	if (st->tail > st->head || st->head - st->tail > sg->ring.cap)
 		return SHMT_ECORRUPT;
-	if (shmt_scfg_check(&st->cfg, sg->ring.cap) != SHMT_OK)
-		return SHMT_ECORRUPT;
+	/* The full check only when the configuration changed (hot path). */
+	if (memcmp(&st->cfg, &sg->checked, sizeof(sg->checked)) != 0) {
+		if (shmt_scfg_check(&st->cfg, sg->ring.cap) != SHMT_OK)
+			return SHMT_ECORRUPT;
+		memcpy(&sg->checked, &st->cfg, sizeof(sg->checked));
+	}
 	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max ||
 	    shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
 		return SHMT_ECORRUPT;
@@ -110,7 +114,7 @@ header_check(const struct shmt_seg *sg, int64_t now)
 }
 
 int
-shmt_seg_validate(const struct shmt_seg *sg, int64_t now)
+shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 {
 	const struct shmt_ring *r = &sg->ring;
 	int64_t horizon;

@@ -18,6 +18,7 @@ struct shmt_seg {
 	struct shmt_header *h;
 	size_t size;
 	struct shmt_ring ring;
+	struct shmt_scfg checked; /* the configuration last found in range */
 };
 
 size_t shmt_seg_size(uint32_t cap);
@@ -30,7 +31,7 @@ void shmt_seg_close(struct shmt_seg *sg);
 int shmt_seg_lock(struct shmt_seg *sg, int64_t now);
 void shmt_seg_unlock(struct shmt_seg *sg);
 /* Every field in range?  O(capacity): at attach and after a repair. */
-int shmt_seg_validate(const struct shmt_seg *sg, int64_t now);
+int shmt_seg_validate(struct shmt_seg *sg, int64_t now);
 /* How far ahead of now a time in the segment may legitimately lie. */
 int64_t shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap);
 

@@ -41,7 +41,14 @@ writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r)
 			fputc('%', f);
 			p++;
 		} else if (*p == '%' && p[1] == '{' && (end = strchr(p + 2, '}'))) {
-			if (!variable(f, p + 2, (size_t)(end - p - 2), url, r))
+			size_t len = (size_t)(end - p - 2);
+
+			/* as curl: %{stderr} and %{stdout} switch the stream */
+			if (len == 6 && memcmp(p + 2, "stderr", 6) == 0)
+				f = stderr;
+			else if (len == 6 && memcmp(p + 2, "stdout", 6) == 0)
+				f = stdout;
+			else if (!variable(f, p + 2, len, url, r))
 				fwrite(p, 1, (size_t)(end - p + 1), f);
 			p = end;
 		} else {
