@@ -121,12 +121,14 @@ setup(void)
 	int fd;
 	int64_t zero = 0;
 
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&sh->mu, &a);
-	snprintf(lockfile, sizeof(lockfile), "/tmp/shmt-bench-%ld", (long)getpid());
+	snprintf(lockfile, sizeof(lockfile), "/tmp/shmt-bench-%ld",
+	         (long)getpid());
 	fd = open(lockfile, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	(void)!write(fd, &zero, sizeof(zero));
 	close(fd);
@@ -146,31 +148,36 @@ processes_table(void)
 	static const int counts[] = { 1, 2, 8, 32 };
 
 	printf("## acquire + record, per operation, against baselines\n\n");
-	printf("%ld operations in all per cell; ns per operation (wall time / "
-	       "operations); ratio to the bare robust mutex of the same row.\n\n", total_ops);
-	printf("| processes | robust mutex (floor) | flock(2) + file | acquire+record "
+	printf(
+	    "%ld operations in all per cell; ns per operation (wall time / "
+	    "operations); ratio to the bare robust mutex of the same row.\n\n",
+	    total_ops);
+	printf("| processes | robust mutex (floor) | flock(2) + file | "
+	       "acquire+record "
 	       "| vs floor | vs flock |\n|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
 		double m = measure(op_mutex, counts[i]);
 		double f = measure(op_flock, counts[i]);
 		double t = measure(op_throttle, counts[i]);
 
-		printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.1fx | %.2fx |\n", counts[i], m, f,
-		       t, t / m, t / f);
+		printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.1fx | %.2fx |\n",
+		       counts[i], m, f, t, t / m, t / f);
 		fflush(stdout);
 	}
 }
 
 /* The seed's run rate: a scan of the whole log. */
 static uint32_t
-scan_run_rate(const struct shmt_ring *r, int64_t now, int64_t period, uint32_t max)
+scan_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
+              uint32_t max)
 {
 	uint32_t n = 0;
 
 	for (uint64_t s = r->st->tail; s < r->st->head; s++) {
 		const struct shmt_entry *e = shmt_ring_at(r, s);
 
-		if (e->mono > now - period && e->mono <= now && e->status != 429)
+		if (e->mono > now - period && e->mono <= now &&
+		    e->status != 429)
 			n++;
 	}
 	return n > max ? max : n;
@@ -182,8 +189,10 @@ capacity_table(void)
 	static const uint32_t caps[] = { 1000, 10000, 100000, 1000000 };
 
 	printf("\n## cost as the log grows (one process, the log full)\n\n");
-	printf("| capacity | acquire+record | status (binary searches) | 429 run rate "
-	       "(Fenwick) | same, by scanning the log |\n|---:|---:|---:|---:|---:|\n");
+	printf("| capacity | acquire+record | status (binary searches) | 429 "
+	       "run rate "
+	       "(Fenwick) | same, by scanning the log "
+	       "|\n|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		char cname[64];
 		shmt_config c;
@@ -205,13 +214,15 @@ capacity_table(void)
 		c.margin = 0;
 		if (shmt_open(&t, cname, &c, SHMT_CREATE) != SHMT_OK)
 			exit(1);
-		for (k = 0; k < (long)caps[i]; k++) { /* fill, every 3rd a 429 */
+		for (k = 0; k < (long)caps[i];
+		     k++) { /* fill, every 3rd a 429 */
 			shmt_ticket tk;
 			shmt_outcome out;
 
 			shmt_ticket_init(&tk);
 			shmt_acquire(t, &tk, -1);
-			shmt_record(t, &tk, k % 3 ? 200 : 429, 0, NULL, 0, &out);
+			shmt_record(t, &tk, k % 3 ? 200 : 429, 0, NULL, 0,
+			            &out);
 			if (k % 3 == 0)
 				shmt_reset(t, SHMT_RESET_DELAY);
 		}
@@ -233,17 +244,20 @@ capacity_table(void)
 		now = shmt_mono_ns();
 		t0 = now_s();
 		for (k = 0; k < n; k++) {
-			shmt_ring_run_rate(&sg->ring, now, 3600 * SHMT_NS, caps[i], &cnt, &oldest);
+			shmt_ring_run_rate(&sg->ring, now, 3600 * SHMT_NS,
+			                   caps[i], &cnt, &oldest);
 			sink += cnt;
 		}
 		fen = (now_s() - t0) / n * 1e9;
 		k = caps[i] >= 100000 ? 20 : 2000;
 		t0 = now_s();
 		for (long j = 0; j < k; j++)
-			sink += scan_run_rate(&sg->ring, now, 3600 * SHMT_NS, caps[i]);
+			sink += scan_run_rate(&sg->ring, now, 3600 * SHMT_NS,
+			                      caps[i]);
 		scan = (now_s() - t0) / k * 1e9;
-		printf("| %u | %.0f ns | %.0f ns | %.0f ns | %.0f ns (%.0fx) |\n", caps[i], acq,
-		       stat, fen, scan, scan / fen);
+		printf(
+		    "| %u | %.0f ns | %.0f ns | %.0f ns | %.0f ns (%.0fx) |\n",
+		    caps[i], acq, stat, fen, scan, scan / fen);
 		fflush(stdout);
 		shmt_close(t);
 		shmt_remove(cname);

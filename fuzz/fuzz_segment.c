@@ -75,7 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(img, image, image_size);
 	for (size_t i = 0; i < size && i < image_size; i++)
 		img[i] ^= data[i];
-	len = size > 1 && data[0] == 0xff ? data[1] * image_size / 256 : image_size;
+	len = size > 1 && data[0] == 0xff ? data[1] * image_size / 256
+	                                  : image_size;
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, img, len) != (ssize_t)len)
 		abort();

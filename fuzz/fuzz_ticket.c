@@ -15,8 +15,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf[size] = '\0';
 	if (shmt_ticket_parse(buf, &tk) == SHMT_OK) {
 		if (shmt_ticket_format(&tk, out, sizeof(out)) != SHMT_OK ||
-		    shmt_ticket_parse(out, &back) != SHMT_OK || back.seq != tk.seq ||
-		    back.send_ns != tk.send_ns || back.attempt != tk.attempt)
+		    shmt_ticket_parse(out, &back) != SHMT_OK ||
+		    back.seq != tk.seq || back.send_ns != tk.send_ns ||
+		    back.attempt != tk.attempt)
 			abort();
 	}
 	free(buf);

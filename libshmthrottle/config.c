@@ -49,7 +49,8 @@ rates_check(const shmt_config *cfg)
 		return SHMT_ECONFIG;
 	for (unsigned i = 0; i < cfg->nrates; i++) {
 		/* The seed divided by a max of 0: a rate needs both halves. */
-		if (cfg->rates[i].max == 0 || cfg->rates[i].max > SHMT_CAPACITY_MAX)
+		if (cfg->rates[i].max == 0 ||
+		    cfg->rates[i].max > SHMT_CAPACITY_MAX)
 			return SHMT_ECONFIG;
 		if (!in_range(cfg->rates[i].period, 1e-6, YEAR_S))
 			return SHMT_ECONFIG;
@@ -80,9 +81,9 @@ shmt_config_check(const shmt_config *cfg)
 	    !in_range(cfg->retry_after_max, 1e-3, WEEK_S) ||
 	    cfg->max_retries > 1000)
 		return SHMT_ECONFIG;
-	if (cfg->capacity != 0 &&
-	    (cfg->capacity < SHMT_CAPACITY_MIN || cfg->capacity > SHMT_CAPACITY_MAX ||
-	     cfg->capacity < largest_max(cfg)))
+	if (cfg->capacity != 0 && (cfg->capacity < SHMT_CAPACITY_MIN ||
+	                           cfg->capacity > SHMT_CAPACITY_MAX ||
+	                           cfg->capacity < largest_max(cfg)))
 		return SHMT_ECONFIG;
 	return SHMT_OK;
 }

@@ -8,11 +8,13 @@ static const char *const messages[] = {
 	[SHMT_ECONFIG] = "invalid configuration",
 	[SHMT_ENOENT] = "no such throttle",
 	[SHMT_EEXIST] = "throttle already exists",
-	[SHMT_EPERM] = "permission denied (segment of another user, or open to others)",
+	[SHMT_EPERM] =
+	    "permission denied (segment of another user, or open to others)",
 	[SHMT_EINVALID] = "not a libshmthrottle segment",
 	[SHMT_EVERSION] = "segment layout version mismatch",
 	[SHMT_ECORRUPT] = "segment is damaged",
-	[SHMT_EBUSY] = "segment busy (being initialised, lock held too long, or log full of reservations)",
+	[SHMT_EBUSY] = "segment busy (being initialised, lock held too long, "
+	               "or log full of reservations)",
 	[SHMT_ETIMEDOUT] = "timed out",
 	[SHMT_EAGAIN] = "not admitted now",
 	[SHMT_ETICKET] = "invalid ticket",

@@ -18,7 +18,8 @@ shmt_curl_opts_init(shmt_curl_opts *o)
 static int
 transient(CURLcode c, int connrefused)
 {
-	return c == CURLE_OPERATION_TIMEDOUT || c == CURLE_COULDNT_RESOLVE_HOST ||
+	return c == CURLE_OPERATION_TIMEDOUT ||
+	       c == CURLE_COULDNT_RESOLVE_HOST ||
 	       c == CURLE_COULDNT_RESOLVE_PROXY ||
 	       (connrefused && c == CURLE_COULDNT_CONNECT);
 }
@@ -60,11 +61,14 @@ attempt(shmt_throttle *t, CURL *easy, const shmt_curl_opts *o,
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
-	if (cc == CURLE_OK && curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) ==
-	    CURLE_OK && ra > 0) /* curl counts from the response; we from the send */
-		retry_after = (double)ra + shmt_ns_to_sec(shmt_mono_ns() - tk->send_ns);
+	if (cc == CURLE_OK &&
+	    curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0) /* curl counts from the response; we from the send */
+		retry_after =
+		    (double)ra + shmt_ns_to_sec(shmt_mono_ns() - tk->send_ns);
 	if (cc != CURLE_OK)
-		flags = transient(cc, o->retry_connrefused) ? SHMT_RECORD_RETRY : 0;
+		flags =
+		    transient(cc, o->retry_connrefused) ? SHMT_RECORD_RETRY : 0;
 	else if ((status == 503 && retry_after >= 0) || listed(o, (int)status))
 		flags = SHMT_RECORD_RETRY;
 	res->status = (int)status;
@@ -93,13 +97,16 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 	memset(res, 0, sizeof(*res));
 	if ((rc = shmt_get_config(t, &cfg)) != SHMT_OK)
 		return rc;
-	max_retries = opts->max_retries >= 0 ? opts->max_retries : (int)cfg.max_retries;
+	max_retries =
+	    opts->max_retries >= 0 ? opts->max_retries : (int)cfg.max_retries;
 	shmt_ticket_init(&tk);
 	errbuf[0] = '\0';
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	for (;;) {
 		double left = opts->max_time > 0
-		                  ? opts->max_time - shmt_ns_to_sec(shmt_mono_ns() - start) : -1;
+		                  ? opts->max_time -
+		                        shmt_ns_to_sec(shmt_mono_ns() - start)
+		                  : -1;
 
 		if (opts->max_time > 0 && left <= 0) {
 			res->gave_up = 1;
@@ -107,13 +114,16 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 		}
 		rc = shmt_acquire(t, &tk, left);
 		if (rc == SHMT_ETIMEDOUT && tk.attempt > 0) {
-			res->gave_up = 1; /* the shared delay outlasts max_time */
+			res->gave_up =
+			    1; /* the shared delay outlasts max_time */
 			rc = SHMT_OK;
 			break;
 		}
-		if (rc != SHMT_OK || (rc = attempt(t, easy, opts, &tk, res, &out)) != SHMT_OK)
+		if (rc != SHMT_OK ||
+		    (rc = attempt(t, easy, opts, &tk, res, &out)) != SHMT_OK)
 			break;
-		/* The throttle says whether to retry; the count is the caller's. */
+		/* The throttle says whether to retry; the count is the
+		 * caller's. */
 		if (out.verdict == SHMT_DONE)
 			break;
 		if ((int)tk.attempt > max_retries) {
@@ -121,15 +131,19 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			break;
 		}
 		res->retries++;
-		if (res->status == 0) /* a transport error: this request's own backoff */
-			nap(opts->max_time > 0 && out.delay > left ? left : out.delay);
+		if (res->status ==
+		    0) /* a transport error: this request's own backoff */
+			nap(opts->max_time > 0 && out.delay > left ? left
+			                                           : out.delay);
 		if (opts->before_retry)
 			opts->before_retry(opts->arg);
 	}
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
 	if (res->curl_code != CURLE_OK)
 		snprintf(res->error, sizeof(res->error), "%s",
-		         errbuf[0] ? errbuf : curl_easy_strerror((CURLcode)res->curl_code));
+		         errbuf[0]
+		             ? errbuf
+		             : curl_easy_strerror((CURLcode)res->curl_code));
 	res->time_total = shmt_ns_to_sec(shmt_mono_ns() - start);
 	return rc;
 }

@@ -30,7 +30,9 @@ shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 		t = max64(t, shmt_ring_at(r, seq - 1)->mono);
 	for (unsigned i = 0; i < n; i++)
 		if (seq >= st->tail + sp[i].n)
-			t = max64(t, shmt_add_ns(shmt_ring_at(r, seq - sp[i].n)->mono, sp[i].p));
+			t = max64(
+			    t, shmt_add_ns(shmt_ring_at(r, seq - sp[i].n)->mono,
+			                   sp[i].p));
 	return t;
 }
 
@@ -61,7 +63,8 @@ backoff_cap(const struct shmt_scfg *c)
 {
 	int64_t p = shmt_longest_period(c);
 
-	/* Capped, never reset to 0: the seed's reset gave a 429 storm no pause. */
+	/* Capped, never reset to 0: the seed's reset gave a 429 storm no pause.
+	 */
 	return p > 0 ? min64(p, c->backoff_max) : c->backoff_max;
 }
 
@@ -106,8 +109,10 @@ run_rate_estimate(const struct shmt_ring *r, int64_t now)
 		                   &count, &oldest);
 		if (count == 0)
 			continue;
-		rest = max64(0, shmt_sub_ns(c->rate_period[i], shmt_sub_ns(now, oldest)));
-		best = max64(best, (int64_t)((double)rest * count / c->rate_max[i]));
+		rest = max64(0, shmt_sub_ns(c->rate_period[i],
+		                            shmt_sub_ns(now, oldest)));
+		best = max64(best,
+		             (int64_t)((double)rest * count / c->rate_max[i]));
 	}
 	return best;
 }
@@ -120,8 +125,10 @@ shmt_delay_end(struct shmt_state *st, const struct shmt_ring *r,
 	int64_t end, est;
 
 	if (rsp->retry_after >= 0) {
-		end = shmt_add_ns(rsp->send, min64(rsp->retry_after, c->retry_after_max));
-	} else if (rsp->status == 429 && (est = run_rate_estimate(r, rsp->now)) >= 0) {
+		end = shmt_add_ns(rsp->send,
+		                  min64(rsp->retry_after, c->retry_after_max));
+	} else if (rsp->status == 429 &&
+	           (est = run_rate_estimate(r, rsp->now)) >= 0) {
 		end = shmt_add_ns(rsp->now, est);
 	} else {
 		/* No Retry-After, no period, or no success in it: back off. */
@@ -142,7 +149,8 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 
 	*wait = 0;
 	if (!retryable) {
-		if ((rsp->status > 0 && rsp->status <= 399) || rsp->status == 401)
+		if ((rsp->status > 0 && rsp->status <= 399) ||
+		    rsp->status == 401)
 			st->backoff = 0;
 		return SHMT_DONE;
 	}
@@ -156,11 +164,12 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	} else {
 		/* Sent before the current delay ended: that delay covers it. */
 		if (rsp->send >= st->end_of_delay)
-			st->end_of_delay = max64(st->end_of_delay,
-			                         shmt_delay_end(st, r, rsp));
+			st->end_of_delay =
+			    max64(st->end_of_delay, shmt_delay_end(st, r, rsp));
 		*wait = max64(0, shmt_sub_ns(st->end_of_delay, rsp->now));
 	}
-	verdict = rsp->attempt <= st->cfg.max_retries ? SHMT_RETRY : SHMT_GIVE_UP;
+	verdict =
+	    rsp->attempt <= st->cfg.max_retries ? SHMT_RETRY : SHMT_GIVE_UP;
 	if (verdict == SHMT_RETRY)
 		st->retries++;
 	return verdict;

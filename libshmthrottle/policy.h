@@ -28,7 +28,8 @@ int64_t shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now);
  * moved earlier, so that its waiter must be woken. */
 int shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall);
 /* The same from sequence number `from` on (entries nobody has seen). */
-int shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now, int64_t wall);
+int shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now,
+                     int64_t wall);
 /* The backoff that follows `cur` (0: none yet): initial, then times the
  * multiplier, capped by backoff_max and by the longest known period. */
 int64_t shmt_backoff_next(const struct shmt_scfg *c, int64_t cur);

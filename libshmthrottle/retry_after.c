@@ -63,7 +63,8 @@ parse_date(const char *s, const char *date, double sent_wall, double max,
 	if (when == -1)
 		return SHMT_EHEADER;
 	/* The server's Date against its Retry-After: clock skew cancels. */
-	if (date && trim(date, ref_buf) && (ref = curl_getdate(ref_buf, NULL)) != -1)
+	if (date && trim(date, ref_buf) &&
+	    (ref = curl_getdate(ref_buf, NULL)) != -1)
 		d = difftime(when, ref);
 	else
 		d = (double)when - sent_wall;
@@ -77,7 +78,8 @@ shmt_retry_after_parse(const char *value, const char *date, double sent_wall,
 {
 	char buf[VALUE_MAX];
 
-	if (!value || !seconds || !(max > 0) || !isfinite(max) || !isfinite(sent_wall))
+	if (!value || !seconds || !(max > 0) || !isfinite(max) ||
+	    !isfinite(sent_wall))
 		return SHMT_EINVAL;
 	if (!trim(value, buf))
 		return SHMT_EHEADER;

@@ -36,9 +36,8 @@ uint64_t shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b);
  * not get a 429, the newest `max` of them: how many (*count) and when
  * the oldest of those was sent (*oldest, valid if *count > 0).
  */
-void shmt_ring_run_rate(const struct shmt_ring *r, int64_t now,
-                        int64_t period, uint32_t max, uint32_t *count,
-                        int64_t *oldest);
+void shmt_ring_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
+                        uint32_t max, uint32_t *count, int64_t *oldest);
 /* SHMT_OK if indices, sequence numbers and order are sound. */
 int shmt_ring_check(const struct shmt_ring *r);
 /* Recompute the tree from the entries (after a crash). */

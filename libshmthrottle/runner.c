@@ -16,14 +16,14 @@ struct task {
 
 struct shmt_runner {
 	pthread_mutex_t mu;
-	pthread_cond_t work;   /* workers: tasks to take, or shut down */
-	pthread_cond_t done;   /* run(): the last task finished */
+	pthread_cond_t work; /* workers: tasks to take, or shut down */
+	pthread_cond_t done; /* run(): the last task finished */
 	pthread_t *threads;
 	unsigned nthreads;
-	struct task *tasks;    /* scheduled for the next run */
+	struct task *tasks; /* scheduled for the next run */
 	size_t ntasks, cap;
 	shmt_task_result *results; /* of the run under way or the last one */
-	char **names;          /* the last run's names, which results point to */
+	char **names; /* the last run's names, which results point to */
 	size_t nresults;
 	size_t next, finished; /* of the run under way */
 	unsigned long serial;  /* for "task-N" */
@@ -75,7 +75,8 @@ shmt_runner_create(shmt_runner **rp, unsigned workers)
 	pthread_cond_init(&r->work, NULL);
 	pthread_cond_init(&r->done, NULL);
 	for (; r->nthreads < workers; r->nthreads++)
-		if (pthread_create(&r->threads[r->nthreads], NULL, worker, r) != 0) {
+		if (pthread_create(&r->threads[r->nthreads], NULL, worker, r) !=
+		    0) {
 			shmt_runner_destroy(r);
 			return SHMT_ESYS;
 		}
@@ -93,7 +94,8 @@ scheduled(const shmt_runner *r, const char *name)
 }
 
 int
-shmt_runner_schedule(shmt_runner *r, const char *name, shmt_task_fn fn, void *arg)
+shmt_runner_schedule(shmt_runner *r, const char *name, shmt_task_fn fn,
+                     void *arg)
 {
 	char auto_name[32];
 	int rc = SHMT_OK;

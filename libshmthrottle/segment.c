@@ -63,7 +63,8 @@ shm_path(const char *name, char out[SHMT_NAME_MAX + 32])
 	int rc = shmt_name_check(name);
 
 	if (rc == SHMT_OK)
-		snprintf(out, SHMT_NAME_MAX + 32, "/" SHMT_SHM_PREFIX "%s", name);
+		snprintf(out, SHMT_NAME_MAX + 32, "/" SHMT_SHM_PREFIX "%s",
+		         name);
 	return rc;
 }
 
@@ -73,7 +74,8 @@ errno_code(int e)
 	switch (e) {
 	case ENOENT: return SHMT_ENOENT;
 	case EEXIST: return SHMT_EEXIST;
-	case EACCES: case EPERM: return SHMT_EPERM;
+	case EACCES:
+	case EPERM: return SHMT_EPERM;
 	case ENOMEM: return SHMT_ENOMEM;
 	default: return SHMT_ESYS;
 	}
@@ -162,7 +164,8 @@ repair(struct shmt_seg *sg, int64_t now)
 			continue;
 		}
 		if (e->mono < prev && s < from)
-			from = s; /* out of order: never seen by anyone, plan it again */
+			from = s; /* out of order: never seen by anyone, plan it
+			             again */
 		prev = e->mono > prev ? e->mono : prev;
 	}
 	shmt_ring_rebuild(r);
@@ -209,7 +212,8 @@ int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 {
 	int64_t until = shmt_wall_ns() + shmt_lock_timeout;
-	struct timespec ts = { .tv_sec = until / SHMT_NS, .tv_nsec = until % SHMT_NS };
+	struct timespec ts = { .tv_sec = until / SHMT_NS,
+		               .tv_nsec = until % SHMT_NS };
 	int rc;
 
 	if (!mutex_sane(&sg->h->lock))
@@ -218,7 +222,8 @@ shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 	/* ThreadSanitizer's timedlock does not know that EOWNERDEAD means
 	 * locked; its trylock does.  Poll, in sanitizer builds only. */
 	(void)ts;
-	while ((rc = pthread_mutex_trylock(&sg->h->lock)) == EBUSY && shmt_wall_ns() < until)
+	while ((rc = pthread_mutex_trylock(&sg->h->lock)) == EBUSY &&
+	       shmt_wall_ns() < until)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	if (rc == EBUSY)
 		rc = ETIMEDOUT;
@@ -287,7 +292,8 @@ create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
 	size_t size = shmt_seg_size(cap);
 	int rc;
 
-	if (fchmod(fd, mode) != 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
+	if (fchmod(fd, mode) != 0 ||
+	    (errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
 		return errno_code(errno);
 	rc = map(sg, fd, size);
 	if (rc != SHMT_OK)
@@ -353,7 +359,8 @@ wait_ready(int fd, struct stat *sb)
 		if ((size_t)sb->st_size >= sizeof(struct shmt_header)) {
 			uint32_t magic;
 
-			if (pread(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+			if (pread(fd, &magic, sizeof(magic), 0) !=
+			    sizeof(magic))
 				return errno_code(errno);
 			if (magic == SHMT_MAGIC)
 				return SHMT_OK;
@@ -386,7 +393,8 @@ attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
 	if (h.layout != SHMT_LAYOUT)
 		return SHMT_EVERSION;
 	if (h.capacity < SHMT_CAPACITY_MIN || h.capacity > SHMT_CAPACITY_MAX ||
-	    h.size != shmt_seg_size(h.capacity) || (uint64_t)sb.st_size != h.size)
+	    h.size != shmt_seg_size(h.capacity) ||
+	    (uint64_t)sb.st_size != h.size)
 		return SHMT_EINVALID;
 	rc = map(sg, fd, h.size);
 	if (rc != SHMT_OK)

@@ -23,8 +23,8 @@ struct shmt_seg {
 
 size_t shmt_seg_size(uint32_t cap);
 /* Open or create; see shmt_open().  `now` is CLOCK_MONOTONIC ns. */
-int shmt_seg_open(struct shmt_seg *sg, const char *name,
-                  const shmt_config *cfg, unsigned flags, int64_t now);
+int shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
+                  unsigned flags, int64_t now);
 void shmt_seg_close(struct shmt_seg *sg);
 /* Lock, repairing the state if the last owner died with the lock, and
  * check the header; SHMT_ECORRUPT (unlocked) if it is damaged. */

@@ -21,9 +21,8 @@
  *             shmt_outcome out;
  *             shmt_acquire(t, &tk, -1);      // sleeps until our turn
  *             int status = send_request();
- *             shmt_record(t, &tk, status, retry_after_or_minus_1, url, 0, &out);
- *             if (out.verdict != SHMT_RETRY)
- *                     break;
+ *             shmt_record(t, &tk, status, retry_after_or_minus_1, url, 0,
+ * &out); if (out.verdict != SHMT_RETRY) break;
  *     }
  *     shmt_close(t);
  *
@@ -55,24 +54,25 @@ extern "C" {
 /** Return codes.  New codes are only ever added last. */
 enum shmt_code {
 	SHMT_OK = 0,
-	SHMT_EINVAL,   /**< an argument is invalid (NULL, negative, NaN) */
-	SHMT_ENAME,    /**< the name is not [A-Za-z0-9_.-]{1,SHMT_NAME_MAX} */
-	SHMT_ECONFIG,  /**< the configuration is inconsistent or out of range */
-	SHMT_ENOENT,   /**< no throttle of that name */
-	SHMT_EEXIST,   /**< the throttle exists (SHMT_CREATE|SHMT_EXCL) */
-	SHMT_EPERM,    /**< the segment belongs to another user, or access denied */
-	SHMT_EINVALID, /**< not a libshmthrottle segment (magic or size) */
-	SHMT_EVERSION, /**< the segment has another layout version */
-	SHMT_ECORRUPT, /**< the segment's state is damaged */
-	SHMT_EBUSY,    /**< the segment is still being initialised, its lock is
-	                    held for over 5 s (a stopped process?), or the log
-	                    is full of reservations */
+	SHMT_EINVAL,  /**< an argument is invalid (NULL, negative, NaN) */
+	SHMT_ENAME,   /**< the name is not [A-Za-z0-9_.-]{1,SHMT_NAME_MAX} */
+	SHMT_ECONFIG, /**< the configuration is inconsistent or out of range */
+	SHMT_ENOENT,  /**< no throttle of that name */
+	SHMT_EEXIST,  /**< the throttle exists (SHMT_CREATE|SHMT_EXCL) */
+	SHMT_EPERM,   /**< the segment belongs to another user, or access denied
+	               */
+	SHMT_EINVALID,  /**< not a libshmthrottle segment (magic or size) */
+	SHMT_EVERSION,  /**< the segment has another layout version */
+	SHMT_ECORRUPT,  /**< the segment's state is damaged */
+	SHMT_EBUSY,     /**< the segment is still being initialised, its lock is
+	                     held for over 5 s (a stopped process?), or the log
+	                     is full of reservations */
 	SHMT_ETIMEDOUT, /**< the wait would exceed the caller's timeout */
-	SHMT_EAGAIN,   /**< non-blocking call: not admitted now */
-	SHMT_ETICKET,  /**< the ticket is malformed */
-	SHMT_EHEADER,  /**< a header value is not understood */
-	SHMT_ENOMEM,   /**< out of memory */
-	SHMT_ESYS      /**< a system call failed; errno tells which way */
+	SHMT_EAGAIN,    /**< non-blocking call: not admitted now */
+	SHMT_ETICKET,   /**< the ticket is malformed */
+	SHMT_EHEADER,   /**< a header value is not understood */
+	SHMT_ENOMEM,    /**< out of memory */
+	SHMT_ESYS       /**< a system call failed; errno tells which way */
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -89,7 +89,8 @@ enum shmt_policy {
 	 *  leaky buckets with a burst of `max` (the default). */
 	SHMT_POLICY_WINDOW = 0,
 	/** GCRA: one send every period/max seconds, `burst` at once at most;
-	 *  for servers with a leaky bucket and a small burst (nginx limit_req). */
+	 *  for servers with a leaky bucket and a small burst (nginx limit_req).
+	 */
 	SHMT_POLICY_SMOOTH = 1
 };
 
@@ -104,22 +105,22 @@ typedef struct shmt_rate {
  * without a max (or the reverse) is refused with SHMT_ECONFIG.
  */
 typedef struct shmt_config {
-	unsigned nrates;                   /**< 0: the limit is unknown */
-	shmt_rate rates[SHMT_MAX_RATES];   /**< all enforced together */
-	int policy;                        /**< enum shmt_policy */
-	uint32_t burst;                    /**< SMOOTH: sends at once (1) */
-	double margin;                     /**< seconds added to each spacing
-	                                        against jitter (0.005) */
-	double backoff_initial;            /**< first backoff, and the least
-	                                        delay after a 429 (1.0) */
-	double backoff_multiplier;         /**< backoff growth, >= 1 (2.0) */
-	double backoff_max;                /**< backoff cap (60); the longest
-	                                        period caps it too */
-	double retry_after_max;            /**< Retry-After cap (21600 = 6 h) */
-	uint32_t max_retries;              /**< retries per request (3) */
-	uint32_t capacity;                 /**< log entries; 0: default of
-	                                        max(4096, 2 x largest max).
-	                                        Fixed at creation. */
+	unsigned nrates;                 /**< 0: the limit is unknown */
+	shmt_rate rates[SHMT_MAX_RATES]; /**< all enforced together */
+	int policy;                      /**< enum shmt_policy */
+	uint32_t burst;                  /**< SMOOTH: sends at once (1) */
+	double margin;                   /**< seconds added to each spacing
+	                                      against jitter (0.005) */
+	double backoff_initial;          /**< first backoff, and the least
+	                                      delay after a 429 (1.0) */
+	double backoff_multiplier;       /**< backoff growth, >= 1 (2.0) */
+	double backoff_max;              /**< backoff cap (60); the longest
+	                                      period caps it too */
+	double retry_after_max;          /**< Retry-After cap (21600 = 6 h) */
+	uint32_t max_retries;            /**< retries per request (3) */
+	uint32_t capacity;               /**< log entries; 0: default of
+	                                      max(4096, 2 x largest max).
+	                                      Fixed at creation. */
 } shmt_config;
 
 /** Fill *cfg with the defaults above (no rate known). */
@@ -133,9 +134,10 @@ typedef struct shmt_throttle shmt_throttle;
 
 /* Flags of shmt_open(). */
 #define SHMT_CREATE 0x1u /**< create the throttle with cfg if absent */
-#define SHMT_EXCL   0x2u /**< with SHMT_CREATE: SHMT_EEXIST if present */
-#define SHMT_GROUP  0x4u /**< create with mode 0660, and accept a segment of
-                              another user whose group is ours */
+#define SHMT_EXCL 0x2u   /**< with SHMT_CREATE: SHMT_EEXIST if present */
+#define SHMT_GROUP                                                             \
+	0x4u /**< create with mode 0660, and accept a segment of               \
+	          another user whose group is ours */
 
 /**
  * Open the throttle `name`, creating it from `cfg` if it is absent and
@@ -203,10 +205,11 @@ typedef struct shmt_outcome {
 } shmt_outcome;
 
 /* Flags of shmt_record(). */
-#define SHMT_RECORD_RETRY 0x1u /**< `status` is one the API answers when the
-                                    client should back off and retry (a 503,
-                                    a platform's 500 with a known body); with
-                                    status <= 0: a transient transport error */
+#define SHMT_RECORD_RETRY                                                      \
+	0x1u /**< `status` is one the API answers when the                     \
+	          client should back off and retry (a 503,                     \
+	          a platform's 500 with a known body); with                    \
+	          status <= 0: a transient transport error */
 
 /**
  * Report the response to the request of ticket tk.
@@ -242,11 +245,11 @@ SHMT_API int shmt_retry_after_parse(const char *value, const char *date,
                                     double *seconds);
 
 /* What shmt_reset() clears; the waiting processes are woken at once. */
-#define SHMT_RESET_BACKOFF  0x1u /**< the backoff delay */
-#define SHMT_RESET_DELAY    0x2u /**< the shared end of delay */
-#define SHMT_RESET_LOG      0x4u /**< the sent requests (reservations stay) */
+#define SHMT_RESET_BACKOFF 0x1u  /**< the backoff delay */
+#define SHMT_RESET_DELAY 0x2u    /**< the shared end of delay */
+#define SHMT_RESET_LOG 0x4u      /**< the sent requests (reservations stay) */
 #define SHMT_RESET_COUNTERS 0x8u /**< requests, 429s, retries, time waited */
-#define SHMT_RESET_ALL      0xfu
+#define SHMT_RESET_ALL 0xfu
 
 SHMT_API int shmt_reset(shmt_throttle *t, unsigned what);
 
@@ -286,8 +289,8 @@ SHMT_API int shmt_stat_get(shmt_throttle *t, shmt_stat *st);
 /** One entry of the request log. */
 typedef struct shmt_log_entry {
 	uint64_t seq;
-	double wall;  /**< send time, seconds since the epoch */
-	int status;   /**< 0 while no response is recorded */
+	double wall; /**< send time, seconds since the epoch */
+	int status;  /**< 0 while no response is recorded */
 	char url[SHMT_URL_MAX];
 } shmt_log_entry;
 
@@ -309,13 +312,13 @@ SHMT_API int shmt_list(int (*fn)(const char *name, void *arg), void *arg);
 
 /** What shmt_curl_perform() may do, beside the throttle's own settings. */
 typedef struct shmt_curl_opts {
-	const int *retry_statuses;   /**< further statuses to back off and
-	                                  retry on (e.g. 500, 502, 504) */
+	const int *retry_statuses; /**< further statuses to back off and
+	                                retry on (e.g. 500, 502, 504) */
 	size_t nretry_statuses;
-	int max_retries;             /**< < 0: the throttle's max_retries */
-	double max_time;             /**< all attempts and waits together,
-	                                  seconds; <= 0: no limit */
-	int retry_connrefused;       /**< also retry "connection refused" */
+	int max_retries;       /**< < 0: the throttle's max_retries */
+	double max_time;       /**< all attempts and waits together,
+	                            seconds; <= 0: no limit */
+	int retry_connrefused; /**< also retry "connection refused" */
 	/** Called before each retry, so the caller can empty its output
 	 *  (the failed attempt's body must not stay).  May be NULL. */
 	void (*before_retry)(void *arg);
@@ -324,13 +327,13 @@ typedef struct shmt_curl_opts {
 
 /** What happened, in the end. */
 typedef struct shmt_curl_result {
-	int status;       /**< final HTTP status, 0 if none */
-	int curl_code;    /**< the last attempt's CURLcode (0: CURLE_OK) */
-	unsigned retries; /**< resends made */
-	double time_total;/**< seconds from the call to its return */
-	int gave_up;      /**< 1: stopped retrying (count or max_time) while
-	                       the answer was still "retry" */
-	char error[256];  /**< libcurl's message for a transport error */
+	int status;        /**< final HTTP status, 0 if none */
+	int curl_code;     /**< the last attempt's CURLcode (0: CURLE_OK) */
+	unsigned retries;  /**< resends made */
+	double time_total; /**< seconds from the call to its return */
+	int gave_up;       /**< 1: stopped retrying (count or max_time) while
+	                        the answer was still "retry" */
+	char error[256];   /**< libcurl's message for a transport error */
 } shmt_curl_result;
 
 /** Fill *o with the defaults (no extra statuses, the throttle's retries,

@@ -34,10 +34,10 @@ struct shmt_scfg {
 
 /* One request: its (reserved) send time and, once recorded, its status. */
 struct shmt_entry {
-	uint64_t seq;    /* equals its position's sequence number when valid */
-	int64_t mono;    /* send time, CLOCK_MONOTONIC ns */
-	int64_t wall;    /* the same instant on the wall clock, for display */
-	int32_t status;  /* 0 until recorded */
+	uint64_t seq;   /* equals its position's sequence number when valid */
+	int64_t mono;   /* send time, CLOCK_MONOTONIC ns */
+	int64_t wall;   /* the same instant on the wall clock, for display */
+	int32_t status; /* 0 until recorded */
 	uint32_t pad;
 	char url[SHMT_URL_MAX];
 };
@@ -56,16 +56,16 @@ struct shmt_state {
 	uint64_t requests;
 	uint64_t n429;
 	uint64_t retries;
-	uint64_t repairs;      /* locks taken over from a dead holder */
+	uint64_t repairs; /* locks taken over from a dead holder */
 };
 
 /* Offset 0 of the segment. */
 struct shmt_header {
-	uint32_t magic;   /* stored last when the segment is created */
+	uint32_t magic; /* stored last when the segment is created */
 	uint32_t layout;
-	uint64_t size;    /* bytes of the whole segment */
+	uint64_t size; /* bytes of the whole segment */
 	uint32_t capacity;
-	uint32_t wake;    /* futex word: bumped when waiters must re-read */
+	uint32_t wake; /* futex word: bumped when waiters must re-read */
 	pthread_mutex_t lock;
 	struct shmt_state st;
 	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
@@ -74,7 +74,7 @@ struct shmt_header {
 /* The log as a process sees it: pointers into its own mapping. */
 struct shmt_ring {
 	struct shmt_entry *e;
-	int32_t *fw;   /* Fenwick tree: 429 counts by position */
+	int32_t *fw; /* Fenwick tree: 429 counts by position */
 	uint32_t cap;
 	struct shmt_state *st;
 };

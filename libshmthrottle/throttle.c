@@ -109,7 +109,8 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 		return SHMT_EAGAIN;
 	if (*at > deadline)
 		return SHMT_ETIMEDOUT;
-	if (st->head - st->tail >= r->cap && shmt_ring_at(r, st->tail)->mono > now)
+	if (st->head - st->tail >= r->cap &&
+	    shmt_ring_at(r, st->tail)->mono > now)
 		return SHMT_EBUSY;
 	*seq = shmt_ring_append(r, *at, t->wall() + (*at - now));
 	return SHMT_OK;
@@ -126,7 +127,8 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 	if (!t || !tk || isnan(timeout))
 		return SHMT_EINVAL;
 	start = t->mono();
-	deadline = timeout <= 0 ? INT64_MAX : shmt_add_ns(start, shmt_sec_to_ns(timeout));
+	deadline = timeout <= 0 ? INT64_MAX
+	                        : shmt_add_ns(start, shmt_sec_to_ns(timeout));
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	rc = reserve(t, now, deadline, timeout == 0, &seq, &at);
@@ -138,12 +140,15 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
 		if ((rc = lock(t, &now)) != SHMT_OK)
 			return rc;
-		if (shmt_ring_has(ring(t), seq) && shmt_ring_at(ring(t), seq)->seq == seq)
+		if (shmt_ring_has(ring(t), seq) &&
+		    shmt_ring_at(ring(t), seq)->seq == seq)
 			at = shmt_ring_at(ring(t), seq)->mono;
 		else
-			at = now; /* dropped by a reset of the log: it was due */
+			at =
+			    now; /* dropped by a reset of the log: it was due */
 		if (at > deadline)
-			rc = SHMT_ETIMEDOUT; /* the slot stays used: conservative */
+			rc = SHMT_ETIMEDOUT; /* the slot stays used:
+			                        conservative */
 	}
 	if (rc == SHMT_OK) {
 		struct shmt_state *st = ring(t)->st;
@@ -173,15 +178,18 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	r = ring(t);
 	rsp = (struct shmt_response){
 		.status = status,
-		.retry_after = retry_after >= 0 ? shmt_sec_to_ns(retry_after) : -1,
-		.flags = flags, .attempt = tk->attempt ? tk->attempt : 1,
+		.retry_after =
+		    retry_after >= 0 ? shmt_sec_to_ns(retry_after) : -1,
+		.flags = flags,
+		.attempt = tk->attempt ? tk->attempt : 1,
 	};
 	if ((rc = lock(t, &rsp.now)) != SHMT_OK)
 		return rc;
 	rsp.wall = t->wall();
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < rsp.now ? tk->send_ns : rsp.now;
-	if (shmt_ring_has(r, tk->seq) && shmt_ring_at(r, tk->seq)->seq == tk->seq) {
+	if (shmt_ring_has(r, tk->seq) &&
+	    shmt_ring_at(r, tk->seq)->seq == tk->seq) {
 		struct shmt_entry *e = shmt_ring_at(r, tk->seq);
 
 		rsp.send = e->mono < rsp.now ? e->mono : rsp.now;
@@ -194,7 +202,8 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 		shmt_replan(r, rsp.now, rsp.wall); /* only moves slots later */
 	shmt_seg_unlock(&t->seg);
 	if (out)
-		*out = (shmt_outcome){ .verdict = rc, .delay = shmt_ns_to_sec(wait) };
+		*out = (shmt_outcome){ .verdict = rc,
+			               .delay = shmt_ns_to_sec(wait) };
 	return SHMT_OK;
 }
 
@@ -226,7 +235,8 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 	if (what & SHMT_RESET_DELAY)
 		st->end_of_delay = 0;
 	if (what & SHMT_RESET_LOG)
-		shmt_ring_drop_before(ring(t), shmt_ring_first_after(ring(t), now));
+		shmt_ring_drop_before(ring(t),
+		                      shmt_ring_first_after(ring(t), now));
 	if (what & SHMT_RESET_COUNTERS) {
 		st->requests = st->n429 = st->retries = 0;
 		st->waited = 0;
@@ -296,12 +306,13 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 
 	shmt_scfg_to(&s->config, &st->cfg, r->cap);
 	for (unsigned i = 0; i < st->cfg.nrates; i++)
-		s->window_sends[i] = (uint32_t)(due - shmt_ring_first_after(
+		s->window_sends[i] =
+		    (uint32_t)(due - shmt_ring_first_after(
 		                         r, now - st->cfg.rate_period[i]));
 	s->next_slot = shmt_ns_to_sec(shmt_admit_at(r, st->head, now) - now);
 	s->backoff = shmt_ns_to_sec(st->backoff);
-	s->delay_remaining = st->end_of_delay > now
-	                         ? shmt_ns_to_sec(st->end_of_delay - now) : 0;
+	s->delay_remaining =
+	    st->end_of_delay > now ? shmt_ns_to_sec(st->end_of_delay - now) : 0;
 	s->waiting = (uint32_t)(st->head - due);
 	s->requests = st->requests;
 	s->n429 = st->n429;
@@ -401,10 +412,12 @@ shmt_ticket_parse(const char *s, shmt_ticket *tk)
 
 	if (!s || !tk)
 		return SHMT_EINVAL;
-	if (!field(&s, ':', UINT64_MAX, &seq) || !field(&s, ':', INT64_MAX, &send) ||
+	if (!field(&s, ':', UINT64_MAX, &seq) ||
+	    !field(&s, ':', INT64_MAX, &send) ||
 	    !field(&s, '\0', UINT32_MAX, &attempt))
 		return SHMT_ETICKET;
-	*tk = (shmt_ticket){ .seq = seq, .send_ns = (int64_t)send,
-	                     .attempt = (uint32_t)attempt };
+	*tk = (shmt_ticket){ .seq = seq,
+		             .send_ns = (int64_t)send,
+		             .attempt = (uint32_t)attempt };
 	return SHMT_OK;
 }

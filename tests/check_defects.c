@@ -11,8 +11,11 @@
 static struct shmt_response
 r429(int64_t send, int64_t now, int64_t retry_after)
 {
-	return (struct shmt_response){ .send = send, .now = now, .status = 429,
-	                               .retry_after = retry_after, .attempt = 1 };
+	return (struct shmt_response){ .send = send,
+		                       .now = now,
+		                       .status = 429,
+		                       .retry_after = retry_after,
+		                       .attempt = 1 };
 }
 
 START_TEST(defect01_period_without_max_is_refused)
@@ -127,25 +130,33 @@ START_TEST(defect07_every_retry_after_form_parses_or_is_refused)
 	const double sent = 784111777.0; /* Sun, 06 Nov 1994 08:49:37 GMT */
 	double s = -1;
 
-	ck_assert_int_eq(shmt_retry_after_parse("Sunday, 06-Nov-94 08:50:37 GMT",
-	                                        NULL, sent, 600, &s), SHMT_OK);
+	ck_assert_int_eq(
+	    shmt_retry_after_parse("Sunday, 06-Nov-94 08:50:37 GMT", NULL, sent,
+	                           600, &s),
+	    SHMT_OK);
 	ck_assert_double_eq(s, 60);
-	ck_assert_int_eq(shmt_retry_after_parse("Sun Nov  6 08:51:37 1994", NULL,
-	                                        sent, 600, &s), SHMT_OK);
+	ck_assert_int_eq(shmt_retry_after_parse("Sun Nov  6 08:51:37 1994",
+	                                        NULL, sent, 600, &s),
+	                 SHMT_OK);
 	ck_assert_double_eq(s, 120);
-	ck_assert_int_eq(shmt_retry_after_parse("1.5", NULL, sent, 600, &s), SHMT_OK);
+	ck_assert_int_eq(shmt_retry_after_parse("1.5", NULL, sent, 600, &s),
+	                 SHMT_OK);
 	ck_assert_double_eq(s, 1.5);
-	ck_assert_int_eq(shmt_retry_after_parse(" 5", NULL, sent, 600, &s), SHMT_OK);
+	ck_assert_int_eq(shmt_retry_after_parse(" 5", NULL, sent, 600, &s),
+	                 SHMT_OK);
 	ck_assert_double_eq(s, 5);
-	ck_assert_int_eq(shmt_retry_after_parse("-1", NULL, sent, 600, &s), SHMT_EHEADER);
+	ck_assert_int_eq(shmt_retry_after_parse("-1", NULL, sent, 600, &s),
+	                 SHMT_EHEADER);
 	/* in the past: no extra wait */
 	ck_assert_int_eq(shmt_retry_after_parse("Sun, 06 Nov 1994 08:00:00 GMT",
-	                                        NULL, sent, 600, &s), SHMT_OK);
+	                                        NULL, sent, 600, &s),
+	                 SHMT_OK);
 	ck_assert_double_eq(s, 0);
 	/* skew: the server's clock is an hour ahead; its Date says so */
 	ck_assert_int_eq(shmt_retry_after_parse("Sun, 06 Nov 1994 09:50:37 GMT",
 	                                        "Sun, 06 Nov 1994 09:49:37 GMT",
-	                                        sent, 6000, &s), SHMT_OK);
+	                                        sent, 6000, &s),
+	                 SHMT_OK);
 	ck_assert_double_eq(s, 60);
 }
 END_TEST
@@ -227,9 +238,11 @@ defects_suite(void)
 	tcase_add_test(tc, defect02_backoff_at_the_period_is_capped_not_zeroed);
 	tcase_add_test(tc, defect03_backoff_without_period_is_bounded);
 	tcase_add_test(tc, defect04_retries_stay_bounded_after_a_429);
-	tcase_add_test(tc, defect05_delays_are_exact_nanoseconds_without_a_stray_second);
+	tcase_add_test(
+	    tc, defect05_delays_are_exact_nanoseconds_without_a_stray_second);
 	tcase_add_test(tc, defect06_retry_after_never_ends_in_a_zero_sleep);
-	tcase_add_test(tc, defect07_every_retry_after_form_parses_or_is_refused);
+	tcase_add_test(tc,
+	               defect07_every_retry_after_form_parses_or_is_refused);
 	tcase_add_test(tc, defect08_end_of_delay_never_moves_backwards);
 	tcase_add_test(tc, defect09_no_success_in_the_period_backs_off);
 	tcase_add_test(tc, defect10_log_is_bounded_and_holds_send_times);

@@ -56,8 +56,10 @@ server_start(struct server *s, int rate, int burst, const char *date)
 
 	snprintf(s->dir, sizeof(s->dir), "/tmp/shmt-nginx-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
-	ck_assert_msg(sh(out, sizeof(out), "%s start %s %d %d %s", SERVER, s->dir, rate,
-	                 burst, date ? date : "") == 0,
+	/* NGINX_OWNER: the server goes when this test's process does */
+	ck_assert_msg(sh(out, sizeof(out), "NGINX_OWNER=%ld %s start %s %d %d %s",
+	                 (long)getpid(), SERVER, s->dir, rate, burst,
+	                 date ? date : "") == 0,
 	              "nginx did not start (is nginx-light installed?)");
 	s->port = atoi(out);
 	ck_assert_int_gt(s->port, 0);
@@ -75,8 +77,10 @@ server_count(const struct server *s, int status, const char *prefix)
 {
 	char out[64];
 
-	sh(out, sizeof(out), "awk '$1 == %d && index($2, \"%s\") == 1' %s/logs/access.log"
-	   " | wc -l", status, prefix, s->dir);
+	sh(out, sizeof(out),
+	   "awk '$1 == %d && index($2, \"%s\") == 1' %s/logs/access.log"
+	   " | wc -l",
+	   status, prefix, s->dir);
 	return atoi(out);
 }
 
@@ -97,13 +101,16 @@ static char out[1 << 16];
 /* 4 independent `xargs -P 8` pipelines of throttle-curl, each its own
  * process tree, sharing one throttle by name only. */
 static int
-four_pipelines(const struct server *s, const char *name, int per, const char *opts)
+four_pipelines(const struct server *s, const char *name, int per,
+               const char *opts)
 {
 	return sh(out, sizeof(out),
 	          "for k in 1 2 3 4; do "
 	          "  seq %d | sed \"s|^|http://127.0.0.1:%d/api/p$k-|\" | "
-	          "  xargs -P 8 -n 3 %s -t %s %s -s -o /dev/null -w '%%{http_code}\\n' & "
-	          "done; wait", per, s->port, TCURL, name, opts);
+	          "  xargs -P 8 -n 3 %s -t %s %s -s -o /dev/null -w "
+	          "'%%{http_code}\\n' & "
+	          "done; wait",
+	          per, s->port, TCURL, name, opts);
 }
 
 START_TEST(known_limit_no_429_reaches_the_server)
@@ -143,7 +150,7 @@ START_TEST(http_date_retry_after_is_honoured)
 	const char *name = test_name("date");
 	struct server s;
 	char date[64];
-	time_t when = time(NULL) + 5;
+	time_t when = time(NULL) + 6; /* 3 s for the server, 3 for its limit */
 	int64_t start;
 	struct tm tm;
 
@@ -151,12 +158,17 @@ START_TEST(http_date_retry_after_is_honoured)
 	strftime(date, sizeof(date), "'%a, %d %b %Y %H:%M:%S GMT'", &tm);
 	server_start(&s, 20, 20, date);
 	start = mono_now();
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s -w '%%{http_code} %%{num_retries}\\n'"
+	ck_assert_int_eq(sh(out, sizeof(out),
+	                    "%s -t %s -w '%%{http_code} %%{num_retries}\\n'"
 	                    " -o /dev/null http://127.0.0.1:%d/date/a "
-	                    "http://127.0.0.1:%d/date/b", TCURL, name, s.port, s.port), 0);
+	                    "http://127.0.0.1:%d/date/b",
+	                    TCURL, name, s.port, s.port),
+	                 0);
 	ck_assert_str_eq(out, "200 0\n200 1\n");
-	ck_assert_int_ge(mono_now() - start, 3 * NS); /* it waited for the date */
-	ck_assert_int_eq(server_count(&s, 429, "/date/"), 1); /* and only once */
+	/* it waited for the date (at least 5 s after `when` was taken) */
+	ck_assert_int_ge(mono_now() - start, 4 * NS);
+	/* and was refused only once */
+	ck_assert_int_eq(server_count(&s, 429, "/date/"), 1);
 	server_stop(&s);
 	shmt_remove(name);
 }
@@ -168,13 +180,64 @@ START_TEST(the_readme_shell_recipe_shares_the_limit)
 	struct server s;
 
 	server_start(&s, 10, 10, NULL);
-	ck_assert_int_eq(sh(NULL, 0, "%s/throttlectl create %s --period 1 --max 10",
-	                    TOOLS_DIR, name), 0);
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "seq 25 | sed 's|^|http://127.0.0.1:%d/api/r|' | "
-	                    "PATH=%s:$PATH THROTTLE_NAME=%s %s/examples/curl-workers.sh 6",
-	                    s.port, TOOLS_DIR, name, SOURCE_DIR), 0);
+	ck_assert_int_eq(sh(NULL, 0,
+	                    "%s/throttlectl create %s --period 1 --max 10",
+	                    TOOLS_DIR, name),
+	                 0);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out),
+	       "seq 25 | sed 's|^|http://127.0.0.1:%d/api/r|' | "
+	       "PATH=%s:$PATH THROTTLE_NAME=%s %s/examples/curl-workers.sh 6",
+	       s.port, TOOLS_DIR, name, SOURCE_DIR),
+	    0);
 	ck_assert_int_eq(count_lines(out, "200 "), 25);
+	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
+	server_stop(&s);
+	shmt_remove(name);
+}
+END_TEST
+
+START_TEST(threads_of_one_process_share_the_handle)
+{
+	const char *name = test_name("jobs");
+	struct server s;
+
+	/* 40 URLs from stdin, 8 threads, one handle; nginx 10/s, burst 10 */
+	server_start(&s, 10, 10, NULL);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out),
+	       "seq 40 | sed 's|^|http://127.0.0.1:%d/api/j|' | "
+	       "%s -t %s --period 1 --max 10 --jobs 8 -s -o /dev/null "
+	       "-w '%%{http_code}\\n'",
+	       s.port, TCURL, name),
+	    0);
+	ck_assert_int_eq(count_lines(out, "200\n"), 40);
+	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
+	server_stop(&s);
+	shmt_remove(name);
+}
+END_TEST
+
+START_TEST(gnu_parallel_limit_paces_plain_curl)
+{
+	const char *name = test_name("par");
+	struct server s;
+
+	if (system("command -v parallel >/dev/null") != 0)
+		return; /* GNU parallel is not part of the test dependencies */
+	server_start(&s, 5, 5, NULL);
+	ck_assert_int_eq(sh(NULL, 0,
+	                    "%s/throttlectl create %s --period 1 --max 5",
+	                    TOOLS_DIR, name),
+	                 0);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out),
+	       "seq 15 | sed 's|^|http://127.0.0.1:%d/api/g|' | "
+	       "parallel --will-cite -j 4 --limit '%s/throttlectl check %s' "
+	       "curl -s -o /dev/null -w '%%{http_code}\\\\n' {}",
+	       s.port, TOOLS_DIR, name),
+	    0);
+	ck_assert_int_eq(count_lines(out, "200\n"), 15);
 	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
 	server_stop(&s);
 	shmt_remove(name);
@@ -187,19 +250,30 @@ START_TEST(bad_input_to_throttle_curl)
 
 	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s 2>&1", TCURL, name), 2);
 	ck_assert_ptr_nonnull(strstr(out, "no URL"));
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t 'a/b' http://x 2>&1", TCURL), 2);
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s --jobs 0 - 2>&1", TCURL, name), 2);
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s --bogus http://x 2>&1", TCURL, name), 2);
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s --period 1 --max 0 http://x 2>&1",
-	                    TCURL, name), 2);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out), "%s -t 'a/b' http://x 2>&1", TCURL), 2);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out), "%s -t %s --jobs 0 - 2>&1", TCURL, name), 2);
+	ck_assert_int_eq(
+	    sh(out, sizeof(out), "%s -t %s --bogus http://x 2>&1", TCURL, name),
+	    2);
+	ck_assert_int_eq(sh(out, sizeof(out),
+	                    "%s -t %s --period 1 --max 0 http://x 2>&1", TCURL,
+	                    name),
+	                 2);
 	/* nothing listens on port 1: curl's 7, one line */
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s http://127.0.0.1:1/ 2>&1", TCURL,
-	                    name), 7);
+	ck_assert_int_eq(sh(out, sizeof(out),
+	                    "%s -t %s http://127.0.0.1:1/ 2>&1", TCURL, name),
+	                 7);
 	ck_assert_ptr_nonnull(strstr(out, "Couldn't connect"));
 	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
-	/* the throttle exists now (no limit); asking for one warns, never silent */
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s --period 1 --max 5 "
-	                    "http://127.0.0.1:1/ 2>&1", TCURL, name), 7);
+	/* the throttle exists now (no limit); asking for one warns, never
+	 * silent */
+	ck_assert_int_eq(sh(out, sizeof(out),
+	                    "%s -t %s --period 1 --max 5 "
+	                    "http://127.0.0.1:1/ 2>&1",
+	                    TCURL, name),
+	                 7);
 	ck_assert_ptr_nonnull(strstr(out, "exists with other limits"));
 	shmt_remove(name);
 }
@@ -215,6 +289,8 @@ integration_suite(void)
 	tcase_add_test(tc, unknown_limit_still_answers_everything);
 	tcase_add_test(tc, http_date_retry_after_is_honoured);
 	tcase_add_test(tc, the_readme_shell_recipe_shares_the_limit);
+	tcase_add_test(tc, threads_of_one_process_share_the_handle);
+	tcase_add_test(tc, gnu_parallel_limit_paces_plain_curl);
 	tcase_add_test(tc, bad_input_to_throttle_curl);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

@@ -31,9 +31,9 @@ START_TEST(thirty_two_processes_share_ten_per_half_second)
 {
 	const char *name = test_name("mp");
 	shmt_config c = one_rate(MAX, 0.5);
-	struct send *sends = mmap(NULL, sizeof(struct send) * PROCS * EACH,
-	                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	                          -1, 0);
+	struct send *sends =
+	    mmap(NULL, sizeof(struct send) * PROCS * EACH,
+	         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int64_t times[PROCS * EACH];
 	int status, done = 0;
 	shmt_throttle *t = NULL;
@@ -62,18 +62,20 @@ START_TEST(thirty_two_processes_share_ten_per_half_second)
 		}
 	}
 	for (int p = 0; p < PROCS; p++)
-		if (wait(&status) > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		if (wait(&status) > 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
 			done++;
 	ck_assert_int_eq(done, PROCS); /* everyone admitted */
 	qsort(sends, PROCS * EACH, sizeof(*sends), by_reserved);
 	for (int i = 0; i < PROCS * EACH; i++) {
 		times[i] = sends[i].reserved;
-		ck_assert_int_ge(sends[i].actual, sends[i].reserved); /* never early */
+		ck_assert_int_ge(sends[i].actual,
+		                 sends[i].reserved); /* never early */
 	}
 	ck_assert(!window_overrun(times, PROCS * EACH, MAX, PERIOD));
 	/* No one starves: first come, first served, a caller has at most the
-	 * other PROCS - 1 processes' reservations ahead of it, so its slot is at
-	 * most PROCS / MAX + 1 periods away (plus 1 s for the scheduler). */
+	 * other PROCS - 1 processes' reservations ahead of it, so its slot is
+	 * at most PROCS / MAX + 1 periods away (plus 1 s for the scheduler). */
 	for (int i = 0; i < PROCS * EACH; i++)
 		ck_assert_int_le(sends[i].reserved - sends[i].called,
 		                 (PROCS / MAX + 1) * (PERIOD + 5 * MS) + NS);

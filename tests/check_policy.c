@@ -137,7 +137,8 @@ START_TEST(several_rates_all_hold)
 	ck_assert_int_eq(t[1], now);
 	ck_assert_int_eq(t[2], now + NS);
 	ck_assert_int_eq(t[4], now + 2 * NS);
-	ck_assert_int_eq(t[5], now + 10 * NS); /* the hourly-style limit bites */
+	ck_assert_int_eq(t[5],
+	                 now + 10 * NS); /* the hourly-style limit bites */
 	ck_assert_int_eq(t[6], now + 10 * NS);
 	ring_free(r);
 }
@@ -261,7 +262,8 @@ START_TEST(replan_never_moves_past_sends)
 	int64_t t[3], now = 100 * NS;
 
 	reserve(r, now, 3, t);
-	r->st->end_of_delay = now + 10 * NS; /* a delay arrives at now + 1.5 s */
+	r->st->end_of_delay =
+	    now + 10 * NS; /* a delay arrives at now + 1.5 s */
 	shmt_replan(r, now + NS + NS / 2, 0);
 	ck_assert_int_eq(shmt_ring_at(r, 0)->mono, t[0]);
 	ck_assert_int_eq(shmt_ring_at(r, 1)->mono, t[1]);
@@ -274,15 +276,18 @@ START_TEST(success_and_401_reset_backoff)
 {
 	shmt_config c = one_rate(10, 60);
 	struct shmt_ring *r = ring_new(64, &c);
-	struct shmt_response rsp = { .now = 100 * NS, .send = 99 * NS,
-	                             .retry_after = -1, .attempt = 1 };
+	struct shmt_response rsp = { .now = 100 * NS,
+		                     .send = 99 * NS,
+		                     .retry_after = -1,
+		                     .attempt = 1 };
 	int64_t wait;
 	int statuses[] = { 200, 204, 304, 401 };
 
 	for (unsigned i = 0; i < 4; i++) {
 		r->st->backoff = 8 * NS;
 		rsp.status = statuses[i];
-		ck_assert_int_eq(shmt_apply_response(r, &rsp, &wait), SHMT_DONE);
+		ck_assert_int_eq(shmt_apply_response(r, &rsp, &wait),
+		                 SHMT_DONE);
 		ck_assert_int_eq(r->st->backoff, 0);
 	}
 	r->st->backoff = 8 * NS;
@@ -297,9 +302,12 @@ START_TEST(retry_status_backs_off_and_honours_retry_after)
 {
 	shmt_config c;
 	struct shmt_ring *r;
-	struct shmt_response rsp = { .now = 100 * NS, .send = 100 * NS,
-	                             .retry_after = -1, .status = 503,
-	                             .flags = SHMT_RECORD_RETRY, .attempt = 1 };
+	struct shmt_response rsp = { .now = 100 * NS,
+		                     .send = 100 * NS,
+		                     .retry_after = -1,
+		                     .status = 503,
+		                     .flags = SHMT_RECORD_RETRY,
+		                     .attempt = 1 };
 	int64_t wait;
 
 	shmt_config_init(&c);
@@ -319,15 +327,18 @@ START_TEST(transport_error_backs_off_alone)
 {
 	shmt_config c;
 	struct shmt_ring *r;
-	struct shmt_response rsp = { .now = 100 * NS, .send = 100 * NS,
-	                             .retry_after = -1, .status = 0,
-	                             .flags = SHMT_RECORD_RETRY, .attempt = 3 };
+	struct shmt_response rsp = { .now = 100 * NS,
+		                     .send = 100 * NS,
+		                     .retry_after = -1,
+		                     .status = 0,
+		                     .flags = SHMT_RECORD_RETRY,
+		                     .attempt = 3 };
 	int64_t wait;
 
 	shmt_config_init(&c);
 	r = ring_new(64, &c);
 	ck_assert_int_eq(shmt_apply_response(r, &rsp, &wait), SHMT_RETRY);
-	ck_assert_int_eq(wait, 4 * NS); /* 1, 2, 4 */
+	ck_assert_int_eq(wait, 4 * NS);           /* 1, 2, 4 */
 	ck_assert_int_eq(r->st->end_of_delay, 0); /* nothing shared */
 	rsp.flags = 0; /* a transport error the caller will not retry */
 	ck_assert_int_eq(shmt_apply_response(r, &rsp, &wait), SHMT_DONE);
@@ -339,12 +350,15 @@ START_TEST(run_rate_estimate_scales_the_rest_of_the_period)
 {
 	shmt_config c = one_rate(10, 60);
 	struct shmt_ring *r = ring_new(64, &c);
-	struct shmt_response rsp = { .now = 130 * NS, .send = 130 * NS,
-	                             .retry_after = -1, .status = 429 };
+	struct shmt_response rsp = { .now = 130 * NS,
+		                     .send = 130 * NS,
+		                     .retry_after = -1,
+		                     .status = 429 };
 
 	/* 5 successes since 100 s: half the limit; 30 s of the period left. */
 	for (int i = 0; i < 5; i++)
-		shmt_ring_set_status(r, shmt_ring_append(r, 100 * NS + i * NS, 0), 200);
+		shmt_ring_set_status(
+		    r, shmt_ring_append(r, 100 * NS + i * NS, 0), 200);
 	ck_assert_int_eq(shmt_delay_end(r->st, r, &rsp), 130 * NS + 15 * NS);
 	ring_free(r);
 }

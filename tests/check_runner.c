@@ -29,10 +29,14 @@ START_TEST(defect11_results_in_order_failures_kept_names_unique_reusable)
 
 		for (intptr_t i = 0; i < 50; i++) {
 			snprintf(name, sizeof(name), "n%d", (int)i);
-			ck_assert_int_eq(shmt_runner_schedule(r, name, square, (void *)i), SHMT_OK);
+			ck_assert_int_eq(
+			    shmt_runner_schedule(r, name, square, (void *)i),
+			    SHMT_OK);
 		}
 		/* a duplicate name is refused, not overwritten */
-		ck_assert_int_eq(shmt_runner_schedule(r, "n7", square, (void *)99), SHMT_EEXIST);
+		ck_assert_int_eq(
+		    shmt_runner_schedule(r, "n7", square, (void *)99),
+		    SHMT_EEXIST);
 		ck_assert_int_eq(shmt_runner_run(r, &res, &n), SHMT_OK);
 		ck_assert_uint_eq(n, 50);
 		for (intptr_t i = 0; i < 50; i++) {
@@ -44,7 +48,8 @@ START_TEST(defect11_results_in_order_failures_kept_names_unique_reusable)
 	}
 	ck_assert_int_eq(shmt_runner_run(r, &res, &n), SHMT_OK); /* cleared */
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(shmt_runner_schedule(r, NULL, square, (void *)2), SHMT_OK);
+	ck_assert_int_eq(shmt_runner_schedule(r, NULL, square, (void *)2),
+	                 SHMT_OK);
 	ck_assert_int_eq(shmt_runner_run(r, &res, &n), SHMT_OK);
 	ck_assert_ptr_nonnull(strstr(res[0].name, "task-"));
 	shmt_runner_destroy(r); /* joins the workers */
@@ -59,7 +64,8 @@ runner_suite(void)
 	Suite *s = suite_create("runner");
 	TCase *tc = tcase_create("runner");
 
-	tcase_add_test(tc, defect11_results_in_order_failures_kept_names_unique_reusable);
+	tcase_add_test(
+	    tc, defect11_results_in_order_failures_kept_names_unique_reusable);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -83,7 +83,8 @@ START_TEST(create_attach_and_remove)
 	ck_assert_uint_eq(got.capacity, 4096);
 	ck_assert_str_eq(shmt_name(b), name);
 	shmt_close(b);
-	ck_assert_int_eq(shmt_open(&b, name, &c, SHMT_CREATE | SHMT_EXCL), SHMT_EEXIST);
+	ck_assert_int_eq(shmt_open(&b, name, &c, SHMT_CREATE | SHMT_EXCL),
+	                 SHMT_EEXIST);
 	ck_assert_ptr_null(b);
 	ck_assert_int_eq(shmt_remove(name), SHMT_OK);
 	ck_assert_int_eq(open_rc(name), SHMT_ENOENT);
@@ -112,8 +113,10 @@ START_TEST(names_are_validated)
 	ck_assert_int_eq(shmt_name_check("api.example-com_v2"), SHMT_OK);
 	ck_assert_int_eq(shmt_open(&t, "x/y", &c, SHMT_CREATE), SHMT_ENAME);
 	c.rates[0].max = 0;
-	ck_assert_int_eq(shmt_open(&t, test_name("cfg"), &c, SHMT_CREATE), SHMT_ECONFIG);
-	ck_assert_int_eq(shmt_open(&t, test_name("cfg"), NULL, SHMT_CREATE), SHMT_EINVAL);
+	ck_assert_int_eq(shmt_open(&t, test_name("cfg"), &c, SHMT_CREATE),
+	                 SHMT_ECONFIG);
+	ck_assert_int_eq(shmt_open(&t, test_name("cfg"), NULL, SHMT_CREATE),
+	                 SHMT_EINVAL);
 }
 END_TEST
 
@@ -159,7 +162,8 @@ START_TEST(a_429_makes_every_handle_wait)
 	ck_assert_int_eq(shmt_acquire(a, &tk, 0), SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(b, &other, 0), SHMT_OK);
 	fake_mono_now += 100 * MS;
-	ck_assert_int_eq(shmt_record(a, &tk, 429, 30, "http://x/1", 0, &out), SHMT_OK);
+	ck_assert_int_eq(shmt_record(a, &tk, 429, 30, "http://x/1", 0, &out),
+	                 SHMT_OK);
 	ck_assert_int_eq(out.verdict, SHMT_RETRY);
 	ck_assert_double_eq_tol(out.delay, 29.9, 1e-9);
 	ck_assert_int_eq(shmt_acquire(b, &other, 0), SHMT_EAGAIN);
@@ -173,11 +177,13 @@ START_TEST(a_429_makes_every_handle_wait)
 	ck_assert_str_eq(log[0].url, "http://x/1");
 	ck_assert_int_eq(log[1].status, 0);
 	/* b's request was sent with a's: its 429 starts no second delay */
-	ck_assert_int_eq(shmt_record(b, &other, 429, 60, NULL, 0, &out), SHMT_OK);
+	ck_assert_int_eq(shmt_record(b, &other, 429, 60, NULL, 0, &out),
+	                 SHMT_OK);
 	ck_assert_double_eq_tol(out.delay, 29.9, 1e-9);
 	fake_mono_now += 30 * NS;
 	ck_assert_int_eq(shmt_acquire(b, &other, 0), SHMT_OK);
-	ck_assert_int_eq(shmt_record(b, &other, 200, -1, NULL, 0, &out), SHMT_OK);
+	ck_assert_int_eq(shmt_record(b, &other, 200, -1, NULL, 0, &out),
+	                 SHMT_OK);
 	ck_assert_int_eq(out.verdict, SHMT_DONE);
 	shmt_close(a);
 	shmt_close(b);
@@ -211,7 +217,8 @@ START_TEST(reset_and_reconfigure_keep_what_they_should)
 	c = one_rate(0, 60);
 	ck_assert_int_eq(shmt_set_config(t, &c), SHMT_ECONFIG);
 	shmt_record(t, &tk, 429, 100, NULL, 0, &out);
-	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY | SHMT_RESET_LOG), SHMT_OK);
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY | SHMT_RESET_LOG),
+	                 SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	shmt_stat_get(t, &st);
 	ck_assert_uint_eq(st.n429, 1);
@@ -227,34 +234,50 @@ END_TEST
 
 START_TEST(tickets_round_trip_and_reject_garbage)
 {
-	shmt_ticket tk = { .seq = 42, .send_ns = 123456789, .attempt = 2 }, back;
+	shmt_ticket tk = { .seq = 42, .send_ns = 123456789, .attempt = 2 },
+	            back;
 	char buf[64];
 
 	ck_assert_int_eq(shmt_ticket_format(&tk, buf, sizeof(buf)), SHMT_OK);
 	ck_assert_int_eq(shmt_ticket_parse(buf, &back), SHMT_OK);
-	ck_assert(back.seq == 42 && back.send_ns == 123456789 && back.attempt == 2);
+	ck_assert(back.seq == 42 && back.send_ns == 123456789 &&
+	          back.attempt == 2);
 	ck_assert_int_eq(shmt_ticket_parse("1:2", &back), SHMT_ETICKET);
 	ck_assert_int_eq(shmt_ticket_parse("1:-2:3", &back), SHMT_ETICKET);
 	ck_assert_int_eq(shmt_ticket_parse("1:2:3x", &back), SHMT_ETICKET);
-	ck_assert_int_eq(shmt_ticket_parse("99999999999999999999999:2:3", &back),
+	ck_assert_int_eq(
+	    shmt_ticket_parse("99999999999999999999999:2:3", &back),
+	    SHMT_ETICKET);
+	ck_assert_int_eq(shmt_ticket_parse("1:2:99999999999", &back),
 	                 SHMT_ETICKET);
-	ck_assert_int_eq(shmt_ticket_parse("1:2:99999999999", &back), SHMT_ETICKET);
 	ck_assert_int_eq(shmt_ticket_format(&tk, buf, 4), SHMT_EINVAL);
 }
 END_TEST
 
 /* Each hostile segment: damage one thing, expect one clear code. */
-enum damage { MAGIC, LAYOUT, SIZE_FIELD, TRUNCATED, RING_INDEX, RING_ORDER,
-              CONFIG, DELAY, BACKOFF, WORLD_MODE, MUTEX_KIND, NDAMAGE };
+enum damage {
+	MAGIC,
+	LAYOUT,
+	SIZE_FIELD,
+	TRUNCATED,
+	RING_INDEX,
+	RING_ORDER,
+	CONFIG,
+	DELAY,
+	BACKOFF,
+	WORLD_MODE,
+	MUTEX_KIND,
+	NDAMAGE
+};
 
 START_TEST(hostile_segments_are_refused)
 {
 	static const int want[NDAMAGE] = {
-		[MAGIC] = SHMT_EINVALID, [LAYOUT] = SHMT_EVERSION,
+		[MAGIC] = SHMT_EINVALID,      [LAYOUT] = SHMT_EVERSION,
 		[SIZE_FIELD] = SHMT_EINVALID, [TRUNCATED] = SHMT_EINVALID,
 		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_ECORRUPT,
-		[CONFIG] = SHMT_ECORRUPT, [DELAY] = SHMT_ECORRUPT,
-		[BACKOFF] = SHMT_ECORRUPT, [WORLD_MODE] = SHMT_EPERM,
+		[CONFIG] = SHMT_ECORRUPT,     [DELAY] = SHMT_ECORRUPT,
+		[BACKOFF] = SHMT_ECORRUPT,    [WORLD_MODE] = SHMT_EPERM,
 		[MUTEX_KIND] = SHMT_ECORRUPT,
 	};
 	const char *name = test_name("hostile");
@@ -276,7 +299,9 @@ START_TEST(hostile_segments_are_refused)
 	case MAGIC: h->magic = 0xdeadbeef; break;
 	case LAYOUT: h->layout = 99; break;
 	case SIZE_FIELD: h->size = 1u << 30; break;
-	case TRUNCATED: ck_assert_int_eq(ftruncate(fd, (off_t)size - 64), 0); break;
+	case TRUNCATED:
+		ck_assert_int_eq(ftruncate(fd, (off_t)size - 64), 0);
+		break;
 	case RING_INDEX: h->st.tail = h->st.head + 5; break;
 	case RING_ORDER: entries(h)[1].mono = 0; break;
 	case CONFIG: h->st.cfg.nrates = 1000; break;
@@ -360,7 +385,8 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 			_exit(1);
 		sg = shmt_seg_of(c);
 		shmt_seg_lock(sg, mono_now());
-		/* half-way through a reconfiguration and an out-of-order append */
+		/* half-way through a reconfiguration and an out-of-order append
+		 */
 		sg->h->st.cfg.nrates = 77;
 		shmt_ring_append(&sg->ring, 1, 1);
 		raise(SIGKILL);
@@ -372,7 +398,8 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 	ck_assert_uint_eq(st.config.rates[0].max, 10);
 	ck_assert_uint_eq(st.log_count, 2);
 	ck_assert_uint_eq(st.repairs, 1);
-	ck_assert_int_eq(shmt_seg_validate(shmt_seg_of(t), mono_now()), SHMT_OK);
+	ck_assert_int_eq(shmt_seg_validate(shmt_seg_of(t), mono_now()),
+	                 SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	shmt_close(t);
 	shmt_remove(name);
@@ -437,20 +464,24 @@ START_TEST(many_creators_one_segment)
 				char b;
 
 				close(go[1]);
-				(void)!read(go[0], &b, 1); /* all start together */
+				(void)!read(go[0], &b,
+				            1); /* all start together */
 				shmt_ticket_init(&tk);
 				int rc = shmt_open(&t, name, &c, SHMT_CREATE);
 
 				if (rc != SHMT_OK)
 					_exit(10 + rc);
-				_exit(shmt_acquire(t, &tk, 0) == SHMT_OK ? 0 : 2);
+				_exit(shmt_acquire(t, &tk, 0) == SHMT_OK ? 0
+				                                         : 2);
 			}
 		}
 		close(go[0]);
 		close(go[1]);
 		for (int i = 0; i < 8; i++)
 			if (wait(&status) > 0 && WIFEXITED(status))
-				ok += WEXITSTATUS(status) == 0 ? 1 : 100 * WEXITSTATUS(status);
+				ok += WEXITSTATUS(status) == 0
+				          ? 1
+				          : 100 * WEXITSTATUS(status);
 		ck_assert_int_eq(ok, 8);
 		ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_OK);
 		shmt_stat_get(t, &st);

@@ -33,11 +33,13 @@ assert_log_within(shmt_throttle *t, uint32_t max, int64_t period)
 	const struct shmt_ring *r = &sg->ring;
 	shmt_stat st;
 
-	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK); /* repairs if needed */
+	ck_assert_int_eq(shmt_stat_get(t, &st),
+	                 SHMT_OK); /* repairs if needed */
 	ck_assert_int_eq(shmt_seg_lock(sg, mono_now()), SHMT_OK);
 	ck_assert_int_eq(shmt_seg_validate(sg, mono_now()), SHMT_OK);
 	for (uint64_t s = r->st->tail; s + max < r->st->head; s++)
-		ck_assert_int_ge(shmt_ring_at(r, s + max)->mono - shmt_ring_at(r, s)->mono,
+		ck_assert_int_ge(shmt_ring_at(r, s + max)->mono -
+		                     shmt_ring_at(r, s)->mono,
 		                 period);
 	shmt_seg_unlock(sg);
 }
@@ -72,9 +74,10 @@ spawn_holder(shmt_throttle *t)
 
 		if (shmt_seg_lock(sg, now) != SHMT_OK)
 			_exit(1);
-		*shmt_ring_at(&sg->ring, st->head) = (struct shmt_entry){ .seq = st->head,
-		                                                          .mono = now };
-		if (st->head - st->tail >= 2 && shmt_ring_at(&sg->ring, st->head - 1)->mono > now)
+		*shmt_ring_at(&sg->ring, st->head) =
+		    (struct shmt_entry){ .seq = st->head, .mono = now };
+		if (st->head - st->tail >= 2 &&
+		    shmt_ring_at(&sg->ring, st->head - 1)->mono > now)
 			shmt_ring_at(&sg->ring, st->head - 1)->mono =
 			    shmt_ring_at(&sg->ring, st->head - 2)->mono - MS;
 		(void)!write(ready[1], &b, 1);
@@ -108,8 +111,11 @@ START_TEST(kill_storm_leaves_a_consistent_segment)
 					shmt_outcome out;
 
 					shmt_ticket_init(&tk);
-					if (shmt_acquire(t, &tk, 10) != SHMT_OK ||
-					    shmt_record(t, &tk, 200, -1, "http://x/", 0, &out) != SHMT_OK)
+					if (shmt_acquire(t, &tk, 10) !=
+					        SHMT_OK ||
+					    shmt_record(t, &tk, 200, -1,
+					                "http://x/", 0,
+					                &out) != SHMT_OK)
 						_exit(1);
 				}
 				_exit(0);
@@ -128,15 +134,19 @@ START_TEST(kill_storm_leaves_a_consistent_segment)
 		for (int k = 0; k < 3; k++) {
 			ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
 			if (k != victim) /* the survivors were all admitted */
-				ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-				              "round %d: a survivor failed", round);
+				ck_assert_msg(WIFEXITED(status) &&
+				                  WEXITSTATUS(status) == 0,
+				              "round %d: a survivor failed",
+				              round);
 		}
 		assert_log_within(t, 4, 2 * MS);
 	}
 	shmt_stat_get(t, &st);
 	ck_assert_uint_ge(st.repairs, (uint64_t)holders);
-	fprintf(stderr, "kill storm: %llu requests, %llu repairs after a death "
-	        "inside the lock\n", (unsigned long long)st.requests,
+	fprintf(stderr,
+	        "kill storm: %llu requests, %llu repairs after a death "
+	        "inside the lock\n",
+	        (unsigned long long)st.requests,
 	        (unsigned long long)st.repairs);
 	shmt_close(t);
 	shmt_remove(name);
@@ -160,8 +170,9 @@ START_TEST(two_hundred_fifty_six_processes)
 	enum { PROCS = 256, EACH = 2, MAX = 50 };
 	const char *name = test_name("p256");
 	shmt_config c = one_rate(MAX, 0.1);
-	struct slot *s = mmap(NULL, sizeof(*s) * PROCS * EACH, PROT_READ | PROT_WRITE,
-	                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct slot *s =
+	    mmap(NULL, sizeof(*s) * PROCS * EACH, PROT_READ | PROT_WRITE,
+	         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int64_t times[PROCS * EACH];
 	shmt_throttle *t = NULL;
 
@@ -214,9 +225,11 @@ START_TEST(creation_race_two_hundred_times)
 				close(go[1]);
 				(void)!read(go[0], &b, 1);
 				shmt_ticket_init(&tk);
-				if (shmt_open(&t, name, &c, SHMT_CREATE) != SHMT_OK)
+				if (shmt_open(&t, name, &c, SHMT_CREATE) !=
+				    SHMT_OK)
 					_exit(1);
-				_exit(shmt_acquire(t, &tk, 0) == SHMT_OK ? 0 : 2);
+				_exit(shmt_acquire(t, &tk, 0) == SHMT_OK ? 0
+				                                         : 2);
 			}
 		}
 		close(go[0]);
@@ -289,7 +302,8 @@ START_TEST(reconfiguration_under_load)
 		}
 	for (int i = 0; i < 20; i++) {
 		nap_ns(50 * MS);
-		ck_assert_int_eq(shmt_set_config(t, i % 2 ? &lo : &hi), SHMT_OK);
+		ck_assert_int_eq(shmt_set_config(t, i % 2 ? &lo : &hi),
+		                 SHMT_OK);
 	}
 	ck_assert_int_eq(wait_all(PROCS), PROCS);
 	/* never more than the larger of the two limits in any window */
@@ -328,8 +342,10 @@ START_TEST(random_damage_never_crashes)
 		fd = open(path, O_RDWR);
 		fstat(fd, &sb);
 		if (kind == 0) { /* truncated anywhere */
-			ck_assert_int_eq(ftruncate(fd, random() % sb.st_size), 0);
-		} else { /* random bytes: in the header and state, or anywhere */
+			ck_assert_int_eq(ftruncate(fd, random() % sb.st_size),
+			                 0);
+		} else { /* random bytes: in the header and state, or anywhere
+			  */
 			int n = 1 + (int)(random() % 16);
 			off_t span = kind == 1 ? 512 : sb.st_size;
 
@@ -337,28 +353,34 @@ START_TEST(random_damage_never_crashes)
 				unsigned char b = (unsigned char)random();
 				off_t at = random() % span;
 
-				if (kind == 3 && i == 0) /* a whole word of garbage */
+				if (kind == 3 &&
+				    i == 0) /* a whole word of garbage */
 					for (int j = 0; j < 8; j++)
-						(void)!pwrite(fd, &b, 1, (at & ~7) + j);
+						(void)!pwrite(fd, &b, 1,
+						              (at & ~7) + j);
 				(void)!pwrite(fd, &b, 1, at);
 			}
 		}
 		close(fd);
 		start = mono_now();
 		rc = shmt_open(&t, name, NULL, 0);
-		ck_assert_msg(rc == SHMT_OK || rc == SHMT_EINVALID || rc == SHMT_EVERSION ||
-		              rc == SHMT_ECORRUPT || rc == SHMT_EBUSY || rc == SHMT_EPERM,
+		ck_assert_msg(rc == SHMT_OK || rc == SHMT_EINVALID ||
+		                  rc == SHMT_EVERSION || rc == SHMT_ECORRUPT ||
+		                  rc == SHMT_EBUSY || rc == SHMT_EPERM,
 		              "iteration %d: open gave %d", iter, rc);
 		if (rc == SHMT_OK) {
 			shmt_stat_get(t, &st);
 			rc = shmt_acquire(t, &tk, 0.05);
-			ck_assert_msg(rc == SHMT_OK || rc == SHMT_EAGAIN || rc == SHMT_ETIMEDOUT ||
-			              rc == SHMT_ECORRUPT || rc == SHMT_EBUSY,
-			              "iteration %d: acquire gave %d", iter, rc);
+			ck_assert_msg(
+			    rc == SHMT_OK || rc == SHMT_EAGAIN ||
+			        rc == SHMT_ETIMEDOUT || rc == SHMT_ECORRUPT ||
+			        rc == SHMT_EBUSY,
+			    "iteration %d: acquire gave %d", iter, rc);
 			shmt_record(t, &tk, 429, -1, NULL, 0, &out);
 			shmt_close(t);
 		}
-		ck_assert_int_lt(mono_now() - start, 3 * NS); /* no absurd sleep */
+		ck_assert_int_lt(mono_now() - start,
+		                 3 * NS); /* no absurd sleep */
 		shmt_remove(name);
 	}
 }

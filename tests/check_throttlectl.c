@@ -63,15 +63,18 @@ START_TEST(create_status_set_reset_remove)
 {
 	const char *n = test_name("ctl");
 
-	ck_assert_int_eq(ctl("create %s --period 60 --max 120 --backoff-initial 0.5", n), 0);
+	ck_assert_int_eq(
+	    ctl("create %s --period 60 --max 120 --backoff-initial 0.5", n), 0);
 	ck_assert_int_eq(ctl("status %s", n), 0);
 	ck_assert_ptr_nonnull(strstr(out, "120 per 60 s: 0 sent"));
 	ck_assert_ptr_nonnull(strstr(out, "initial 0.5 s"));
 	ck_assert_int_eq(ctl("check %s", n), 0);
 	ck_assert_int_eq(ctl("set %s --max 300", n), 0); /* login revealed v2 */
 	ck_assert_int_eq(ctl("status %s", n), 0);
-	ck_assert_ptr_nonnull(strstr(out, "300 per 60 s: 1 sent")); /* log kept */
-	ck_assert_int_eq(ctl("set %s --rate 10/1 --rate 5000/3600", n), 2); /* > log */
+	ck_assert_ptr_nonnull(
+	    strstr(out, "300 per 60 s: 1 sent")); /* log kept */
+	ck_assert_int_eq(ctl("set %s --rate 10/1 --rate 5000/3600", n),
+	                 2); /* > log */
 	ck_assert_int_eq(ctl("set %s --rate 10/1 --rate 4000/3600", n), 0);
 	ck_assert_int_eq(ctl("status %s", n), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Rate 2:          4000 per 3600 s"));
@@ -93,27 +96,49 @@ END_TEST
 START_TEST(json_keys_are_stable)
 {
 	static const char *const keys[] = {
-		"\"name\":", "\"policy\":\"smooth\"", "\"rates\":[{\"max\":10,"
-		"\"period\":2,\"sent\":1,\"left\":9}]", "\"burst\":2", "\"margin\":",
-		"\"backoff_initial\":", "\"backoff_multiplier\":", "\"backoff_max\":",
-		"\"retry_after_max\":", "\"max_retries\":", "\"capacity\":4096",
-		"\"log_count\":1", "\"next_slot\":", "\"backoff\":",
-		"\"delay_remaining\":", "\"waiting\":0", "\"requests\":1",
-		"\"n429\":1", "\"retries\":1", "\"waited\":", "\"repairs\":0", "\"last_429\":1",
+		"\"name\":",
+		"\"policy\":\"smooth\"",
+		"\"rates\":[{\"max\":10,"
+		"\"period\":2,\"sent\":1,\"left\":9}]",
+		"\"burst\":2",
+		"\"margin\":",
+		"\"backoff_initial\":",
+		"\"backoff_multiplier\":",
+		"\"backoff_max\":",
+		"\"retry_after_max\":",
+		"\"max_retries\":",
+		"\"capacity\":4096",
+		"\"log_count\":1",
+		"\"next_slot\":",
+		"\"backoff\":",
+		"\"delay_remaining\":",
+		"\"waiting\":0",
+		"\"requests\":1",
+		"\"n429\":1",
+		"\"retries\":1",
+		"\"waited\":",
+		"\"repairs\":0",
+		"\"last_429\":1",
 	};
 	const char *n = test_name("json");
 
-	ck_assert_int_eq(ctl("create %s --period 2 --max 10 --policy smooth --burst 2", n), 0);
+	ck_assert_int_eq(
+	    ctl("create %s --period 2 --max 10 --policy smooth --burst 2", n),
+	    0);
 	ck_assert_int_eq(ctl("acquire %s", n), 0);
 	out[strcspn(out, "\n")] = '\0';
-	ck_assert_int_eq(ctl("record %s 429 --ticket %s --url 'http://h/a\"b'", n, out), 10);
+	ck_assert_int_eq(
+	    ctl("record %s 429 --ticket %s --url 'http://h/a\"b'", n, out), 10);
 	ck_assert_int_eq(ctl("status %s --json", n), 0);
 	ck_assert(one_line(out));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		ck_assert_msg(strstr(out, keys[i]), "missing %s in %s", keys[i], out);
+		ck_assert_msg(strstr(out, keys[i]), "missing %s in %s", keys[i],
+		              out);
 	ck_assert_int_eq(ctl("log %s --json", n), 0);
-	ck_assert_msg(strstr(out, "[{\"seq\":0,\"time\":") &&
-	              strstr(out, "\"status\":429,\"url\":\"http://h/a\\\"b\"}]"), "%s", out);
+	ck_assert_msg(
+	    strstr(out, "[{\"seq\":0,\"time\":") &&
+	        strstr(out, "\"status\":429,\"url\":\"http://h/a\\\"b\"}]"),
+	    "%s", out);
 	ck_assert_int_eq(ctl("list --json", n), 0);
 	ck_assert(out[0] == '[');
 	ck_assert_ptr_nonnull(strstr(out, n));
@@ -129,18 +154,22 @@ static const struct {
 	{ "status nosuch-throttle-xyz", 4, "no such throttle" },
 	{ "status 'a/b'", 2, "invalid throttle name" },
 	{ "status ''", 2, "invalid throttle name" },
-	{ "status aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 2,
-	  "invalid throttle name" },
+	{ "status "
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "a",
+	  2, "invalid throttle name" },
 	{ "create x --period abc --max 3", 2, "invalid --period 'abc'" },
 	{ "create x --period -1 --max 3", 2, "invalid --period '-1'" },
 	{ "create x --period 1 --max -3", 2, "invalid --max '-3'" },
 	{ "create x --period 60 --max 0", 2, "invalid --max '0'" },
 	{ "create x --period 60", 2, "--period and --max go together" },
-	{ "create x --period 1 --max 3 --policy fast", 2, "invalid --policy 'fast'" },
+	{ "create x --period 1 --max 3 --policy fast", 2,
+	  "invalid --policy 'fast'" },
 	{ "create x --period 1 --max 3 --mode 777", 2, "--mode is 600 or 660" },
 	{ "create x --period 1e3 --max 3", 2, "invalid --period" },
 	{ "create x --period nan --max 3", 2, "invalid --period" },
-	{ "create x --max 3 --period 1 --backoff-initial 100", 2, "--backoff-initial exceeds" },
+	{ "create x --max 3 --period 1 --backoff-initial 100", 2,
+	  "--backoff-initial exceeds" },
 	{ "acquire x --timeout soon", 2, "invalid --timeout" },
 	{ "record x abc", 2, "HTTP STATUS" },
 	{ "status x -n", 2, "bad option '-n'" },
@@ -157,9 +186,10 @@ START_TEST(bad_input_one_line_and_a_status)
 {
 	int st = ctl2("%s", bad[_i].args);
 
-	ck_assert_msg(st == bad[_i].status, "'%s': exit %d, want %d (%s)", bad[_i].args,
-	              st, bad[_i].status, out);
-	ck_assert_msg(strstr(out, bad[_i].says), "'%s' said: %s", bad[_i].args, out);
+	ck_assert_msg(st == bad[_i].status, "'%s': exit %d, want %d (%s)",
+	              bad[_i].args, st, bad[_i].status, out);
+	ck_assert_msg(strstr(out, bad[_i].says), "'%s' said: %s", bad[_i].args,
+	              out);
 	if (bad[_i].args[0])
 		ck_assert_msg(one_line(out), "'%s' said more than a line: %s",
 		              bad[_i].args, out);
@@ -213,7 +243,8 @@ START_TEST(twenty_shell_workers_share_five_per_second)
 	ck_assert_int_eq(ctl("create %s --period 1 --max 5", n), 0);
 	/* 20 concurrent processes, as xargs -P 20 would start them */
 	snprintf(cmd, sizeof(cmd),
-	         "seq 20 | xargs -P 20 -I{} %s acquire %s --timeout 30", CTL, n);
+	         "seq 20 | xargs -P 20 -I{} %s acquire %s --timeout 30", CTL,
+	         n);
 	p = popen(cmd, "r");
 	while (got < 20 && fgets(out, sizeof(out), p)) {
 		unsigned long long seq;
@@ -236,7 +267,8 @@ START_TEST(a_429_recorded_makes_other_processes_wait)
 	int64_t start;
 
 	ck_assert_int_eq(ctl("create %s --period 1 --max 100", n), 0);
-	ck_assert_int_eq(ctl("record %s 429 --retry-after 3 --url http://h/x", n), 10);
+	ck_assert_int_eq(
+	    ctl("record %s 429 --retry-after 3 --url http://h/x", n), 10);
 	ck_assert_int_eq(ctl("check %s", n), 1);
 	ck_assert_int_eq(ctl("acquire %s --timeout 0.5", n), 3); /* at once */
 	start = mono_now();
@@ -283,7 +315,8 @@ START_TEST(run_and_the_environment_name)
 
 	ck_assert_int_eq(ctl("create %s --period 1 --max 10", n), 0);
 	setenv("THROTTLE_NAME", n, 1);
-	ck_assert_int_eq(ctl("run -- sh -c 'echo \"$THROTTLE_TICKET\"; exit 7'"), 7);
+	ck_assert_int_eq(
+	    ctl("run -- sh -c 'echo \"$THROTTLE_TICKET\"; exit 7'"), 7);
 	ck_assert_int_eq(out[0], '0');
 	ck_assert_int_eq(ctl("status"), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Requests:        1"));

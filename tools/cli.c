@@ -16,14 +16,20 @@ cli_exit_status(int code)
 {
 	switch (code) {
 	case SHMT_OK: return EXIT_OK;
-	case SHMT_EINVAL: case SHMT_ENAME: case SHMT_ECONFIG:
-	case SHMT_EHEADER: case SHMT_ETICKET: return EXIT_USAGE;
+	case SHMT_EINVAL:
+	case SHMT_ENAME:
+	case SHMT_ECONFIG:
+	case SHMT_EHEADER:
+	case SHMT_ETICKET: return EXIT_USAGE;
 	case SHMT_ETIMEDOUT: return EXIT_TIMEOUT;
 	case SHMT_EAGAIN: return EXIT_NOT_NOW;
 	case SHMT_ENOENT: return EXIT_NOENT;
 	case SHMT_EEXIST: return EXIT_EXISTS;
-	case SHMT_EPERM: case SHMT_EINVALID: case SHMT_EVERSION:
-	case SHMT_ECORRUPT: case SHMT_EBUSY: return EXIT_SEGMENT;
+	case SHMT_EPERM:
+	case SHMT_EINVALID:
+	case SHMT_EVERSION:
+	case SHMT_ECORRUPT:
+	case SHMT_EBUSY: return EXIT_SEGMENT;
 	default: return EXIT_SYSTEM;
 	}
 }
@@ -119,14 +125,14 @@ add_rate(struct cli_config *cc, const char *arg)
 	if (!(slash = strchr(buf, '/')))
 		return -1;
 	*slash = '\0';
-	if (cli_count(buf, 1, 1u << 24, &max) || cli_seconds(slash + 1, &period) ||
-	    period <= 0)
+	if (cli_count(buf, 1, 1u << 24, &max) ||
+	    cli_seconds(slash + 1, &period) || period <= 0)
 		return -1;
 	cc->rates_given = 1;
 	if (cc->nextra >= SHMT_MAX_RATES)
 		return -1;
-	cc->extra[cc->nextra++] = (shmt_rate){ .max = (uint32_t)max,
-	                                       .period = period };
+	cc->extra[cc->nextra++] =
+	    (shmt_rate){ .max = (uint32_t)max, .period = period };
 	return 0;
 }
 
@@ -176,10 +182,18 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		c->burst = (uint32_t)n;
 		break;
 	case CLI_OPT_MARGIN: bad = seconds_opt(arg, 0, &c->margin); break;
-	case CLI_OPT_BACKOFF_INITIAL: bad = seconds_opt(arg, 0, &c->backoff_initial); break;
-	case CLI_OPT_BACKOFF_MULTIPLIER: bad = seconds_opt(arg, 0, &c->backoff_multiplier); break;
-	case CLI_OPT_BACKOFF_MAX: bad = seconds_opt(arg, 0, &c->backoff_max); break;
-	case CLI_OPT_RETRY_AFTER_MAX: bad = seconds_opt(arg, 0, &c->retry_after_max); break;
+	case CLI_OPT_BACKOFF_INITIAL:
+		bad = seconds_opt(arg, 0, &c->backoff_initial);
+		break;
+	case CLI_OPT_BACKOFF_MULTIPLIER:
+		bad = seconds_opt(arg, 0, &c->backoff_multiplier);
+		break;
+	case CLI_OPT_BACKOFF_MAX:
+		bad = seconds_opt(arg, 0, &c->backoff_max);
+		break;
+	case CLI_OPT_RETRY_AFTER_MAX:
+		bad = seconds_opt(arg, 0, &c->retry_after_max);
+		break;
 	case CLI_OPT_RETRIES:
 		bad = cli_count(arg, 0, 1000, &n);
 		c->max_retries = (uint32_t)n;
@@ -188,17 +202,26 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		bad = cli_count(arg, 16, 1u << 24, &n);
 		c->capacity = (uint32_t)n;
 		break;
-	default:
-		return 0;
+	default: return 0;
 	}
 	if (bad) {
 		static const char *const names[] = {
-			"period", "max", "rate", "policy", "burst", "margin",
-			"backoff-initial", "backoff-multiplier", "backoff-max",
-			"retry-after-max", "max-retries", "capacity",
+			"period",
+			"max",
+			"rate",
+			"policy",
+			"burst",
+			"margin",
+			"backoff-initial",
+			"backoff-multiplier",
+			"backoff-max",
+			"retry-after-max",
+			"max-retries",
+			"capacity",
 		};
 
-		cli_usage_error("invalid --%s '%s'", names[opt - CLI_OPT_PERIOD], arg);
+		cli_usage_error("invalid --%s '%s'",
+		                names[opt - CLI_OPT_PERIOD], arg);
 		return -1;
 	}
 	cc->changed = 1;
@@ -211,16 +234,20 @@ cli_config_finish(struct cli_config *cc)
 	shmt_config *c = &cc->cfg;
 
 	if ((cc->period > 0) != (cc->max > 0))
-		return cli_usage_error("--period and --max go together (a limit is "
-		                       "MAX requests per PERIOD seconds)");
+		return cli_usage_error(
+		    "--period and --max go together (a limit is "
+		    "MAX requests per PERIOD seconds)");
 	if (cc->rates_given) {
-		/* The rates given replace the old ones: --period/--max first. */
+		/* The rates given replace the old ones: --period/--max first.
+		 */
 		c->nrates = 0;
 		if (cc->period > 0)
-			c->rates[c->nrates++] = (shmt_rate){ .max = (uint32_t)cc->max,
-			                                     .period = cc->period };
+			c->rates[c->nrates++] =
+			    (shmt_rate){ .max = (uint32_t)cc->max,
+				         .period = cc->period };
 		if (c->nrates + cc->nextra > SHMT_MAX_RATES)
-			return cli_usage_error("at most %d rates", SHMT_MAX_RATES);
+			return cli_usage_error("at most %d rates",
+			                       SHMT_MAX_RATES);
 		for (unsigned i = 0; i < cc->nextra; i++)
 			c->rates[c->nrates++] = cc->extra[i];
 	}
@@ -230,10 +257,13 @@ cli_config_finish(struct cli_config *cc)
 		            ? "the smooth policy needs --period and --max"
 		        : c->backoff_initial > c->backoff_max
 		            ? "--backoff-initial exceeds --backoff-max"
-		        : c->backoff_multiplier < 1 ? "--backoff-multiplier must be at least 1"
-		        : c->policy == SHMT_POLICY_SMOOTH ? "--burst exceeds --max"
-		        : c->capacity ? "--capacity must hold the largest --max"
-		                      : "a value is out of range (see the man page)");
+		        : c->backoff_multiplier < 1
+		            ? "--backoff-multiplier must be at least 1"
+		        : c->policy == SHMT_POLICY_SMOOTH
+		            ? "--burst exceeds --max"
+		        : c->capacity
+		            ? "--capacity must hold the largest --max"
+		            : "a value is out of range (see the man page)");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -265,5 +295,6 @@ cli_format_wall(double epoch, char *buf, size_t len)
 
 	gmtime_r(&secs, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03d UTC", base, (int)((epoch - (double)secs) * 1000));
+	snprintf(buf, len, "%s.%03d UTC", base,
+	         (int)((epoch - (double)secs) * 1000));
 }

@@ -10,15 +10,15 @@
 /* Exit statuses, documented in throttlectl(1) and throttle-curl(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_NOT_NOW = 1,   /* check: not admitted now */
-	EXIT_USAGE = 2,     /* bad command, option, number, name or config */
-	EXIT_TIMEOUT = 3,   /* acquire/run --timeout passed */
-	EXIT_NOENT = 4,     /* no such throttle */
-	EXIT_EXISTS = 5,    /* create: it exists */
-	EXIT_SEGMENT = 6,   /* segment refused: damaged, foreign, other layout */
-	EXIT_SYSTEM = 7,    /* a system call failed */
-	EXIT_RETRY = 10,    /* record: acquire again and resend */
-	EXIT_GIVE_UP = 11   /* record: retryable, but retries are used up */
+	EXIT_NOT_NOW = 1, /* check: not admitted now */
+	EXIT_USAGE = 2,   /* bad command, option, number, name or config */
+	EXIT_TIMEOUT = 3, /* acquire/run --timeout passed */
+	EXIT_NOENT = 4,   /* no such throttle */
+	EXIT_EXISTS = 5,  /* create: it exists */
+	EXIT_SEGMENT = 6, /* segment refused: damaged, foreign, other layout */
+	EXIT_SYSTEM = 7,  /* a system call failed */
+	EXIT_RETRY = 10,  /* record: acquire again and resend */
+	EXIT_GIVE_UP = 11 /* record: retryable, but retries are used up */
 };
 
 /* The environment variable that names the default throttle. */
@@ -28,7 +28,7 @@ extern const char *cli_prog;
 
 /* "PROG: WHAT failed: REASON" on stderr; returns the exit status for code. */
 int cli_fail(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* "PROG: MESSAGE" on stderr, then EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_status(int code);
@@ -42,31 +42,45 @@ int cli_count(const char *s, unsigned long min, unsigned long max,
  * getopt_long result (CLI_OPT_* below); returns 1 if it was one, 0 if not,
  * -1 (after an error line) if its value is bad. */
 enum {
-	CLI_OPT_PERIOD = 1000, CLI_OPT_MAX, CLI_OPT_RATE, CLI_OPT_POLICY,
-	CLI_OPT_BURST, CLI_OPT_MARGIN, CLI_OPT_BACKOFF_INITIAL,
-	CLI_OPT_BACKOFF_MULTIPLIER, CLI_OPT_BACKOFF_MAX, CLI_OPT_RETRY_AFTER_MAX,
-	CLI_OPT_RETRIES, CLI_OPT_CAPACITY, CLI_OPT_FIRST_FREE
+	CLI_OPT_PERIOD = 1000,
+	CLI_OPT_MAX,
+	CLI_OPT_RATE,
+	CLI_OPT_POLICY,
+	CLI_OPT_BURST,
+	CLI_OPT_MARGIN,
+	CLI_OPT_BACKOFF_INITIAL,
+	CLI_OPT_BACKOFF_MULTIPLIER,
+	CLI_OPT_BACKOFF_MAX,
+	CLI_OPT_RETRY_AFTER_MAX,
+	CLI_OPT_RETRIES,
+	CLI_OPT_CAPACITY,
+	CLI_OPT_FIRST_FREE
 };
-#define CLI_CONFIG_LONGOPTS \
-	{ "period", required_argument, NULL, CLI_OPT_PERIOD }, \
-	{ "max", required_argument, NULL, CLI_OPT_MAX }, \
-	{ "rate", required_argument, NULL, CLI_OPT_RATE }, \
-	{ "policy", required_argument, NULL, CLI_OPT_POLICY }, \
-	{ "burst", required_argument, NULL, CLI_OPT_BURST }, \
-	{ "margin", required_argument, NULL, CLI_OPT_MARGIN }, \
-	{ "backoff-initial", required_argument, NULL, CLI_OPT_BACKOFF_INITIAL }, \
-	{ "backoff-multiplier", required_argument, NULL, CLI_OPT_BACKOFF_MULTIPLIER }, \
-	{ "backoff-max", required_argument, NULL, CLI_OPT_BACKOFF_MAX }, \
-	{ "retry-after-max", required_argument, NULL, CLI_OPT_RETRY_AFTER_MAX }, \
-	{ "max-retries", required_argument, NULL, CLI_OPT_RETRIES }, \
-	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY }
+#define CLI_CONFIG_LONGOPTS                                                    \
+	{ "period", required_argument, NULL, CLI_OPT_PERIOD },                 \
+	    { "max", required_argument, NULL, CLI_OPT_MAX },                   \
+	    { "rate", required_argument, NULL, CLI_OPT_RATE },                 \
+	    { "policy", required_argument, NULL, CLI_OPT_POLICY },             \
+	    { "burst", required_argument, NULL, CLI_OPT_BURST },               \
+	    { "margin", required_argument, NULL, CLI_OPT_MARGIN },             \
+	    { "backoff-initial", required_argument, NULL,                      \
+	      CLI_OPT_BACKOFF_INITIAL },                                       \
+	    { "backoff-multiplier", required_argument, NULL,                   \
+	      CLI_OPT_BACKOFF_MULTIPLIER },                                    \
+	    { "backoff-max", required_argument, NULL, CLI_OPT_BACKOFF_MAX },   \
+	    { "retry-after-max", required_argument, NULL,                      \
+	      CLI_OPT_RETRY_AFTER_MAX },                                       \
+	    { "max-retries", required_argument, NULL, CLI_OPT_RETRIES },       \
+	{                                                                      \
+		"capacity", required_argument, NULL, CLI_OPT_CAPACITY          \
+	}
 
 struct cli_config {
 	shmt_config cfg;
-	int changed;          /* any option seen */
-	int rates_given;      /* --period/--max/--rate seen */
-	double period;        /* --period, 0 if absent */
-	unsigned long max;    /* --max, 0 if absent */
+	int changed;                     /* any option seen */
+	int rates_given;                 /* --period/--max/--rate seen */
+	double period;                   /* --period, 0 if absent */
+	unsigned long max;               /* --max, 0 if absent */
 	shmt_rate extra[SHMT_MAX_RATES]; /* --rate MAX/PERIOD, in order */
 	unsigned nextra;
 };

@@ -59,32 +59,40 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 	char when[64];
 
 	fprintf(f, "Throttle: %s\n", name);
-	fprintf(f, "  Policy:          %s, margin %g s", policy_name(c->policy), c->margin);
+	fprintf(f, "  Policy:          %s, margin %g s", policy_name(c->policy),
+	        c->margin);
 	if (c->policy == SHMT_POLICY_SMOOTH)
 		fprintf(f, ", burst %u", c->burst);
 	fputc('\n', f);
 	if (c->nrates == 0)
-		fprintf(f, "  Rate:            unknown (only 429s pace requests)\n");
+		fprintf(
+		    f,
+		    "  Rate:            unknown (only 429s pace requests)\n");
 	for (unsigned i = 0; i < c->nrates; i++) {
 		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
 
-		fprintf(f, "  Rate %u:          %u per %g s: %u sent in the last %g s, %u left\n",
-		        i + 1, max, c->rates[i].period, sent, c->rates[i].period,
-		        sent < max ? max - sent : 0);
+		fprintf(f,
+		        "  Rate %u:          %u per %g s: %u sent in the last "
+		        "%g s, %u left\n",
+		        i + 1, max, c->rates[i].period, sent,
+		        c->rates[i].period, sent < max ? max - sent : 0);
 	}
 	if (st->next_slot > 0)
 		fprintf(f, "  Next free slot:  in %.3f s\n", st->next_slot);
 	else
 		fprintf(f, "  Next free slot:  now\n");
-	fprintf(f, "  Backoff:         %.3f s (initial %g s, x%g, max %g s)\n", st->backoff,
-	        c->backoff_initial, c->backoff_multiplier, c->backoff_max);
+	fprintf(f, "  Backoff:         %.3f s (initial %g s, x%g, max %g s)\n",
+	        st->backoff, c->backoff_initial, c->backoff_multiplier,
+	        c->backoff_max);
 	if (st->delay_remaining > 0)
-		fprintf(f, "  Shared delay:    %.3f s remaining\n", st->delay_remaining);
+		fprintf(f, "  Shared delay:    %.3f s remaining\n",
+		        st->delay_remaining);
 	else
 		fprintf(f, "  Shared delay:    none\n");
 	fprintf(f, "  Waiting:         %u process%s\n", st->waiting,
 	        st->waiting == 1 ? "" : "es");
-	fprintf(f, "  Requests:        %llu\n", (unsigned long long)st->requests);
+	fprintf(f, "  Requests:        %llu\n",
+	        (unsigned long long)st->requests);
 	if (st->last_429 > 0) {
 		cli_format_wall(st->last_429, when, sizeof(when));
 		fprintf(f, "  429 responses:   %llu (last %s)\n",
@@ -95,9 +103,12 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 	fprintf(f, "  Retries:         %llu (at most %u per request)\n",
 	        (unsigned long long)st->retries, c->max_retries);
 	fprintf(f, "  Time waited:     %.3f s\n", st->waited);
-	fprintf(f, "  Log:             %u of %u entries\n", st->log_count, st->capacity);
+	fprintf(f, "  Log:             %u of %u entries\n", st->log_count,
+	        st->capacity);
 	if (st->repairs)
-		fprintf(f, "  Repairs:         %llu (a process died holding the lock)\n",
+		fprintf(f,
+		        "  Repairs:         %llu (a process died holding the "
+		        "lock)\n",
 		        (unsigned long long)st->repairs);
 }
 
@@ -112,23 +123,26 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 	for (unsigned i = 0; i < c->nrates; i++) {
 		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
 
-		fprintf(f, "%s{\"max\":%u,\"period\":%.9g,\"sent\":%u,\"left\":%u}",
-		        i ? "," : "", max, c->rates[i].period, sent,
-		        sent < max ? max - sent : 0);
+		fprintf(
+		    f, "%s{\"max\":%u,\"period\":%.9g,\"sent\":%u,\"left\":%u}",
+		    i ? "," : "", max, c->rates[i].period, sent,
+		    sent < max ? max - sent : 0);
 	}
-	fprintf(f, "],\"burst\":%u,\"margin\":%.9g,\"backoff_initial\":%.9g,"
-	        "\"backoff_multiplier\":%.9g,\"backoff_max\":%.9g,"
-	        "\"retry_after_max\":%.9g,\"max_retries\":%u,\"capacity\":%u,"
-	        "\"log_count\":%u,\"next_slot\":%.9g,\"backoff\":%.9g,"
-	        "\"delay_remaining\":%.9g,\"waiting\":%u,\"requests\":%llu,"
-	        "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"repairs\":%llu,"
-	        "\"last_429\":",
-	        c->burst, c->margin, c->backoff_initial, c->backoff_multiplier,
-	        c->backoff_max, c->retry_after_max, c->max_retries, st->capacity,
-	        st->log_count, st->next_slot, st->backoff, st->delay_remaining,
-	        st->waiting, (unsigned long long)st->requests,
-	        (unsigned long long)st->n429, (unsigned long long)st->retries,
-	        st->waited, (unsigned long long)st->repairs);
+	fprintf(
+	    f,
+	    "],\"burst\":%u,\"margin\":%.9g,\"backoff_initial\":%.9g,"
+	    "\"backoff_multiplier\":%.9g,\"backoff_max\":%.9g,"
+	    "\"retry_after_max\":%.9g,\"max_retries\":%u,\"capacity\":%u,"
+	    "\"log_count\":%u,\"next_slot\":%.9g,\"backoff\":%.9g,"
+	    "\"delay_remaining\":%.9g,\"waiting\":%u,\"requests\":%llu,"
+	    "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"repairs\":%llu,"
+	    "\"last_429\":",
+	    c->burst, c->margin, c->backoff_initial, c->backoff_multiplier,
+	    c->backoff_max, c->retry_after_max, c->max_retries, st->capacity,
+	    st->log_count, st->next_slot, st->backoff, st->delay_remaining,
+	    st->waiting, (unsigned long long)st->requests,
+	    (unsigned long long)st->n429, (unsigned long long)st->retries,
+	    st->waited, (unsigned long long)st->repairs);
 	if (st->last_429 > 0)
 		fprintf(f, "%.3f}\n", st->last_429);
 	else
@@ -148,8 +162,9 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 	if (json)
 		fputc('[', f);
 	else if (names->n)
-		fprintf(f, "%-24s %-16s %-7s %8s %10s %8s %s\n", "NAME", "RATES", "POLICY",
-		        "WAITING", "REQUESTS", "429S", "DELAY");
+		fprintf(f, "%-24s %-16s %-7s %8s %10s %8s %s\n", "NAME",
+		        "RATES", "POLICY", "WAITING", "REQUESTS", "429S",
+		        "DELAY");
 	for (size_t i = 0; i < names->n; i++) {
 		shmt_throttle *t = NULL;
 		shmt_stat st;
@@ -163,24 +178,30 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 			fputs(i ? ",{\"name\":" : "{\"name\":", f);
 			cli_json_string(f, names->v[i]);
 			if (rc != SHMT_OK)
-				fprintf(f, ",\"error\":\"%s\"}", shmt_strerror(rc));
+				fprintf(f, ",\"error\":\"%s\"}",
+				        shmt_strerror(rc));
 			else
-				fprintf(f, ",\"policy\":\"%s\",\"waiting\":%u,\"requests\":%llu,"
-				        "\"n429\":%llu,\"delay_remaining\":%.9g}",
-				        policy_name(st.config.policy), st.waiting,
-				        (unsigned long long)st.requests,
-				        (unsigned long long)st.n429, st.delay_remaining);
+				fprintf(
+				    f,
+				    ",\"policy\":\"%s\",\"waiting\":%u,"
+				    "\"requests\":%llu,"
+				    "\"n429\":%llu,\"delay_remaining\":%.9g}",
+				    policy_name(st.config.policy), st.waiting,
+				    (unsigned long long)st.requests,
+				    (unsigned long long)st.n429,
+				    st.delay_remaining);
 			continue;
 		}
 		if (rc != SHMT_OK) {
-			fprintf(f, "%-24s (%s)\n", names->v[i], shmt_strerror(rc));
+			fprintf(f, "%-24s (%s)\n", names->v[i],
+			        shmt_strerror(rc));
 			continue;
 		}
 		rates_text(&st, rates, sizeof(rates));
-		fprintf(f, "%-24s %-16s %-7s %8u %10llu %8llu %.3f s\n", names->v[i], rates,
-		        policy_name(st.config.policy), st.waiting,
-		        (unsigned long long)st.requests, (unsigned long long)st.n429,
-		        st.delay_remaining);
+		fprintf(f, "%-24s %-16s %-7s %8u %10llu %8llu %.3f s\n",
+		        names->v[i], rates, policy_name(st.config.policy),
+		        st.waiting, (unsigned long long)st.requests,
+		        (unsigned long long)st.n429, st.delay_remaining);
 	}
 	if (json)
 		fputs("]\n", f);
@@ -195,18 +216,23 @@ show_log(FILE *f, const shmt_log_entry *e, size_t n, int json)
 		fputc('[', f);
 	for (size_t i = 0; i < n; i++) {
 		if (json) {
-			fprintf(f, "%s{\"seq\":%llu,\"time\":%.6f,\"status\":%d,\"url\":",
-			        i ? "," : "", (unsigned long long)e[i].seq, e[i].wall,
-			        e[i].status);
+			fprintf(f,
+			        "%s{\"seq\":%llu,\"time\":%.6f,\"status\":%d,"
+			        "\"url\":",
+			        i ? "," : "", (unsigned long long)e[i].seq,
+			        e[i].wall, e[i].status);
 			cli_json_string(f, e[i].url);
 			fputc('}', f);
 			continue;
 		}
 		cli_format_wall(e[i].wall, when, sizeof(when));
 		if (e[i].status)
-			fprintf(f, "%s  %3d  %s\n", when, e[i].status, e[i].url);
+			fprintf(f, "%s  %3d  %s\n", when, e[i].status,
+			        e[i].url);
 		else
-			fprintf(f, "%s    -  %s\n", when, e[i].url[0] ? e[i].url : "(no response recorded)");
+			fprintf(f, "%s    -  %s\n", when,
+			        e[i].url[0] ? e[i].url
+			                    : "(no response recorded)");
 	}
 	if (json)
 		fputs("]\n", f);

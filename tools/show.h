@@ -17,7 +17,8 @@ void show_names_free(struct show_names *n);
 
 void show_status(FILE *f, const char *name, const shmt_stat *st);
 void show_status_json(FILE *f, const char *name, const shmt_stat *st);
-void show_list(FILE *f, struct show_names *names, unsigned open_flags, int json);
+void show_list(FILE *f, struct show_names *names, unsigned open_flags,
+               int json);
 void show_log(FILE *f, const shmt_log_entry *e, size_t n, int json);
 
 #endif

@@ -13,10 +13,12 @@
 #include "cli.h"
 #include "writeout.h"
 
-#define EXIT_GAVE_UP 75    /* a 429/503 outlasted --retries or --retry-max-time */
-#define EXIT_THROTTLE 69   /* the throttle cannot be opened or used */
-#define EXIT_HTTP_FAIL 22  /* --fail and a final status >= 400, as curl */
+#define EXIT_GAVE_UP 75   /* a 429/503 outlasted --retries or --retry-max-time \
+	                   */
+#define EXIT_THROTTLE 69  /* the throttle cannot be opened or used */
+#define EXIT_HTTP_FAIL 22 /* --fail and a final status >= 400, as curl */
 
+/* clang-format off */
 static const char usage_text[] =
 "Usage: throttle-curl -t NAME [OPTIONS] URL...\n"
 "       ... | throttle-curl -t NAME --jobs N [OPTIONS] [-]\n"
@@ -61,6 +63,7 @@ static const char usage_text[] =
 "75 a URL still rate-limited when its retries or time ran out; otherwise\n"
 "curl's code for a transport error (6 host not found, 7 cannot connect,\n"
 "28 timed out).  The first failing URL, in input order, decides.\n";
+/* clang-format on */
 
 struct job {
 	const char *url;
@@ -114,7 +117,8 @@ setup(CURL *easy, const struct job *j, FILE *body)
 {
 	curl_easy_setopt(easy, CURLOPT_URL, j->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, "throttle-curl/" SHMT_VERSION_STRING);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT,
+	                 "throttle-curl/" SHMT_VERSION_STRING);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
 	if (g.headers)
@@ -124,7 +128,8 @@ setup(CURL *easy, const struct job *j, FILE *body)
 	if (g.method)
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, g.method);
 	if (g.max_time > 0)
-		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(g.max_time * 1000));
+		curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+		                 (long)(g.max_time * 1000));
 	if (g.connect_timeout > 0)
 		curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
 		                 (long)(g.connect_timeout * 1000));
@@ -141,7 +146,8 @@ fetch(void *arg, void **result)
 	*result = NULL;
 	if (!easy || !body) {
 		j->res.curl_code = CURLE_OUT_OF_MEMORY;
-		snprintf(j->res.error, sizeof(j->res.error), "%s", strerror(errno));
+		snprintf(j->res.error, sizeof(j->res.error), "%s",
+		         strerror(errno));
 	} else {
 		setup(easy, j, body);
 		o.before_retry = rewind_body;
@@ -186,8 +192,11 @@ progress(void *arg)
 		if (shmt_stat_get(g.t, &st) != SHMT_OK)
 			continue;
 		secs = (double)(time(NULL) - start);
-		fprintf(stderr, "\r%s: %zu/%zu done, %.1f req/s, %llu 429s, %u waiting (host)   ",
-		        cli_prog, done, g.total, secs > 0 ? (double)done / secs : 0.0,
+		fprintf(stderr,
+		        "\r%s: %zu/%zu done, %.1f req/s, %llu 429s, %u waiting "
+		        "(host)   ",
+		        cli_prog, done, g.total,
+		        secs > 0 ? (double)done / secs : 0.0,
 		        (unsigned long long)st.n429, st.waiting);
 	}
 	return NULL;
@@ -207,13 +216,15 @@ read_urls(char ***urls, size_t *n)
 
 		while (s < e && (*s == ' ' || *s == '\t'))
 			s++;
-		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' ||
+		                 e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		if (e == s || *s == '#')
 			continue;
 		*e = '\0';
 		if (*n == cap) {
-			char **v = realloc(*urls, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+			char **v = realloc(*urls, (cap = cap ? 2 * cap : 64) *
+			                              sizeof(*v));
 
 			if (!v)
 				return -1;
@@ -262,9 +273,12 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 			return EXIT_THROTTLE;
 		}
 	} else if (!g.silent) {
-		fprintf(stderr, "%s: warning: throttle '%s' exists with other limits; "
-		        "using its own (see throttlectl status %s; --reconfigure to "
-		        "apply yours)\n", cli_prog, name, name);
+		fprintf(stderr,
+		        "%s: warning: throttle '%s' exists with other limits; "
+		        "using its own (see throttlectl status %s; "
+		        "--reconfigure to "
+		        "apply yours)\n",
+		        cli_prog, name, name);
 	}
 	return 0;
 }
@@ -292,16 +306,18 @@ static void
 report(const struct job *j)
 {
 	if (j->throttle_rc != SHMT_OK)
-		fprintf(stderr, "%s: %s: throttle failed: %s\n", cli_prog, j->url,
-		        shmt_strerror(j->throttle_rc));
+		fprintf(stderr, "%s: %s: throttle failed: %s\n", cli_prog,
+		        j->url, shmt_strerror(j->throttle_rc));
 	else if (j->res.gave_up)
-		fprintf(stderr, "%s: %s: still %d after %u retries (%.1f s): gave up\n",
-		        cli_prog, j->url, j->res.status, j->res.retries, j->res.time_total);
+		fprintf(stderr,
+		        "%s: %s: still %d after %u retries (%.1f s): gave up\n",
+		        cli_prog, j->url, j->res.status, j->res.retries,
+		        j->res.time_total);
 	else if (j->res.curl_code != CURLE_OK)
 		fprintf(stderr, "%s: %s: %s\n", cli_prog, j->url, j->res.error);
 	else if (g.fail && j->res.status >= 400)
-		fprintf(stderr, "%s: %s: the server answered %d\n", cli_prog, j->url,
-		        j->res.status);
+		fprintf(stderr, "%s: %s: the server answered %d\n", cli_prog,
+		        j->url, j->res.status);
 }
 
 static int
@@ -317,14 +333,16 @@ run_jobs(char **urls, size_t n, unsigned jobs)
 
 	if (!v)
 		return cli_fail(SHMT_ENOMEM, "start");
-	if ((rc = shmt_runner_create(&r, jobs < n ? jobs : (unsigned)n)) != SHMT_OK) {
+	if ((rc = shmt_runner_create(&r, jobs < n ? jobs : (unsigned)n)) !=
+	    SHMT_OK) {
 		free(v);
 		return cli_fail(rc, "start %u workers", jobs);
 	}
 	g.total = n;
 	for (size_t i = 0; i < n; i++) {
 		v[i].url = urls[i];
-		if ((rc = shmt_runner_schedule(r, NULL, fetch, &v[i])) != SHMT_OK)
+		if ((rc = shmt_runner_schedule(r, NULL, fetch, &v[i])) !=
+		    SHMT_OK)
 			break;
 	}
 	if (show)
@@ -344,9 +362,17 @@ run_jobs(char **urls, size_t n, unsigned jobs)
 	return (int)status;
 }
 
-enum { O_THROTTLE = 'T', O_JOBS = 3000, O_RETRIES, O_RETRY_MAX_TIME,
-       O_RETRY_STATUS, O_CONNREFUSED, O_CONNECT_TIMEOUT, O_RECONFIGURE,
-       O_VERSION };
+enum {
+	O_THROTTLE = 'T',
+	O_JOBS = 3000,
+	O_RETRIES,
+	O_RETRY_MAX_TIME,
+	O_RETRY_STATUS,
+	O_CONNREFUSED,
+	O_CONNECT_TIMEOUT,
+	O_RECONFIGURE,
+	O_VERSION
+};
 
 static const struct option long_opts[] = {
 	{ "throttle", required_argument, NULL, 't' },
@@ -381,7 +407,9 @@ struct args {
 static int
 seconds_arg(const char *opt, const char *arg, double *out)
 {
-	return cli_seconds(arg, out) ? cli_usage_error("invalid %s '%s'", opt, arg) : 0;
+	return cli_seconds(arg, out)
+	           ? cli_usage_error("invalid %s '%s'", opt, arg)
+	           : 0;
 }
 
 static int
@@ -401,31 +429,40 @@ option(struct args *a, int opt, const char *arg)
 	case 'f': g.fail = 1; return 0;
 	case 's': g.silent = 1; return 0;
 	case 'm': return seconds_arg("--max-time", arg, &g.max_time);
-	case O_CONNECT_TIMEOUT: return seconds_arg("--connect-timeout", arg, &g.connect_timeout);
-	case O_RETRY_MAX_TIME: return seconds_arg("--retry-max-time", arg, &g.copts.max_time);
+	case O_CONNECT_TIMEOUT:
+		return seconds_arg("--connect-timeout", arg,
+		                   &g.connect_timeout);
+	case O_RETRY_MAX_TIME:
+		return seconds_arg("--retry-max-time", arg, &g.copts.max_time);
 	case O_CONNREFUSED: g.copts.retry_connrefused = 1; return 0;
 	case O_RECONFIGURE: a->reconfigure = 1; return 0;
 	case 'H':
 		if (!strchr(arg, ':') && !strchr(arg, ';'))
-			return cli_usage_error("invalid --header '%s' (Name: value)", arg);
+			return cli_usage_error(
+			    "invalid --header '%s' (Name: value)", arg);
 		g.headers = curl_slist_append(g.headers, arg);
 		return 0;
 	case O_JOBS:
 		return cli_count(arg, 1, 1024, &a->jobs)
-		           ? cli_usage_error("invalid --jobs '%s' (1 to 1024)", arg) : 0;
+		           ? cli_usage_error("invalid --jobs '%s' (1 to 1024)",
+		                             arg)
+		           : 0;
 	case O_RETRIES:
 		if (cli_count(arg, 0, 1000, &n))
-			return cli_usage_error("invalid --retries '%s' (0 to 1000)", arg);
+			return cli_usage_error(
+			    "invalid --retries '%s' (0 to 1000)", arg);
 		g.copts.max_retries = (int)n;
 		return 0;
 	case O_RETRY_STATUS:
-		if (cli_count(arg, 100, 599, &n) || g.copts.nretry_statuses >= 32)
-			return cli_usage_error("invalid --retry-status '%s' (100 to 599, "
-			                       "32 at most)", arg);
+		if (cli_count(arg, 100, 599, &n) ||
+		    g.copts.nretry_statuses >= 32)
+			return cli_usage_error(
+			    "invalid --retry-status '%s' (100 to 599, "
+			    "32 at most)",
+			    arg);
 		g.retry_statuses[g.copts.nretry_statuses++] = (int)n;
 		return 0;
-	default:
-		return cli_usage_error("bad option");
+	default: return cli_usage_error("bad option");
 	}
 }
 
@@ -435,23 +472,27 @@ parse(struct args *a, int argc, char **argv)
 	int opt, rc;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "t:o:w:H:X:d:m:fsh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:o:w:H:X:d:m:fsh", long_opts,
+	                          NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(usage_text, stdout);
 			exit(EXIT_OK);
 		}
 		if (opt == O_VERSION) {
-			printf("throttle-curl %s (libshmthrottle %s, %s)\n", SHMT_VERSION_STRING,
-			       shmt_version(), curl_version());
+			printf("throttle-curl %s (libshmthrottle %s, %s)\n",
+			       SHMT_VERSION_STRING, shmt_version(),
+			       curl_version());
 			exit(EXIT_OK);
 		}
 		if (opt == '?')
-			return cli_usage_error("bad option '%s'", argv[optind - 1]);
+			return cli_usage_error("bad option '%s'",
+			                       argv[optind - 1]);
 		if ((rc = option(a, opt, optarg)) != 0)
 			return rc;
 	}
 	if (!a->name && !(a->name = getenv(THROTTLE_ENV)))
-		return cli_usage_error("no throttle: give -t NAME or set $%s", THROTTLE_ENV);
+		return cli_usage_error("no throttle: give -t NAME or set $%s",
+		                       THROTTLE_ENV);
 	if (shmt_name_check(a->name) != SHMT_OK)
 		return cli_usage_error("invalid throttle name '%s'", a->name);
 	return cli_config_finish(&a->cc);
@@ -475,8 +516,9 @@ main(int argc, char **argv)
 	n = (size_t)(argc - optind);
 	if (n == 0 || (n == 1 && strcmp(urls[0], "-") == 0)) {
 		if (!a.jobs)
-			return cli_usage_error("no URL (give URLs, or --jobs N to read them "
-			                       "from stdin)");
+			return cli_usage_error(
+			    "no URL (give URLs, or --jobs N to read them "
+			    "from stdin)");
 		if (read_urls(&urls, &n) != 0)
 			return cli_fail(SHMT_ENOMEM, "read URLs");
 		if (n == 0)
@@ -484,8 +526,8 @@ main(int argc, char **argv)
 	}
 	g.out = stdout;
 	if (a.output && !(g.out = fopen(a.output, "w"))) {
-		fprintf(stderr, "%s: open '%s' failed: %s\n", cli_prog, a.output,
-		        strerror(errno));
+		fprintf(stderr, "%s: open '%s' failed: %s\n", cli_prog,
+		        a.output, strerror(errno));
 		return 23; /* curl's "write error" */
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

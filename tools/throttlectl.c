@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "show.h"
 
+/* clang-format off */
 static const char usage_text[] =
 "Usage: throttlectl COMMAND [NAME] [OPTIONS]\n"
 "Inspect, configure and take part in a rate-limit throttle shared by the\n"
@@ -58,6 +59,7 @@ static const char usage_text[] =
 "3 timed out, 4 no such throttle, 5 exists, 6 segment refused (damaged,\n"
 "another user's, other version), 7 system error, 10 retry (record),\n"
 "11 retries used up (record); run: the command's status.\n";
+/* clang-format on */
 
 static unsigned open_flags;
 
@@ -89,7 +91,10 @@ open_throttle(const char *name, shmt_throttle **t)
 }
 
 static struct cli_config g_cc;
-static struct { int opt; const char *arg; } g_cfg_opts[64];
+static struct {
+	int opt;
+	const char *arg;
+} g_cfg_opts[64];
 static int g_ncfg_opts;
 static int g_json, g_mode = 0600;
 static double g_timeout = -1, g_interval = 1;
@@ -98,9 +103,25 @@ static unsigned g_reset;
 static const char *g_ticket, *g_retry_after, *g_date, *g_url;
 static int g_retry, g_wait;
 
-enum { O_JSON = 2000, O_MODE, O_TIMEOUT, O_INTERVAL, O_COUNT, O_TICKET,
-       O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT, O_BACKOFF, O_DELAY,
-       O_LOG, O_COUNTERS, O_ALL, O_GROUP };
+enum {
+	O_JSON = 2000,
+	O_MODE,
+	O_TIMEOUT,
+	O_INTERVAL,
+	O_COUNT,
+	O_TICKET,
+	O_RETRY_AFTER,
+	O_DATE,
+	O_URL,
+	O_RETRY,
+	O_WAIT,
+	O_BACKOFF,
+	O_DELAY,
+	O_LOG,
+	O_COUNTERS,
+	O_ALL,
+	O_GROUP
+};
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -139,7 +160,8 @@ handle(int opt, const char *arg)
 
 	if (config_opt(opt)) {
 		/* kept, to replay onto the current configuration for `set` */
-		if (g_ncfg_opts == (int)(sizeof(g_cfg_opts) / sizeof(g_cfg_opts[0])))
+		if (g_ncfg_opts ==
+		    (int)(sizeof(g_cfg_opts) / sizeof(g_cfg_opts[0])))
 			return cli_usage_error("too many options");
 		g_cfg_opts[g_ncfg_opts].opt = opt;
 		g_cfg_opts[g_ncfg_opts++].arg = arg;
@@ -150,23 +172,29 @@ handle(int opt, const char *arg)
 	case O_JSON: g_json = 1; return 0;
 	case O_GROUP: open_flags |= SHMT_GROUP; return 0;
 	case O_MODE:
-		if (strcmp(arg, "600") && strcmp(arg, "0600") && strcmp(arg, "660") &&
-		    strcmp(arg, "0660"))
-			return cli_usage_error("--mode is 600 or 660, not '%s'", arg);
+		if (strcmp(arg, "600") && strcmp(arg, "0600") &&
+		    strcmp(arg, "660") && strcmp(arg, "0660"))
+			return cli_usage_error("--mode is 600 or 660, not '%s'",
+			                       arg);
 		g_mode = strstr(arg, "66") ? 0660 : 0600;
 		return 0;
 	case O_TIMEOUT:
 		return cli_seconds(arg, &g_timeout)
-		           ? cli_usage_error("invalid --timeout '%s'", arg) : 0;
+		           ? cli_usage_error("invalid --timeout '%s'", arg)
+		           : 0;
 	case O_INTERVAL:
 		return cli_seconds(arg, &g_interval) || g_interval < 0.05
-		           ? cli_usage_error("invalid --interval '%s' (at least 0.05)", arg) : 0;
+		           ? cli_usage_error(
+		                 "invalid --interval '%s' (at least 0.05)", arg)
+		           : 0;
 	case 'n':
 		return cli_count(arg, 1, 1u << 24, &g_n)
-		           ? cli_usage_error("invalid -n '%s'", arg) : 0;
+		           ? cli_usage_error("invalid -n '%s'", arg)
+		           : 0;
 	case O_COUNT:
 		return cli_count(arg, 1, 1u << 30, &g_count)
-		           ? cli_usage_error("invalid --count '%s'", arg) : 0;
+		           ? cli_usage_error("invalid --count '%s'", arg)
+		           : 0;
 	case O_TICKET: g_ticket = arg; return 0;
 	case O_RETRY_AFTER: g_retry_after = arg; return 0;
 	case O_DATE: g_date = arg; return 0;
@@ -186,10 +214,10 @@ handle(int opt, const char *arg)
 struct command {
 	const char *name;
 	int (*run)(const char *name, int argc, char **argv);
-	int positional;   /* arguments after NAME */
+	int positional; /* arguments after NAME */
 	int needs_name;
-	const int *opts;  /* accepted option codes besides --help, 0-ended */
-	int config;       /* takes CONFIG options */
+	const int *opts; /* accepted option codes besides --help, 0-ended */
+	int config;      /* takes CONFIG options */
 };
 
 static int
@@ -253,11 +281,13 @@ cmd_create(const char *name, int argc, char **argv)
 
 	(void)argc, (void)argv;
 	if (!g_cc.rates_given)
-		return cli_usage_error("create needs --period S --max N (or --rate N/S)");
+		return cli_usage_error(
+		    "create needs --period S --max N (or --rate N/S)");
 	if ((rc = cli_config_finish(&g_cc)) != 0)
 		return rc;
 	rc = shmt_open(&t, name, &g_cc.cfg,
-	               SHMT_CREATE | SHMT_EXCL | (g_mode == 0660 ? SHMT_GROUP : 0));
+	               SHMT_CREATE | SHMT_EXCL |
+	                   (g_mode == 0660 ? SHMT_GROUP : 0));
 	if (rc != SHMT_OK)
 		return cli_fail(rc, "create '%s'", name);
 	shmt_close(t);
@@ -273,7 +303,8 @@ cmd_set(const char *name, int argc, char **argv)
 
 	(void)argc, (void)argv;
 	if (g_ncfg_opts == 0)
-		return cli_usage_error("set needs at least one configuration option");
+		return cli_usage_error(
+		    "set needs at least one configuration option");
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
 	if ((rc = shmt_get_config(t, &cur)) != SHMT_OK) {
@@ -284,23 +315,31 @@ cmd_set(const char *name, int argc, char **argv)
 	cli_config_init(&g_cc, &cur);
 	for (int i = 0; i < g_ncfg_opts; i++)
 		cli_config_option(&g_cc, g_cfg_opts[i].opt, g_cfg_opts[i].arg);
-	/* `set NAME --max 300` keeps the first rate's period, and the reverse */
+	/* `set NAME --max 300` keeps the first rate's period, and the reverse
+	 */
 	if (cur.nrates > 0 && g_cc.period == 0 && g_cc.max > 0)
 		g_cc.period = cur.rates[0].period;
 	if (cur.nrates > 0 && g_cc.max == 0 && g_cc.period > 0)
 		g_cc.max = cur.rates[0].max;
 	for (unsigned i = 0; i < g_cc.nextra; i++)
 		if (g_cc.extra[i].max > cur.capacity || g_cc.max > cur.capacity)
-			return shmt_close(t), cli_usage_error(
-			           "a limit above %u needs a larger log than this throttle's "
-			           "(remove it and create it with --capacity)", cur.capacity);
+			return shmt_close(t),
+			       cli_usage_error(
+			           "a limit above %u needs a larger log than "
+			           "this throttle's "
+			           "(remove it and create it with --capacity)",
+			           cur.capacity);
 	rc = cli_config_finish(&g_cc);
 	if (rc == 0 && cur.capacity != g_cc.cfg.capacity)
-		rc = cli_usage_error("the log's capacity (%u) is fixed at creation",
-		                     cur.capacity);
+		rc = cli_usage_error(
+		    "the log's capacity (%u) is fixed at creation",
+		    cur.capacity);
 	if (rc == 0 && (rc = shmt_set_config(t, &g_cc.cfg)) != SHMT_OK)
-		rc = cli_fail(rc, "set '%s' (a --max above the log's capacity of %u "
-		              "needs a new throttle)", name, cur.capacity);
+		rc =
+		    cli_fail(rc,
+		             "set '%s' (a --max above the log's capacity of %u "
+		             "needs a new throttle)",
+		             name, cur.capacity);
 	shmt_close(t);
 	return rc;
 }
@@ -347,7 +386,8 @@ cmd_watch(const char *name, int argc, char **argv)
 		return rc;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	for (unsigned long i = 0; !interrupted && (!g_count || i < g_count); i++) {
+	for (unsigned long i = 0; !interrupted && (!g_count || i < g_count);
+	     i++) {
 		if (i)
 			sleep_seconds(g_interval);
 		if ((rc = shmt_stat_get(t, &st)) != SHMT_OK)
@@ -420,7 +460,8 @@ cmd_reset(const char *name, int argc, char **argv)
 	(void)argc, (void)argv;
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
-	rc = shmt_reset(t, g_reset ? g_reset : SHMT_RESET_BACKOFF | SHMT_RESET_DELAY);
+	rc = shmt_reset(t, g_reset ? g_reset
+	                           : SHMT_RESET_BACKOFF | SHMT_RESET_DELAY);
 	shmt_close(t);
 	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "reset '%s'", name);
 }
@@ -440,8 +481,9 @@ ticket_arg(shmt_ticket *tk)
 {
 	shmt_ticket_init(tk);
 	if (g_ticket && shmt_ticket_parse(g_ticket, tk) != SHMT_OK)
-		return cli_usage_error("invalid --ticket '%s' (give what acquire printed)",
-		                       g_ticket);
+		return cli_usage_error(
+		    "invalid --ticket '%s' (give what acquire printed)",
+		    g_ticket);
 	return 0;
 }
 
@@ -468,7 +510,8 @@ cmd_acquire(const char *name, int argc, char **argv)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = ticket_arg(&tk)) != 0 || (rc = acquire(name, &tk, g_timeout)) != 0)
+	if ((rc = ticket_arg(&tk)) != 0 ||
+	    (rc = acquire(name, &tk, g_timeout)) != 0)
 		return rc;
 	shmt_ticket_format(&tk, buf, sizeof(buf));
 	puts(buf);
@@ -501,7 +544,8 @@ cmd_run(const char *name, int argc, char **argv)
 	setenv("THROTTLE_TICKET", buf, 1);
 	fflush(stdout);
 	execvp(argv[0], argv);
-	fprintf(stderr, "%s: run '%s' failed: %s\n", cli_prog, argv[0], strerror(errno));
+	fprintf(stderr, "%s: run '%s' failed: %s\n", cli_prog, argv[0],
+	        strerror(errno));
 	return 127;
 }
 
@@ -537,7 +581,8 @@ cmd_record(const char *name, int argc, char **argv)
 	int rc;
 
 	if (argc != 1 || cli_count(argv[0], 0, 999, &status))
-		return cli_usage_error("record needs an HTTP STATUS (0-999, 0: no response)");
+		return cli_usage_error(
+		    "record needs an HTTP STATUS (0-999, 0: no response)");
 	if ((rc = ticket_arg(&tk)) != 0)
 		return rc;
 	if (!g_ticket) { /* sent just now, first attempt */
@@ -554,18 +599,21 @@ cmd_record(const char *name, int argc, char **argv)
 		return cli_fail(rc, "record in '%s'", name);
 	if (out.verdict == SHMT_RETRY && g_wait)
 		sleep_seconds(out.delay);
-	return out.verdict == SHMT_RETRY ? EXIT_RETRY
-	       : out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP : EXIT_OK;
+	return out.verdict == SHMT_RETRY     ? EXIT_RETRY
+	       : out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP
+	                                     : EXIT_OK;
 }
 
 static const int o_json[] = { O_JSON, 0 };
 static const int o_create[] = { O_MODE, 0 };
 static const int o_log[] = { O_JSON, 'n', 0 };
-static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0 };
+static const int o_reset[] = {
+	O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0
+};
 static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
 static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
-static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY,
-	                        O_WAIT, 0 };
+static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL,
+	                        O_RETRY,  O_WAIT,        0 };
 static const int o_run[] = { O_TIMEOUT, 0 };
 
 static const struct command commands[] = {
@@ -593,7 +641,8 @@ dispatch(const struct command *c, int argc, char **argv)
 		for (end = 1; end < argc && strcmp(argv[end], "--"); end++)
 			;
 		if (end == argc)
-			return cli_usage_error("run needs -- before the command");
+			return cli_usage_error(
+			    "run needs -- before the command");
 		rest = 0;
 	}
 	optind = 1;
@@ -602,27 +651,30 @@ dispatch(const struct command *c, int argc, char **argv)
 		if (opt == 'h')
 			return usage(stdout, EXIT_OK);
 		if (opt == '?')
-			return cli_usage_error("bad option '%s' for '%s'", argv[optind - 1],
-			                       c->name);
+			return cli_usage_error("bad option '%s' for '%s'",
+			                       argv[optind - 1], c->name);
 		if (!accepted(c, opt))
-			return cli_usage_error("'%s' takes no option --%s", c->name,
-			                       opt_name(opt));
+			return cli_usage_error("'%s' takes no option --%s",
+			                       c->name, opt_name(opt));
 		if ((rc = handle(opt, optarg)) != 0)
 			return rc;
 	}
 	i = optind;
 	if (c->needs_name) {
 		if (!(name = take_name(end, argv, &i, rest)))
-			return cli_usage_error("'%s' needs a throttle NAME (or $%s)", c->name,
-			                       THROTTLE_ENV);
+			return cli_usage_error(
+			    "'%s' needs a throttle NAME (or $%s)", c->name,
+			    THROTTLE_ENV);
 		if (shmt_name_check(name) != SHMT_OK)
-			return cli_usage_error("invalid throttle name '%s' (1 to %d of "
-			                       "A-Z a-z 0-9 _ . -, not starting with '.')",
-			                       name, SHMT_NAME_MAX);
+			return cli_usage_error(
+			    "invalid throttle name '%s' (1 to %d of "
+			    "A-Z a-z 0-9 _ . -, not starting with '.')",
+			    name, SHMT_NAME_MAX);
 	}
 	if (end - i != rest)
 		return cli_usage_error("'%s': %s argument%s%s", c->name,
-		                       end - i > rest ? "unexpected" : "missing",
+		                       end - i > rest ? "unexpected"
+		                                      : "missing",
 		                       end - i > rest ? " " : "",
 		                       end - i > rest ? argv[i + rest] : "");
 	if (c->positional < 0)
@@ -640,8 +692,8 @@ main(int argc, char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		return usage(stdout, EXIT_OK);
 	if (!strcmp(argv[1], "--version")) {
-		printf("throttlectl %s (libshmthrottle %s)\n", SHMT_VERSION_STRING,
-		       shmt_version());
+		printf("throttlectl %s (libshmthrottle %s)\n",
+		       SHMT_VERSION_STRING, shmt_version());
 		return EXIT_OK;
 	}
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)

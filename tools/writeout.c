@@ -36,11 +36,16 @@ writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r)
 
 		if (*p == '\\' && p[1]) {
 			p++;
-			fputc(*p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p, f);
+			fputc(*p == 'n'   ? '\n'
+			      : *p == 't' ? '\t'
+			      : *p == 'r' ? '\r'
+			                  : *p,
+			      f);
 		} else if (*p == '%' && p[1] == '%') {
 			fputc('%', f);
 			p++;
-		} else if (*p == '%' && p[1] == '{' && (end = strchr(p + 2, '}'))) {
+		} else if (*p == '%' && p[1] == '{' &&
+		           (end = strchr(p + 2, '}'))) {
 			size_t len = (size_t)(end - p - 2);
 
 			/* as curl: %{stderr} and %{stdout} switch the stream */

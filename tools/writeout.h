@@ -6,6 +6,7 @@
 
 #include "shmthrottle.h"
 
-void writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r);
+void writeout(FILE *f, const char *fmt, const char *url,
+              const shmt_curl_result *r);
 
 #endif
