@@ -40,3 +40,18 @@ shmt_ns_to_sec(int64_t ns)
 {
 	return (double)ns / SHMT_NS;
 }
+
+void
+shmt_sleep(double s)
+{
+	struct timespec ts;
+
+	if (!(s > 0))
+		return;
+	if (s > (double)SHMT_NS_LIMIT / SHMT_NS)
+		s = (double)SHMT_NS_LIMIT / SHMT_NS;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}

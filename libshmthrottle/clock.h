@@ -36,5 +36,7 @@ int64_t shmt_wall_ns(void);
 /* Seconds to ns, clamped to [0, SHMT_NS_LIMIT]; NaN gives 0. */
 int64_t shmt_sec_to_ns(double s);
 double shmt_ns_to_sec(int64_t ns);
+/* Sleep s seconds (nothing if s <= 0 or NaN), through signals. */
+void shmt_sleep(double s);
 
 #endif

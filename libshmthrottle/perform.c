@@ -2,7 +2,6 @@
  * record, retry within bounds.  The decisions stay in policy.c. */
 #include <curl/curl.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "shmthrottle.h"
@@ -31,19 +30,6 @@ listed(const shmt_curl_opts *o, int status)
 		if (o->retry_statuses[i] == status)
 			return 1;
 	return 0;
-}
-
-static void
-nap(double s)
-{
-	struct timespec ts;
-
-	if (!(s > 0))
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0)
-		;
 }
 
 /* One attempt: perform, then tell the throttle.  Returns the verdict. */
@@ -133,8 +119,9 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 		res->retries++;
 		if (res->status ==
 		    0) /* a transport error: this request's own backoff */
-			nap(opts->max_time > 0 && out.delay > left ? left
-			                                           : out.delay);
+			shmt_sleep(opts->max_time > 0 && out.delay > left
+			               ? left
+			               : out.delay);
 		if (opts->before_retry)
 			opts->before_retry(opts->arg);
 	}

@@ -13,7 +13,8 @@
 #include "cli.h"
 #include "writeout.h"
 
-#define EXIT_GAVE_UP 75   /* a 429/503 outlasted --retries or --retry-max-time \
+#define EXIT_GAVE_UP                                                           \
+	75                /* a 429/503 outlasted --retries or --retry-max-time \
 	                   */
 #define EXIT_THROTTLE 69  /* the throttle cannot be opened or used */
 #define EXIT_HTTP_FAIL 22 /* --fail and a final status >= 400, as curl */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h" /* the library's clocks: the tools link it statically */
 #include "show.h"
 
 /* clang-format off */
@@ -242,37 +243,6 @@ opt_name(int opt)
 	return "n";
 }
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double
-wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_seconds(double s)
-{
-	struct timespec ts;
-
-	if (!(s > 0))
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 static int
 cmd_create(const char *name, int argc, char **argv)
 {
@@ -389,7 +359,7 @@ cmd_watch(const char *name, int argc, char **argv)
 	for (unsigned long i = 0; !interrupted && (!g_count || i < g_count);
 	     i++) {
 		if (i)
-			sleep_seconds(g_interval);
+			shmt_sleep(g_interval);
 		if ((rc = shmt_stat_get(t, &st)) != SHMT_OK)
 			break;
 		if (tty)
@@ -561,7 +531,8 @@ retry_after_arg(shmt_throttle *t, const shmt_ticket *tk)
 	if (!g_retry_after || !*g_retry_after)
 		return -1;
 	shmt_get_config(t, &cfg);
-	sent_wall = wall_s() - (double)(mono_ns() - tk->send_ns) / 1e9;
+	sent_wall = shmt_ns_to_sec(shmt_wall_ns()) -
+	            (double)(shmt_mono_ns() - tk->send_ns) / 1e9;
 	rc = shmt_retry_after_parse(g_retry_after, g_date, sent_wall,
 	                            cfg.retry_after_max, &secs);
 	if (rc == SHMT_OK)
@@ -587,7 +558,7 @@ cmd_record(const char *name, int argc, char **argv)
 		return rc;
 	if (!g_ticket) { /* sent just now, first attempt */
 		tk.seq = UINT64_MAX;
-		tk.send_ns = mono_ns();
+		tk.send_ns = shmt_mono_ns();
 		tk.attempt = 1;
 	}
 	if ((rc = open_throttle(name, &t)) != 0)
@@ -598,7 +569,7 @@ cmd_record(const char *name, int argc, char **argv)
 	if (rc != SHMT_OK)
 		return cli_fail(rc, "record in '%s'", name);
 	if (out.verdict == SHMT_RETRY && g_wait)
-		sleep_seconds(out.delay);
+		shmt_sleep(out.delay);
 	return out.verdict == SHMT_RETRY     ? EXIT_RETRY
 	       : out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP
 	                                     : EXIT_OK;
