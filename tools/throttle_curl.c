@@ -228,14 +228,17 @@ read_urls(char ***urls, size_t *n)
 			                              sizeof(*v));
 
 			if (!v)
-				return -1;
+				goto fail;
 			*urls = v;
 		}
 		if (!((*urls)[(*n)++] = strdup(s)))
-			return -1;
+			goto fail;
 	}
 	free(line);
 	return 0;
+fail:
+	free(line);
+	return -1;
 }
 
 static int
@@ -503,7 +506,7 @@ int
 main(int argc, char **argv)
 {
 	struct args a = { .jobs = 0 };
-	char **urls;
+	char **urls, **owned = NULL;
 	size_t n;
 	int rc;
 
@@ -520,25 +523,35 @@ main(int argc, char **argv)
 			return cli_usage_error(
 			    "no URL (give URLs, or --jobs N to read them "
 			    "from stdin)");
-		if (read_urls(&urls, &n) != 0)
-			return cli_fail(SHMT_ENOMEM, "read URLs");
-		if (n == 0)
-			return cli_usage_error("no URL on stdin");
+		rc = read_urls(&urls, &n) != 0
+		         ? cli_fail(SHMT_ENOMEM, "read URLs")
+		     : n == 0 ? cli_usage_error("no URL on stdin")
+		              : 0;
+		owned = urls;
+		if (rc != 0)
+			goto done;
 	}
 	g.out = stdout;
 	if (a.output && !(g.out = fopen(a.output, "w"))) {
 		fprintf(stderr, "%s: open '%s' failed: %s\n", cli_prog,
 		        a.output, strerror(errno));
-		return 23; /* curl's "write error" */
+		rc = 23; /* curl's "write error" */
+		goto done;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return cli_fail(SHMT_ESYS, "curl_global_init");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		rc = cli_fail(SHMT_ESYS, "curl_global_init");
+		goto done;
+	}
 	if ((rc = open_throttle(a.name, &a.cc, a.reconfigure)) == 0)
 		rc = run_jobs(urls, n, a.jobs ? (unsigned)a.jobs : 1);
 	shmt_close(g.t);
-	curl_slist_free_all(g.headers);
 	curl_global_cleanup();
 	if (g.out != stdout && fclose(g.out) != 0 && rc == 0)
 		rc = 23;
+done:
+	curl_slist_free_all(g.headers);
+	for (size_t i = 0; owned && i < n; i++)
+		free(owned[i]);
+	free(owned);
 	return rc;
 }
