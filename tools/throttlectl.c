@@ -291,14 +291,19 @@ cmd_set(const char *name, int argc, char **argv)
 		g_cc.period = cur.rates[0].period;
 	if (cur.nrates > 0 && g_cc.max == 0 && g_cc.period > 0)
 		g_cc.max = cur.rates[0].max;
+	unsigned long largest = g_cc.max;
+
 	for (unsigned i = 0; i < g_cc.nextra; i++)
-		if (g_cc.extra[i].max > cur.capacity || g_cc.max > cur.capacity)
-			return shmt_close(t),
-			       cli_usage_error(
-			           "a limit above %u needs a larger log than "
-			           "this throttle's "
-			           "(remove it and create it with --capacity)",
-			           cur.capacity);
+		if (g_cc.extra[i].max > largest)
+			largest = g_cc.extra[i].max;
+	if (largest > cur.capacity) {
+		shmt_close(t);
+		return cli_usage_error(
+		    "a limit above %u needs a larger log than "
+		    "this throttle's (remove it and create it "
+		    "with --capacity)",
+		    cur.capacity);
+	}
 	rc = cli_config_finish(&g_cc);
 	if (rc == 0 && cur.capacity != g_cc.cfg.capacity)
 		rc = cli_usage_error(
