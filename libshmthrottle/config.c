@@ -67,11 +67,24 @@ rates_check(const shmt_config *cfg)
 	return SHMT_OK;
 }
 
+/* A caller built against a newer header may have set fields this library
+ * does not know: refuse rather than ignore them. */
+static int
+reserved_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
 int
 shmt_config_check(const shmt_config *cfg)
 {
 	if (!cfg)
 		return SHMT_EINVAL;
+	if (!reserved_zero(cfg->reserved, sizeof(cfg->reserved)))
+		return SHMT_ECONFIG;
 	if (rates_check(cfg) != SHMT_OK || cfg->burst < 1)
 		return SHMT_ECONFIG;
 	if (!in_range(cfg->margin, 0, 60) ||

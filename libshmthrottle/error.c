@@ -1,34 +1,39 @@
 /* error.c - sentences for the codes, and the version. */
 #include "shmthrottle.h"
 
-static const char *const messages[] = {
-	[SHMT_OK] = "success",
-	[SHMT_EINVAL] = "invalid argument",
-	[SHMT_ENAME] = "invalid throttle name",
-	[SHMT_ECONFIG] = "invalid configuration",
-	[SHMT_ENOENT] = "no such throttle",
-	[SHMT_EEXIST] = "throttle already exists",
-	[SHMT_EPERM] =
-	    "permission denied (segment of another user, or open to others)",
-	[SHMT_EINVALID] = "not a libshmthrottle segment",
-	[SHMT_EVERSION] = "segment layout version mismatch",
-	[SHMT_ECORRUPT] = "segment is damaged",
-	[SHMT_EBUSY] = "segment busy (being initialised, lock held too long, "
-	               "or log full of reservations)",
-	[SHMT_ETIMEDOUT] = "timed out",
-	[SHMT_EAGAIN] = "not admitted now",
-	[SHMT_ETICKET] = "invalid ticket",
-	[SHMT_EHEADER] = "header value not understood",
-	[SHMT_ENOMEM] = "out of memory",
-	[SHMT_ESYS] = "system call failed",
-};
-
+/* A switch, not a table: with -Wall (-Wswitch) the compiler names any code
+ * of the enum that has no sentence. */
 const char *
 shmt_strerror(int code)
 {
-	if (code < 0 || code >= (int)(sizeof(messages) / sizeof(messages[0])))
-		return "unknown error code";
-	return messages[code];
+	switch ((enum shmt_code)code) {
+	case SHMT_OK: return "success";
+	case SHMT_EINVAL: return "invalid argument";
+	case SHMT_ENAME: return "invalid throttle name";
+	case SHMT_ECONFIG: return "invalid configuration";
+	case SHMT_ENOENT: return "no such throttle";
+	case SHMT_EEXIST: return "throttle already exists";
+	case SHMT_EPERM:
+		return "permission denied (segment of another user, or open "
+		       "to others)";
+	case SHMT_EINVALID: return "not a libshmthrottle segment";
+	case SHMT_EVERSION: return "segment layout version mismatch";
+	case SHMT_ECORRUPT: return "segment is damaged";
+	case SHMT_EBUSY:
+		return "segment lock held for over 5 s (a stopped process?)";
+	case SHMT_ETIMEDOUT: return "timed out";
+	case SHMT_EAGAIN: return "not admitted now";
+	case SHMT_ETICKET: return "invalid ticket";
+	case SHMT_EHEADER: return "header value not understood";
+	case SHMT_ENOMEM: return "out of memory";
+	case SHMT_ESYS: return "system call failed";
+	case SHMT_ECREATING:
+		return "throttle is still being created by another process";
+	case SHMT_EFULL:
+		return "request log full of reservations (raise --capacity)";
+	case SHMT_ERUNNING: return "the task runner is already running";
+	}
+	return "unknown error code";
 }
 
 const char *

@@ -32,6 +32,12 @@ listed(const shmt_curl_opts *o, int status)
 	return 0;
 }
 
+static double
+since(int64_t t)
+{
+	return shmt_ns_to_sec(shmt_mono_ns() - t);
+}
+
 /* One attempt: perform, then tell the throttle.  Returns the verdict. */
 static int
 attempt(shmt_throttle *t, CURL *easy, const shmt_curl_opts *o,
@@ -47,14 +53,13 @@ attempt(shmt_throttle *t, CURL *easy, const shmt_curl_opts *o,
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+	/* curl counts Retry-After from the response; we count from the send */
 	if (cc == CURLE_OK &&
 	    curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
-	    ra > 0) /* curl counts from the response; we from the send */
-		retry_after =
-		    (double)ra + shmt_ns_to_sec(shmt_mono_ns() - tk->send_ns);
-	if (cc != CURLE_OK)
-		flags =
-		    transient(cc, o->retry_connrefused) ? SHMT_RECORD_RETRY : 0;
+	    ra > 0)
+		retry_after = (double)ra + since(tk->send_ns);
+	if (cc != CURLE_OK && transient(cc, o->retry_connrefused))
+		flags = SHMT_RECORD_RETRY;
 	else if ((status == 503 && retry_after >= 0) || listed(o, (int)status))
 		flags = SHMT_RECORD_RETRY;
 	res->status = (int)status;
@@ -80,28 +85,32 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 	}
 	if (!t || !easy || !res)
 		return SHMT_EINVAL;
+	for (size_t i = 0; i < sizeof(opts->reserved); i++)
+		if (opts->reserved[i])
+			return SHMT_EINVAL;
 	memset(res, 0, sizeof(*res));
-	if ((rc = shmt_get_config(t, &cfg)) != SHMT_OK)
+	if ((rc = shmt_config_get(t, &cfg)) != SHMT_OK)
 		return rc;
-	max_retries =
-	    opts->max_retries >= 0 ? opts->max_retries : (int)cfg.max_retries;
+	max_retries = (int)cfg.max_retries;
+	if (opts->max_retries >= 0)
+		max_retries = opts->max_retries;
 	shmt_ticket_init(&tk);
 	errbuf[0] = '\0';
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	for (;;) {
-		double left = opts->max_time > 0
-		                  ? opts->max_time -
-		                        shmt_ns_to_sec(shmt_mono_ns() - start)
-		                  : -1;
+		double left = -1;
+
+		if (opts->max_time > 0)
+			left = opts->max_time - since(start);
 
 		if (opts->max_time > 0 && left <= 0) {
 			res->gave_up = 1;
 			break;
 		}
 		rc = shmt_acquire(t, &tk, left);
+		/* the shared delay outlasts max_time */
 		if (rc == SHMT_ETIMEDOUT && tk.attempt > 0) {
-			res->gave_up =
-			    1; /* the shared delay outlasts max_time */
+			res->gave_up = 1;
 			rc = SHMT_OK;
 			break;
 		}
@@ -117,11 +126,10 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			break;
 		}
 		res->retries++;
-		if (res->status ==
-		    0) /* a transport error: this request's own backoff */
-			shmt_sleep(opts->max_time > 0 && out.delay > left
-			               ? left
-			               : out.delay);
+		/* a transport error: this request's own backoff */
+		if (res->status == 0)
+			shmt_sleep(left >= 0 && out.delay > left ? left
+			                                         : out.delay);
 		if (opts->before_retry)
 			opts->before_retry(opts->arg);
 	}

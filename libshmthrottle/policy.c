@@ -145,7 +145,6 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 {
 	struct shmt_state *st = r->st;
 	int retryable = rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY);
-	int verdict;
 
 	*wait = 0;
 	if (!retryable) {
@@ -168,9 +167,8 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 			    max64(st->end_of_delay, shmt_delay_end(st, r, rsp));
 		*wait = max64(0, shmt_sub_ns(st->end_of_delay, rsp->now));
 	}
-	verdict =
-	    rsp->attempt <= st->cfg.max_retries ? SHMT_RETRY : SHMT_GIVE_UP;
-	if (verdict == SHMT_RETRY)
-		st->retries++;
-	return verdict;
+	if (rsp->attempt > st->cfg.max_retries)
+		return SHMT_GIVE_UP;
+	st->retries++;
+	return SHMT_RETRY;
 }

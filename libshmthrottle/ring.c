@@ -62,8 +62,8 @@ shmt_ring_append(struct shmt_ring *r, int64_t mono, int64_t wall)
 	e = shmt_ring_at(r, seq);
 	forget(r, seq);
 	*e = (struct shmt_entry){ .seq = seq, .mono = mono, .wall = wall };
-	st->head =
-	    seq + 1; /* the commit point: a crash before it loses nothing */
+	/* the commit point: a crash before it loses nothing */
+	st->head = seq + 1;
 	return seq;
 }
 

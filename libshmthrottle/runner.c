@@ -108,7 +108,7 @@ shmt_runner_schedule(shmt_runner *r, const char *name, shmt_task_fn fn,
 		name = auto_name;
 	}
 	if (r->running)
-		rc = SHMT_EBUSY;
+		rc = SHMT_ERUNNING;
 	else if (scheduled(r, name))
 		rc = SHMT_EEXIST;
 	else if (r->ntasks == r->cap) {
@@ -160,7 +160,7 @@ shmt_runner_run(shmt_runner *r, const shmt_task_result **results, size_t *n)
 	pthread_mutex_lock(&r->mu);
 	if (r->running) {
 		pthread_mutex_unlock(&r->mu);
-		return SHMT_EBUSY;
+		return SHMT_ERUNNING;
 	}
 	res = calloc(r->ntasks ? r->ntasks : 1, sizeof(*res));
 	names = calloc(r->ntasks ? r->ntasks : 1, sizeof(*names));
@@ -172,7 +172,8 @@ shmt_runner_run(shmt_runner *r, const shmt_task_result **results, size_t *n)
 	}
 	forget_results(r);
 	for (size_t i = 0; i < r->ntasks; i++) {
-		names[i] = r->tasks[i].name; /* the results own the names now */
+		/* the results own the names now */
+		names[i] = r->tasks[i].name;
 		res[i].name = names[i];
 	}
 	r->results = res;

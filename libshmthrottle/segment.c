@@ -158,14 +158,15 @@ repair(struct shmt_seg *sg, int64_t now)
 	for (uint64_t s = st->tail; s < st->head; s++) {
 		struct shmt_entry *e = shmt_ring_at(r, s);
 
-		if (e->seq != s) { /* not a crash: damage; drop what precedes */
+		/* not a crash but damage: drop what precedes */
+		if (e->seq != s) {
 			st->tail = s + 1;
 			prev = INT64_MIN;
 			continue;
 		}
+		/* out of order: never seen by anyone, plan it again */
 		if (e->mono < prev && s < from)
-			from = s; /* out of order: never seen by anyone, plan it
-			             again */
+			from = s;
 		prev = e->mono > prev ? e->mono : prev;
 	}
 	shmt_ring_rebuild(r);
@@ -188,9 +189,13 @@ int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
 static int mutex_init(pthread_mutex_t *m);
 
-/* glibc keeps the mutex's kind (type, robust, shared) in the mutex; a
- * forged kind sends pthread_mutex_timedlock down paths that abort (found
- * by fuzz_segment).  Compare it with the kind our attributes give. */
+/* Why this peeks inside a pthread_mutex_t, which no one should: glibc
+ * keeps the mutex's kind (type, robust, shared) in the mutex, and a kind
+ * forged by anyone who can write the segment sends
+ * pthread_mutex_timedlock() down paths that abort the process (found by
+ * fuzz_segment).  Compare it with the kind our attributes give.  The
+ * field is glibc's own: other C libraries get no such check. */
+#ifdef __GLIBC__
 static pthread_mutex_t model_mutex;
 static pthread_once_t model_once = PTHREAD_ONCE_INIT;
 
@@ -207,6 +212,14 @@ mutex_sane(pthread_mutex_t *m)
 	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) ==
 	       model_mutex.__data.__kind;
 }
+#else
+static int
+mutex_sane(pthread_mutex_t *m)
+{
+	(void)m;
+	return 1;
+}
+#endif
 
 int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
@@ -371,7 +384,7 @@ wait_ready(int fd, struct stat *sb)
 			return SHMT_EINVALID;
 		first = 0;
 		if (shmt_mono_ns() - start > shmt_ready_wait)
-			return SHMT_EBUSY;
+			return SHMT_ECREATING;
 		nanosleep(&nap, NULL);
 	}
 }
@@ -414,7 +427,7 @@ shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
 {
 	char path[SHMT_NAME_MAX + 32];
 	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
-	int rc = shm_path(name, path), fd = -1;
+	int rc = shm_path(name, path), fd = -1, saved;
 
 	*sg = (struct shmt_seg){ 0 };
 	if (rc != SHMT_OK)
@@ -425,11 +438,13 @@ shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
 		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
 		if (fd >= 0) {
 			rc = create(sg, fd, cfg, mode);
+			saved = errno;
 			close(fd);
 			if (rc != SHMT_OK) {
 				shm_unlink(path);
 				shmt_seg_close(sg);
 			}
+			errno = saved;
 			return rc;
 		}
 		if (errno != EEXIST)
@@ -441,9 +456,11 @@ shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
 	if (fd < 0)
 		return errno_code(errno);
 	rc = attach(sg, fd, flags, now);
+	saved = errno;
 	close(fd);
 	if (rc != SHMT_OK)
 		shmt_seg_close(sg);
+	errno = saved;
 	return rc;
 }
 
@@ -470,21 +487,25 @@ int
 shmt_list(int (*fn)(const char *name, void *arg), void *arg)
 {
 	const size_t plen = sizeof(SHMT_SHM_PREFIX) - 1;
-	DIR *d = opendir(SHMT_SHM_DIR);
 	struct dirent *de;
-	int rc = 0;
+	int stop = 0, rc = SHMT_OK;
+	DIR *d;
 
 	if (!fn)
 		return SHMT_EINVAL;
-	if (!d)
-		return errno_code(errno);
-	while (rc == 0 && (de = readdir(d)) != NULL) {
+	if (!(d = opendir(SHMT_SHM_DIR)))
+		return SHMT_ESYS;
+	errno = 0;
+	while (!stop && (de = readdir(d)) != NULL) {
 		const char *name = de->d_name + plen;
 
 		if (strncmp(de->d_name, SHMT_SHM_PREFIX, plen) == 0 &&
 		    shmt_name_check(name) == SHMT_OK)
-			rc = fn(name, arg);
+			stop = fn(name, arg) != 0;
+		errno = 0;
 	}
+	if (!stop && errno != 0)
+		rc = SHMT_ESYS;
 	closedir(d);
 	return rc;
 }

@@ -17,18 +17,26 @@
  *
  *     shmt_ticket tk;
  *     shmt_ticket_init(&tk);
- *     for (;;) {
- *             shmt_outcome out;
- *             shmt_acquire(t, &tk, -1);      // sleeps until our turn
- *             int status = send_request();
- *             shmt_record(t, &tk, status, retry_after_or_minus_1, url, 0,
- * &out); if (out.verdict != SHMT_RETRY) break;
- *     }
+ *     shmt_outcome out;
+ *     do {
+ *             // sleeps until our turn
+ *             shmt_acquire(t, &tk, -1);
+ *             int status = send_request(&retry_after);
+ *             shmt_record(t, &tk, status, retry_after, url, 0, &out);
+ *     } while (out.verdict == SHMT_RETRY);
  *     shmt_close(t);
  *
  * Every function returns 0 (SHMT_OK) or a code of enum shmt_code, which
  * shmt_strerror() turns into a sentence.  Times cross this API as double
  * seconds; inside they are nanoseconds of CLOCK_MONOTONIC.
+ *
+ * ABI: the structs passed by address (shmt_config, shmt_stat, ...) end in
+ * reserved space.  New fields are only ever taken from it, and a field's
+ * zero value always means what the library did before the field existed,
+ * so a caller built against an older header keeps working.  The *_init()
+ * functions zero everything; shmt_config_check() refuses non-zero reserved
+ * bytes, so a caller built against a newer header is refused rather than
+ * half understood.
  */
 #ifndef SHMTHROTTLE_H
 #define SHMTHROTTLE_H
@@ -37,9 +45,9 @@
 #include <stdint.h>
 
 #define SHMT_VERSION_MAJOR 0
-#define SHMT_VERSION_MINOR 1
+#define SHMT_VERSION_MINOR 2
 #define SHMT_VERSION_PATCH 0
-#define SHMT_VERSION_STRING "0.1.0"
+#define SHMT_VERSION_STRING "0.2.0"
 
 #if defined(__GNUC__)
 #define SHMT_API __attribute__((visibility("default")))
@@ -51,28 +59,51 @@
 extern "C" {
 #endif
 
-/** Return codes.  New codes are only ever added last. */
+/**
+ * Return codes.  Each means one thing; new codes are only ever added last
+ * and none is ever renumbered.
+ */
 enum shmt_code {
 	SHMT_OK = 0,
-	SHMT_EINVAL,  /**< an argument is invalid (NULL, negative, NaN) */
-	SHMT_ENAME,   /**< the name is not [A-Za-z0-9_.-]{1,SHMT_NAME_MAX} */
-	SHMT_ECONFIG, /**< the configuration is inconsistent or out of range */
-	SHMT_ENOENT,  /**< no throttle of that name */
-	SHMT_EEXIST,  /**< the throttle exists (SHMT_CREATE|SHMT_EXCL) */
-	SHMT_EPERM,   /**< the segment belongs to another user, or access denied
-	               */
-	SHMT_EINVALID,  /**< not a libshmthrottle segment (magic or size) */
-	SHMT_EVERSION,  /**< the segment has another layout version */
-	SHMT_ECORRUPT,  /**< the segment's state is damaged */
-	SHMT_EBUSY,     /**< the segment is still being initialised, its lock is
-	                     held for over 5 s (a stopped process?), or the log
-	                     is full of reservations */
-	SHMT_ETIMEDOUT, /**< the wait would exceed the caller's timeout */
-	SHMT_EAGAIN,    /**< non-blocking call: not admitted now */
-	SHMT_ETICKET,   /**< the ticket is malformed */
-	SHMT_EHEADER,   /**< a header value is not understood */
-	SHMT_ENOMEM,    /**< out of memory */
-	SHMT_ESYS       /**< a system call failed; errno tells which way */
+	/** an argument is invalid (NULL, negative, NaN) */
+	SHMT_EINVAL,
+	/** the name is not [A-Za-z0-9_.-]{1,SHMT_NAME_MAX} */
+	SHMT_ENAME,
+	/** the configuration is inconsistent or out of range */
+	SHMT_ECONFIG,
+	/** no throttle of that name */
+	SHMT_ENOENT,
+	/** the throttle exists (SHMT_CREATE|SHMT_EXCL) */
+	SHMT_EEXIST,
+	/** the segment belongs to another user, or others may write it */
+	SHMT_EPERM,
+	/** not a libshmthrottle segment (magic or size) */
+	SHMT_EINVALID,
+	/** the segment has another layout version */
+	SHMT_EVERSION,
+	/** the segment's state is damaged */
+	SHMT_ECORRUPT,
+	/** the segment's lock has been held for over 5 s (a stopped process?)
+	 */
+	SHMT_EBUSY,
+	/** the wait would exceed the caller's timeout */
+	SHMT_ETIMEDOUT,
+	/** non-blocking call: not admitted now */
+	SHMT_EAGAIN,
+	/** the ticket is malformed */
+	SHMT_ETICKET,
+	/** a header value is not understood */
+	SHMT_EHEADER,
+	/** out of memory */
+	SHMT_ENOMEM,
+	/** a system call failed; errno tells which way */
+	SHMT_ESYS,
+	/** the segment is still being created by another process */
+	SHMT_ECREATING,
+	/** every entry of the log is a reservation still to come */
+	SHMT_EFULL,
+	/** the task runner is running: schedule or run once it returns */
+	SHMT_ERUNNING
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -109,21 +140,25 @@ typedef struct shmt_config {
 	shmt_rate rates[SHMT_MAX_RATES]; /**< all enforced together */
 	int policy;                      /**< enum shmt_policy */
 	uint32_t burst;                  /**< SMOOTH: sends at once (1) */
-	double margin;                   /**< seconds added to each spacing
-	                                      against jitter (0.005) */
-	double backoff_initial;          /**< first backoff, and the least
-	                                      delay after a 429 (1.0) */
-	double backoff_multiplier;       /**< backoff growth, >= 1 (2.0) */
-	double backoff_max;              /**< backoff cap (60); the longest
-	                                      period caps it too */
-	double retry_after_max;          /**< Retry-After cap (21600 = 6 h) */
-	uint32_t max_retries;            /**< retries per request (3) */
-	uint32_t capacity;               /**< log entries; 0: default of
-	                                      max(4096, 2 x largest max).
-	                                      Fixed at creation. */
+	/** seconds added to each spacing against jitter (0.005) */
+	double margin;
+	/** first backoff, and the least delay after a 429 (1.0) */
+	double backoff_initial;
+	/** backoff growth, >= 1 (2.0) */
+	double backoff_multiplier;
+	/** backoff cap (60); the longest period caps it too */
+	double backoff_max;
+	/** Retry-After cap (21600 = 6 h) */
+	double retry_after_max;
+	/** retries per request (3) */
+	uint32_t max_retries;
+	/** log entries; 0: max(4096, 2 x largest max).  Fixed at creation. */
+	uint32_t capacity;
+	/** zero; later fields come from here (see "ABI" above) */
+	unsigned char reserved[256];
 } shmt_config;
 
-/** Fill *cfg with the defaults above (no rate known). */
+/** Fill *cfg with the defaults above (no rate known), reserved zeroed. */
 SHMT_API void shmt_config_init(shmt_config *cfg);
 /** SHMT_OK if *cfg is usable, else SHMT_ECONFIG. */
 SHMT_API int shmt_config_check(const shmt_config *cfg);
@@ -133,16 +168,18 @@ SHMT_API int shmt_config_check(const shmt_config *cfg);
 typedef struct shmt_throttle shmt_throttle;
 
 /* Flags of shmt_open(). */
-#define SHMT_CREATE 0x1u /**< create the throttle with cfg if absent */
-#define SHMT_EXCL 0x2u   /**< with SHMT_CREATE: SHMT_EEXIST if present */
-#define SHMT_GROUP                                                             \
-	0x4u /**< create with mode 0660, and accept a segment of               \
-	          another user whose group is ours */
+/** create the throttle with cfg if absent */
+#define SHMT_CREATE 0x1u
+/** with SHMT_CREATE: SHMT_EEXIST if present */
+#define SHMT_EXCL 0x2u
+/** create with mode 0660, and accept a segment of another user whose
+ *  group is ours */
+#define SHMT_GROUP 0x4u
 
 /**
  * Open the throttle `name`, creating it from `cfg` if it is absent and
  * flags has SHMT_CREATE (an existing throttle keeps its configuration:
- * compare with shmt_get_config()).  When many processes create one name
+ * compare with shmt_config_get()).  When many processes create one name
  * at once exactly one initialises it and no one uses it half-built.
  * The segment is validated (magic, version, size, owner, every field).
  * On success *tp is a handle to release with shmt_close().
@@ -163,9 +200,12 @@ SHMT_API const char *shmt_name(const shmt_throttle *t);
  * `attempt` counts the sends; shmt_ticket_init() before the first.
  */
 typedef struct shmt_ticket {
-	uint64_t seq;     /**< its entry in the log */
-	int64_t send_ns;  /**< admitted send time, CLOCK_MONOTONIC ns */
-	uint32_t attempt; /**< 1 on the first send */
+	/** its entry in the log */
+	uint64_t seq;
+	/** admitted send time, CLOCK_MONOTONIC ns */
+	int64_t send_ns;
+	/** 1 on the first send */
+	uint32_t attempt;
 } shmt_ticket;
 
 SHMT_API void shmt_ticket_init(shmt_ticket *tk);
@@ -191,25 +231,27 @@ SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
 
 /** What shmt_record() advises. */
 enum shmt_verdict {
-	SHMT_DONE = 0,   /**< the response is final: use it */
-	SHMT_RETRY = 1,  /**< acquire again and resend (the shared delay is
-	                      enforced by shmt_acquire) */
-	SHMT_GIVE_UP = 2 /**< retryable, but max_retries is used up */
+	/** the response is final: use it */
+	SHMT_DONE = 0,
+	/** acquire again and resend (shmt_acquire() enforces the delay) */
+	SHMT_RETRY = 1,
+	/** retryable, but max_retries is used up */
+	SHMT_GIVE_UP = 2
 };
 
 typedef struct shmt_outcome {
-	int verdict;  /**< enum shmt_verdict */
-	double delay; /**< seconds to wait before the retry (shared delay,
-	                   or this request's own backoff after a transport
-	                   error); 0 if none */
+	/** enum shmt_verdict */
+	int verdict;
+	/** seconds to wait before the retry (the shared delay, or this
+	 *  request's own backoff after a transport error); 0 if none */
+	double delay;
 } shmt_outcome;
 
 /* Flags of shmt_record(). */
-#define SHMT_RECORD_RETRY                                                      \
-	0x1u /**< `status` is one the API answers when the                     \
-	          client should back off and retry (a 503,                     \
-	          a platform's 500 with a known body); with                    \
-	          status <= 0: a transient transport error */
+/** `status` is one the API answers when the client should back off and
+ *  retry (a 503, a platform's 500 with a known body); with status <= 0: a
+ *  transient transport error */
+#define SHMT_RECORD_RETRY 0x1u
 
 /**
  * Report the response to the request of ticket tk.
@@ -254,43 +296,58 @@ SHMT_API int shmt_retry_after_parse(const char *value, const char *date,
 SHMT_API int shmt_reset(shmt_throttle *t, unsigned what);
 
 /** Copy the current configuration into *cfg. */
-SHMT_API int shmt_get_config(shmt_throttle *t, shmt_config *cfg);
+SHMT_API int shmt_config_get(shmt_throttle *t, shmt_config *cfg);
 /**
  * Reconfigure a live throttle, keeping its log (capacity cannot change:
  * the new largest max must fit it).  Waiting processes are re-planned.
  */
-SHMT_API int shmt_set_config(shmt_throttle *t, const shmt_config *cfg);
+SHMT_API int shmt_config_set(shmt_throttle *t, const shmt_config *cfg);
 
 /** A snapshot of a throttle's state, from shmt_stat(). */
 typedef struct shmt_stat {
 	shmt_config config;
-	uint32_t window_sends[SHMT_MAX_RATES]; /**< sends in each rate's last
-	                                            period */
-	double next_slot;       /**< seconds until a send would be admitted */
-	double backoff;         /**< current backoff delay, seconds */
-	double delay_remaining; /**< seconds to the end of the shared delay */
-	uint32_t waiting;       /**< reserved slots still in the future: the
-	                             processes waiting in shmt_acquire */
-	uint64_t requests;      /**< admitted sends */
-	uint64_t n429;          /**< 429 responses */
-	uint64_t retries;       /**< SHMT_RETRY verdicts */
-	double waited;          /**< seconds spent waiting in acquire, all
-	                             processes together */
-	double last_429;        /**< wall clock of the last 429, epoch
-	                             seconds; 0 if none */
-	uint32_t log_count;     /**< entries in the log */
-	uint32_t capacity;      /**< entries the log holds */
-	uint64_t repairs;       /**< times a process died holding the lock and
-	                             the next one repaired the state */
+	/** sends in each rate's last period */
+	uint32_t window_sends[SHMT_MAX_RATES];
+	/** seconds until a send would be admitted */
+	double next_slot;
+	/** current backoff delay, seconds */
+	double backoff;
+	/** seconds to the end of the shared delay */
+	double delay_remaining;
+	/** reserved slots still in the future: the processes waiting in
+	 *  shmt_acquire() */
+	uint32_t waiting;
+	/** entries in the log */
+	uint32_t log_count;
+	/** admitted sends */
+	uint64_t requests;
+	/** 429 responses */
+	uint64_t n429;
+	/** SHMT_RETRY verdicts */
+	uint64_t retries;
+	/** times a process died holding the lock and the next one repaired
+	 *  the state */
+	uint64_t repairs;
+	/** seconds spent waiting in acquire, all processes together */
+	double waited;
+	/** wall clock of the last 429, epoch seconds; 0 if none */
+	double last_429;
+	/** entries the log holds */
+	uint32_t capacity;
+	/** zero; later fields come from here (see "ABI" above) */
+	unsigned char reserved[512];
 } shmt_stat;
 
+/** Fill *st (reserved space zeroed). */
 SHMT_API int shmt_stat_get(shmt_throttle *t, shmt_stat *st);
 
 /** One entry of the request log. */
 typedef struct shmt_log_entry {
 	uint64_t seq;
-	double wall; /**< send time, seconds since the epoch */
-	int status;  /**< 0 while no response is recorded */
+	/** send time, seconds since the epoch */
+	double wall;
+	/** 0 while no response is recorded */
+	int status;
 	char url[SHMT_URL_MAX];
 } shmt_log_entry;
 
@@ -302,9 +359,11 @@ SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
                            size_t *got);
 
 /**
- * Call fn(name, arg) for every throttle on the host the caller may open
- * (by name only; fn may open it).  Stops early, returning fn's value, when
- * fn returns non-zero.
+ * Call fn(name, arg) for every throttle on the host (by name only; fn may
+ * open it).  fn returns 0 to go on, non-zero to stop early; either way
+ * shmt_list() returns SHMT_OK once it has read the names, or the code of
+ * what failed (SHMT_EINVAL for a NULL fn, SHMT_ESYS with errno if the
+ * folder could not be read).  A result of fn's own goes through arg.
  */
 SHMT_API int shmt_list(int (*fn)(const char *name, void *arg), void *arg);
 
@@ -312,32 +371,45 @@ SHMT_API int shmt_list(int (*fn)(const char *name, void *arg), void *arg);
 
 /** What shmt_curl_perform() may do, beside the throttle's own settings. */
 typedef struct shmt_curl_opts {
-	const int *retry_statuses; /**< further statuses to back off and
-	                                retry on (e.g. 500, 502, 504) */
+	/** further statuses to back off and retry on (e.g. 500, 502, 504) */
+	const int *retry_statuses;
 	size_t nretry_statuses;
-	int max_retries;       /**< < 0: the throttle's max_retries */
-	double max_time;       /**< all attempts and waits together,
-	                            seconds; <= 0: no limit */
-	int retry_connrefused; /**< also retry "connection refused" */
+	/** < 0: the throttle's max_retries */
+	int max_retries;
+	/** all attempts and waits together, seconds; <= 0: no limit */
+	double max_time;
+	/** also retry "connection refused" */
+	int retry_connrefused;
 	/** Called before each retry, so the caller can empty its output
 	 *  (the failed attempt's body must not stay).  May be NULL. */
 	void (*before_retry)(void *arg);
 	void *arg;
+	/** zero; later fields come from here (see "ABI" above) */
+	unsigned char reserved[128];
 } shmt_curl_opts;
 
 /** What happened, in the end. */
 typedef struct shmt_curl_result {
-	int status;        /**< final HTTP status, 0 if none */
-	int curl_code;     /**< the last attempt's CURLcode (0: CURLE_OK) */
-	unsigned retries;  /**< resends made */
-	double time_total; /**< seconds from the call to its return */
-	int gave_up;       /**< 1: stopped retrying (count or max_time) while
-	                        the answer was still "retry" */
-	char error[256];   /**< libcurl's message for a transport error */
+	/** final HTTP status, 0 if none */
+	int status;
+	/** the last attempt's CURLcode (0: CURLE_OK) */
+	int curl_code;
+	/** resends made */
+	unsigned retries;
+	/** seconds from the call to its return */
+	double time_total;
+	/** 1: stopped retrying (count or max_time) while the answer was still
+	 *  "retry" */
+	int gave_up;
+	/** libcurl's message for a transport error */
+	char error[256];
+	/** zero; later fields come from here (see "ABI" above) */
+	unsigned char reserved[128];
 } shmt_curl_result;
 
 /** Fill *o with the defaults (no extra statuses, the throttle's retries,
- *  no time limit). */
+ *  no time limit), reserved zeroed.  Non-zero reserved bytes make
+ *  shmt_curl_perform() return SHMT_EINVAL. */
 SHMT_API void shmt_curl_opts_init(shmt_curl_opts *o);
 
 /**

@@ -8,6 +8,7 @@
 #define SHMT_STATE_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shmthrottle.h"
@@ -45,8 +46,8 @@ struct shmt_entry {
 /* Sequence numbers [tail, head) are in the log, at index seq % capacity. */
 struct shmt_state {
 	struct shmt_scfg cfg;
-	struct shmt_scfg cfg_backup; /* the previous one, whole while cfg is
-	                                being rewritten */
+	/* the previous one, whole while cfg is being rewritten */
+	struct shmt_scfg cfg_backup;
 	uint64_t head;
 	uint64_t tail;
 	int64_t end_of_delay;  /* mono ns; 0: never delayed */
@@ -70,6 +71,18 @@ struct shmt_header {
 	struct shmt_state st;
 	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
 };
+
+/* The layout pinned: whoever changes a size or an offset here changes the
+ * segment, so the build stops until SHMT_LAYOUT is bumped with the new
+ * numbers (LMDB folds its sizes into its lock format for the same end). */
+#define SHMT_PIN(what, n) ((what) == (n))
+_Static_assert(SHMT_LAYOUT == 2u && SHMT_PIN(sizeof(struct shmt_header), 352) &&
+                   SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+                   SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 288) &&
+                   SHMT_PIN(sizeof(struct shmt_scfg), 104) &&
+                   SHMT_PIN(sizeof(struct shmt_entry), 128),
+               "segment layout changed: bump SHMT_LAYOUT, then these sizes");
 
 /* The log as a process sees it: pointers into its own mapping. */
 struct shmt_ring {

@@ -55,7 +55,11 @@ shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	rc = shmt_seg_open(&t->seg, name, cfg, flags, t->mono());
 	if (rc != SHMT_OK) {
+		/* SHMT_ESYS promises errno: the clean-up must not change it */
+		int saved = errno;
+
 		shmt_close(t);
+		errno = saved;
 		return rc;
 	}
 	*tp = t;
@@ -111,7 +115,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 		return SHMT_ETIMEDOUT;
 	if (st->head - st->tail >= r->cap &&
 	    shmt_ring_at(r, st->tail)->mono > now)
-		return SHMT_EBUSY;
+		return SHMT_EFULL;
 	*seq = shmt_ring_append(r, *at, t->wall() + (*at - now));
 	return SHMT_OK;
 }
@@ -140,15 +144,14 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
 		if ((rc = lock(t, &now)) != SHMT_OK)
 			return rc;
+		/* dropped by a reset of the log: it was due */
+		at = now;
 		if (shmt_ring_has(ring(t), seq) &&
 		    shmt_ring_at(ring(t), seq)->seq == seq)
 			at = shmt_ring_at(ring(t), seq)->mono;
-		else
-			at =
-			    now; /* dropped by a reset of the log: it was due */
+		/* the slot stays used: conservative */
 		if (at > deadline)
-			rc = SHMT_ETIMEDOUT; /* the slot stays used:
-			                        conservative */
+			rc = SHMT_ETIMEDOUT;
 	}
 	if (rc == SHMT_OK) {
 		struct shmt_state *st = ring(t)->st;
@@ -178,11 +181,12 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	r = ring(t);
 	rsp = (struct shmt_response){
 		.status = status,
-		.retry_after =
-		    retry_after >= 0 ? shmt_sec_to_ns(retry_after) : -1,
+		.retry_after = -1,
 		.flags = flags,
 		.attempt = tk->attempt ? tk->attempt : 1,
 	};
+	if (retry_after >= 0)
+		rsp.retry_after = shmt_sec_to_ns(retry_after);
 	if ((rc = lock(t, &rsp.now)) != SHMT_OK)
 		return rc;
 	rsp.wall = t->wall();
@@ -198,8 +202,9 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	}
 	end = r->st->end_of_delay;
 	rc = shmt_apply_response(r, &rsp, &wait);
+	/* a new delay only moves slots later */
 	if (r->st->end_of_delay != end)
-		shmt_replan(r, rsp.now, rsp.wall); /* only moves slots later */
+		shmt_replan(r, rsp.now, rsp.wall);
 	shmt_seg_unlock(&t->seg);
 	if (out)
 		*out = (shmt_outcome){ .verdict = rc,
@@ -265,7 +270,7 @@ do_set_config(shmt_throttle *t, int64_t now, const void *arg)
 }
 
 int
-shmt_set_config(shmt_throttle *t, const shmt_config *cfg)
+shmt_config_set(shmt_throttle *t, const shmt_config *cfg)
 {
 	struct shmt_scfg s;
 	int rc;
@@ -283,7 +288,7 @@ shmt_set_config(shmt_throttle *t, const shmt_config *cfg)
 }
 
 int
-shmt_get_config(shmt_throttle *t, shmt_config *cfg)
+shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 {
 	int64_t now;
 	int rc;
@@ -311,8 +316,8 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 		                         r, now - st->cfg.rate_period[i]));
 	s->next_slot = shmt_ns_to_sec(shmt_admit_at(r, st->head, now) - now);
 	s->backoff = shmt_ns_to_sec(st->backoff);
-	s->delay_remaining =
-	    st->end_of_delay > now ? shmt_ns_to_sec(st->end_of_delay - now) : 0;
+	if (st->end_of_delay > now)
+		s->delay_remaining = shmt_ns_to_sec(st->end_of_delay - now);
 	s->waiting = (uint32_t)(st->head - due);
 	s->requests = st->requests;
 	s->n429 = st->n429;

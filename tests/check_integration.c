@@ -57,9 +57,9 @@ server_start(struct server *s, int rate, int burst, const char *date)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/shmt-nginx-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
 	/* NGINX_OWNER: the server goes when this test's process does */
-	ck_assert_msg(sh(out, sizeof(out), "NGINX_OWNER=%ld %s start %s %d %d %s",
-	                 (long)getpid(), SERVER, s->dir, rate, burst,
-	                 date ? date : "") == 0,
+	ck_assert_msg(sh(out, sizeof(out),
+	                 "NGINX_OWNER=%ld %s start %s %d %d %s", (long)getpid(),
+	                 SERVER, s->dir, rate, burst, date ? date : "") == 0,
 	              "nginx did not start (is nginx-light installed?)");
 	s->port = atoi(out);
 	ck_assert_int_gt(s->port, 0);

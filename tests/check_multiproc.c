@@ -69,8 +69,8 @@ START_TEST(thirty_two_processes_share_ten_per_half_second)
 	qsort(sends, PROCS * EACH, sizeof(*sends), by_reserved);
 	for (int i = 0; i < PROCS * EACH; i++) {
 		times[i] = sends[i].reserved;
-		ck_assert_int_ge(sends[i].actual,
-		                 sends[i].reserved); /* never early */
+		/* never early */
+		ck_assert_int_ge(sends[i].actual, sends[i].reserved);
 	}
 	ck_assert(!window_overrun(times, PROCS * EACH, MAX, PERIOD));
 	/* No one starves: first come, first served, a caller has at most the

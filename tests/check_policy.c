@@ -137,8 +137,8 @@ START_TEST(several_rates_all_hold)
 	ck_assert_int_eq(t[1], now);
 	ck_assert_int_eq(t[2], now + NS);
 	ck_assert_int_eq(t[4], now + 2 * NS);
-	ck_assert_int_eq(t[5],
-	                 now + 10 * NS); /* the hourly-style limit bites */
+	/* the hourly-style limit bites */
+	ck_assert_int_eq(t[5], now + 10 * NS);
 	ck_assert_int_eq(t[6], now + 10 * NS);
 	ring_free(r);
 }
@@ -262,8 +262,8 @@ START_TEST(replan_never_moves_past_sends)
 	int64_t t[3], now = 100 * NS;
 
 	reserve(r, now, 3, t);
-	r->st->end_of_delay =
-	    now + 10 * NS; /* a delay arrives at now + 1.5 s */
+	/* a delay arrives at now + 1.5 s */
+	r->st->end_of_delay = now + 10 * NS;
 	shmt_replan(r, now + NS + NS / 2, 0);
 	ck_assert_int_eq(shmt_ring_at(r, 0)->mono, t[0]);
 	ck_assert_int_eq(shmt_ring_at(r, 1)->mono, t[1]);

@@ -77,7 +77,7 @@ START_TEST(create_attach_and_remove)
 	shmt_throttle *a = must_open(name, c), *b = NULL;
 
 	ck_assert_int_eq(shmt_open(&b, name, NULL, 0), SHMT_OK);
-	ck_assert_int_eq(shmt_get_config(b, &got), SHMT_OK);
+	ck_assert_int_eq(shmt_config_get(b, &got), SHMT_OK);
 	ck_assert_uint_eq(got.rates[0].max, 120);
 	ck_assert_double_eq(got.rates[0].period, 60);
 	ck_assert_uint_eq(got.capacity, 4096);
@@ -205,7 +205,7 @@ START_TEST(reset_and_reconfigure_keep_what_they_should)
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EAGAIN);
 	/* 120 -> 300 per minute, say: the two sends are still counted */
-	ck_assert_int_eq(shmt_set_config(t, &c), SHMT_OK);
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EAGAIN);
@@ -213,9 +213,9 @@ START_TEST(reset_and_reconfigure_keep_what_they_should)
 	ck_assert_uint_eq(st.log_count, 5);
 	ck_assert_uint_eq(st.config.rates[0].max, 5);
 	c = one_rate(10000, 60); /* would not fit the log */
-	ck_assert_int_eq(shmt_set_config(t, &c), SHMT_ECONFIG);
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_ECONFIG);
 	c = one_rate(0, 60);
-	ck_assert_int_eq(shmt_set_config(t, &c), SHMT_ECONFIG);
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_ECONFIG);
 	shmt_record(t, &tk, 429, 100, NULL, 0, &out);
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY | SHMT_RESET_LOG),
 	                 SHMT_OK);
@@ -360,7 +360,7 @@ START_TEST(a_blank_segment_is_not_used)
 	ck_assert_int_eq(ftruncate(fd, 4096), 0);
 	close(fd);
 	/* a creator that died before publishing the magic */
-	ck_assert_int_eq(open_rc(name), SHMT_EBUSY);
+	ck_assert_int_eq(open_rc(name), SHMT_ECREATING);
 	shmt_remove(name);
 }
 END_TEST
@@ -464,8 +464,8 @@ START_TEST(many_creators_one_segment)
 				char b;
 
 				close(go[1]);
-				(void)!read(go[0], &b,
-				            1); /* all start together */
+				/* all start together */
+				(void)!read(go[0], &b, 1);
 				shmt_ticket_init(&tk);
 				int rc = shmt_open(&t, name, &c, SHMT_CREATE);
 
@@ -493,10 +493,20 @@ START_TEST(many_creators_one_segment)
 }
 END_TEST
 
+struct find {
+	const char *name;
+	int seen, calls;
+};
+
 static int
 find(const char *name, void *arg)
 {
-	return strcmp(name, arg) == 0;
+	struct find *f = arg;
+
+	f->calls++;
+	f->seen |= strcmp(name, f->name) == 0;
+	/* stop at once: shmt_list() must still say SHMT_OK, not our 7 */
+	return f->seen ? 7 : 0;
 }
 
 START_TEST(list_sees_the_throttle)
@@ -505,11 +515,17 @@ START_TEST(list_sees_the_throttle)
 	shmt_throttle *t;
 
 	snprintf(name, sizeof(name), "%s", test_name("list"));
+	struct find f = { .name = name };
+
 	t = must_open(name, one_rate(1, 1));
-	ck_assert_int_eq(shmt_list(find, name), 1);
+	ck_assert_int_eq(shmt_list(find, &f), SHMT_OK);
+	ck_assert_int_eq(f.seen, 1);
 	shmt_close(t);
 	shmt_remove(name);
-	ck_assert_int_eq(shmt_list(find, name), 0);
+	f = (struct find){ .name = name };
+	ck_assert_int_eq(shmt_list(find, &f), SHMT_OK);
+	ck_assert_int_eq(f.seen, 0);
+	ck_assert_int_eq(shmt_list(NULL, &f), SHMT_EINVAL);
 }
 END_TEST
 

@@ -29,7 +29,9 @@ cli_exit_status(int code)
 	case SHMT_EINVALID:
 	case SHMT_EVERSION:
 	case SHMT_ECORRUPT:
-	case SHMT_EBUSY: return EXIT_SEGMENT;
+	case SHMT_EBUSY:
+	case SHMT_ECREATING:
+	case SHMT_EFULL: return EXIT_SEGMENT;
 	default: return EXIT_SYSTEM;
 	}
 }

@@ -10,6 +10,8 @@
 struct show_names {
 	char **v;
 	size_t n, cap;
+	/* set when an add ran out of memory */
+	int failed;
 };
 
 int show_names_add(struct show_names *n, const char *name);

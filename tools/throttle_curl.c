@@ -263,7 +263,7 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 	int rc = shmt_open(&g.t, name, &cc->cfg, SHMT_CREATE);
 
 	if (rc == SHMT_OK)
-		rc = shmt_get_config(g.t, &have);
+		rc = shmt_config_get(g.t, &have);
 	if (rc != SHMT_OK) {
 		cli_fail(rc, "throttle '%s'", name);
 		return EXIT_THROTTLE;
@@ -272,7 +272,7 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 		return 0;
 	if (reconfigure) {
 		cc->cfg.capacity = have.capacity;
-		if ((rc = shmt_set_config(g.t, &cc->cfg)) != SHMT_OK) {
+		if ((rc = shmt_config_set(g.t, &cc->cfg)) != SHMT_OK) {
 			cli_fail(rc, "reconfigure '%s'", name);
 			return EXIT_THROTTLE;
 		}

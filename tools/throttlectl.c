@@ -277,7 +277,7 @@ cmd_set(const char *name, int argc, char **argv)
 		    "set needs at least one configuration option");
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
-	if ((rc = shmt_get_config(t, &cur)) != SHMT_OK) {
+	if ((rc = shmt_config_get(t, &cur)) != SHMT_OK) {
 		shmt_close(t);
 		return cli_fail(rc, "read '%s'", name);
 	}
@@ -309,7 +309,7 @@ cmd_set(const char *name, int argc, char **argv)
 		rc = cli_usage_error(
 		    "the log's capacity (%u) is fixed at creation",
 		    cur.capacity);
-	if (rc == 0 && (rc = shmt_set_config(t, &g_cc.cfg)) != SHMT_OK)
+	if (rc == 0 && (rc = shmt_config_set(t, &g_cc.cfg)) != SHMT_OK)
 		rc =
 		    cli_fail(rc,
 		             "set '%s' (a --max above the log's capacity of %u "
@@ -383,7 +383,9 @@ collect(const char *name, void *arg)
 {
 	struct show_names *n = arg;
 
-	return show_names_add(n, name);
+	/* out of memory: stop; cmd_list sees the flag */
+	n->failed = show_names_add(n, name) != 0;
+	return n->failed;
 }
 
 static int
@@ -394,9 +396,11 @@ cmd_list(const char *unused, int argc, char **argv)
 
 	(void)unused, (void)argc, (void)argv;
 	rc = shmt_list(collect, &names);
-	if (rc < 0 || rc > 1) {
+	if (rc == SHMT_OK && names.failed)
+		rc = SHMT_ENOMEM;
+	if (rc != SHMT_OK) {
 		show_names_free(&names);
-		return cli_fail(rc < 0 ? SHMT_ENOMEM : rc, "list");
+		return cli_fail(rc, "list");
 	}
 	show_list(stdout, &names, open_flags, g_json);
 	show_names_free(&names);
@@ -535,7 +539,7 @@ retry_after_arg(shmt_throttle *t, const shmt_ticket *tk)
 
 	if (!g_retry_after || !*g_retry_after)
 		return -1;
-	shmt_get_config(t, &cfg);
+	shmt_config_get(t, &cfg);
 	sent_wall = shmt_ns_to_sec(shmt_wall_ns()) -
 	            (double)(shmt_mono_ns() - tk->send_ns) / 1e9;
 	rc = shmt_retry_after_parse(g_retry_after, g_date, sent_wall,
