@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "clock.h"
+#include "timing.h"
 
 #define YEAR_S (365.0 * 86400)
 #define WEEK_S (7.0 * 86400)
@@ -87,7 +88,8 @@ shmt_config_check(const shmt_config *cfg)
 		return SHMT_ECONFIG;
 	if (rates_check(cfg) != SHMT_OK || cfg->burst < 1)
 		return SHMT_ECONFIG;
-	if (!in_range(cfg->margin, 0, 60) ||
+	if ((cfg->margin_fixed != 0 && cfg->margin_fixed != 1) ||
+	    !in_range(cfg->margin, 0, 60) ||
 	    !in_range(cfg->backoff_max, 1e-3, WEEK_S) ||
 	    !in_range(cfg->backoff_initial, 1e-3, cfg->backoff_max) ||
 	    !in_range(cfg->backoff_multiplier, 1, 1000) ||
@@ -122,6 +124,7 @@ shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg)
 		.policy = (uint32_t)cfg->policy,
 		.burst = cfg->burst,
 		.max_retries = cfg->max_retries,
+		.flags = cfg->margin_fixed ? SHMT_SCFG_FIXED_MARGIN : 0,
 		.margin = shmt_sec_to_ns(cfg->margin),
 		.backoff_initial = shmt_sec_to_ns(cfg->backoff_initial),
 		.backoff_max = shmt_sec_to_ns(cfg->backoff_max),
@@ -143,6 +146,7 @@ shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap)
 	cfg->burst = s->burst;
 	cfg->max_retries = s->max_retries;
 	cfg->margin = shmt_ns_to_sec(s->margin);
+	cfg->margin_fixed = (s->flags & SHMT_SCFG_FIXED_MARGIN) != 0;
 	cfg->backoff_initial = shmt_ns_to_sec(s->backoff_initial);
 	cfg->backoff_max = shmt_ns_to_sec(s->backoff_max);
 	cfg->retry_after_max = shmt_ns_to_sec(s->retry_after_max);
@@ -159,14 +163,15 @@ shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap)
 {
 	shmt_config cfg;
 
-	if (s->nrates > SHMT_MAX_RATES)
+	if (s->nrates > SHMT_MAX_RATES || (s->flags & ~SHMT_SCFG_FIXED_MARGIN))
 		return SHMT_ECORRUPT;
 	shmt_scfg_to(&cfg, s, cap);
 	return shmt_config_check(&cfg) == SHMT_OK ? SHMT_OK : SHMT_ECORRUPT;
 }
 
 unsigned
-shmt_spacings(const struct shmt_scfg *s, struct shmt_spacing sp[SHMT_MAX_RATES])
+shmt_spacings(const struct shmt_scfg *s, const struct shmt_timing *tm,
+              struct shmt_spacing sp[SHMT_MAX_RATES])
 {
 	unsigned i;
 
@@ -179,7 +184,10 @@ shmt_spacings(const struct shmt_scfg *s, struct shmt_spacing sp[SHMT_MAX_RATES])
 			p = (int64_t)((double)p * s->burst / n);
 			n = s->burst;
 		}
-		sp[i] = (struct shmt_spacing){ .n = n, .p = p + s->margin };
+		sp[i] = (struct shmt_spacing){
+			.n = n,
+			.p = shmt_add_ns(p, shmt_margin(s, tm, p)),
+		};
 	}
 	return i;
 }

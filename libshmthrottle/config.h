@@ -16,8 +16,9 @@ void shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg);
 void shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap);
 /* SHMT_OK if a stored configuration is in range (read from a segment). */
 int shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap);
-/* The spacing rules that enforce the policy; returns how many. */
-unsigned shmt_spacings(const struct shmt_scfg *s,
+/* The spacing rules that enforce the policy, each with the margin in force
+ * (timing.h); returns how many. */
+unsigned shmt_spacings(const struct shmt_scfg *s, const struct shmt_timing *tm,
                        struct shmt_spacing sp[SHMT_MAX_RATES]);
 /* The longest period, or 0 if no rate is known. */
 int64_t shmt_longest_period(const struct shmt_scfg *s);

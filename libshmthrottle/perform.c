@@ -1,10 +1,23 @@
-/* perform.c - a libcurl transfer under a throttle: acquire, perform,
- * record, retry within bounds.  The decisions stay in policy.c. */
+/* perform.c - a libcurl transfer under a throttle: wait until the slot is
+ * near, connect, take the slot once the connection is ready (so that
+ * connection set-up never sits between admission and sending), perform,
+ * record with what was measured, retry within bounds.  The decisions stay
+ * in policy.c. */
 #include <curl/curl.h>
 #include <string.h>
 
 #include "clock.h"
+#include "config.h"
+#include "policy.h"
 #include "shmthrottle.h"
+
+/* Connect this long before the slot: TCP and TLS set-up on a real
+ * network take tens to hundreds of milliseconds. */
+#define LEAD 0.25
+/* A connection is never held idle longer than this waiting for its slot:
+ * servers close idle connections; a farther slot means connecting again
+ * later (nothing is reserved, nothing is lost). */
+#define IDLE_MAX 2.0
 
 void
 shmt_curl_opts_init(shmt_curl_opts *o)
@@ -38,12 +51,84 @@ since(int64_t t)
 	return shmt_ns_to_sec(shmt_mono_ns() - t);
 }
 
-/* One attempt: perform, then tell the throttle.  Returns the verdict. */
+/* One attempt, as the pre-request callback sees it. */
+struct attempt {
+	shmt_throttle *t;
+	shmt_ticket *tk;
+	/* seconds the call may still take; < 0: no limit */
+	double left;
+	/* the throttle's answer when it stopped the transfer */
+	int rc;
+	/* slots taken in this attempt (a redirect takes one per request) */
+	int taken;
+	/* when the (last) request left, mono ns */
+	int64_t sent;
+};
+
+/* Called by libcurl with the connection ready, right before the request
+ * is written: this is the admission. */
 static int
-attempt(shmt_throttle *t, CURL *easy, const shmt_curl_opts *o,
-        const shmt_ticket *tk, shmt_curl_result *res, shmt_outcome *out)
+on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 {
-	CURLcode cc = curl_easy_perform(easy);
+	struct attempt *a = arg;
+	double wait = a->left >= 0 && a->left < IDLE_MAX ? a->left : IDLE_MAX;
+	shmt_ticket hop;
+
+	(void)ip, (void)local_ip, (void)port, (void)local_port;
+	if (a->taken) {
+		/* a redirect: the next request reaches the server too */
+		shmt_ticket_init(&hop);
+		a->rc = shmt_acquire(a->t, &hop, wait);
+	} else {
+		a->rc = shmt_acquire(a->t, a->tk, wait);
+	}
+	if (a->rc != SHMT_OK)
+		return CURL_PREREQFUNC_ABORT;
+	a->taken++;
+	a->sent = shmt_mono_ns();
+	return CURL_PREREQFUNC_OK;
+}
+
+/* Sleep until the next slot is LEAD away (or `left` runs out): the wait
+ * for a far slot happens before connecting, not on an open connection. */
+static int
+wait_near(shmt_throttle *t, double left)
+{
+	shmt_stat st;
+	double next;
+	int rc = shmt_stat_get(t, &st);
+
+	if (rc != SHMT_OK)
+		return rc;
+	next = st.next_slot > st.delay_remaining ? st.next_slot
+	                                         : st.delay_remaining;
+	next -= LEAD;
+	if (left >= 0 && next > left)
+		next = left;
+	shmt_sleep(next);
+	return SHMT_OK;
+}
+
+/* The round trip of the last request, ns: sent to first byte back. */
+static int64_t
+round_trip(CURL *easy)
+{
+	curl_off_t pre = 0, first = 0;
+
+	if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre) !=
+	        CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) !=
+	        CURLE_OK ||
+	    first <= pre)
+		return 0;
+	return (int64_t)(first - pre) * 1000;
+}
+
+/* Record what one performed attempt got; returns the throttle's code. */
+static int
+report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
+       shmt_curl_result *res, shmt_outcome *out)
+{
 	curl_off_t ra = 0;
 	long status = 0;
 	char *url = NULL;
@@ -57,14 +142,33 @@ attempt(shmt_throttle *t, CURL *easy, const shmt_curl_opts *o,
 	if (cc == CURLE_OK &&
 	    curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
 	    ra > 0)
-		retry_after = (double)ra + since(tk->send_ns);
+		retry_after = (double)ra + since(a->sent);
 	if (cc != CURLE_OK && transient(cc, o->retry_connrefused))
 		flags = SHMT_RECORD_RETRY;
 	else if ((status == 503 && retry_after >= 0) || listed(o, (int)status))
 		flags = SHMT_RECORD_RETRY;
 	res->status = (int)status;
 	res->curl_code = (int)cc;
-	return shmt_record(t, tk, (int)status, retry_after, url, flags, out);
+	a->tk->sent_ns = a->sent;
+	a->tk->rtt_ns = cc == CURLE_OK ? round_trip(easy) : 0;
+	return shmt_record(a->t, a->tk, (int)status, retry_after, url, flags,
+	                   out);
+}
+
+/* A transfer that failed before any request left: no slot was taken,
+ * nothing reached the server; back off this request alone. */
+static void
+no_send(const shmt_config *cfg, unsigned failures, CURLcode cc,
+        const shmt_curl_opts *o, shmt_curl_result *res, shmt_outcome *out)
+{
+	struct shmt_scfg s;
+
+	shmt_scfg_from(&s, cfg);
+	res->status = 0;
+	res->curl_code = (int)cc;
+	out->verdict = transient(cc, o->retry_connrefused) ? SHMT_RETRY
+	                                                   : SHMT_DONE;
+	out->delay = shmt_ns_to_sec(shmt_backoff_for_attempt(&s, failures));
 }
 
 int
@@ -77,6 +181,7 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 	shmt_ticket tk;
 	shmt_outcome out = { 0 };
 	shmt_config cfg;
+	unsigned performed = 0;
 	int rc, max_retries;
 
 	if (!opts) {
@@ -97,42 +202,68 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 	shmt_ticket_init(&tk);
 	errbuf[0] = '\0';
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
 	for (;;) {
-		double left = -1;
+		struct attempt a = { .t = t, .tk = &tk, .left = -1 };
+		CURLcode cc;
 
 		if (opts->max_time > 0)
-			left = opts->max_time - since(start);
+			a.left = opts->max_time - since(start);
+		if (opts->max_time > 0 && a.left <= 0) {
+			res->gave_up = 1;
+			break;
+		}
+		if ((rc = wait_near(t, a.left)) != SHMT_OK)
+			break;
+		curl_easy_setopt(easy, CURLOPT_PREREQDATA, &a);
+		if (performed > 0) {
+			res->retries++;
+			if (opts->before_retry)
+				opts->before_retry(opts->arg);
+		}
+		performed++;
+		cc = curl_easy_perform(easy);
+		if (cc == CURLE_ABORTED_BY_CALLBACK && a.rc != SHMT_OK) {
+			/* not sent: the slot is farther than IDLE_MAX (connect
+			 * again when it is near), or the throttle failed */
+			performed--;
+			if (performed > 0)
+				res->retries--;
+			rc = a.rc;
+			if (rc == SHMT_ETIMEDOUT && (opts->max_time <= 0 ||
+			                             since(start) < opts->max_time))
+				continue;
+			if (rc == SHMT_ETIMEDOUT && performed > 0) {
+				/* the shared delay outlasts max_time */
+				res->gave_up = 1;
+				rc = SHMT_OK;
+			}
+			break;
+		}
+		if (a.taken)
+			rc = report(&a, easy, cc, opts, res, &out);
+		else
+			no_send(&cfg, performed, cc, opts, res, &out);
+		if (rc != SHMT_OK || out.verdict == SHMT_DONE)
+			break;
+		/* the throttle says whether to retry (SHMT_GIVE_UP too: its
+		 * count is the throttle's, ours is the caller's) */
+		if ((int)performed > max_retries) {
+			res->gave_up = 1;
+			break;
+		}
+		/* a transport error: this request's own backoff (the shared
+		 * delay is waited out by the next acquire) */
+		if (res->status == 0) {
+			double left = opts->max_time - since(start);
 
-		if (opts->max_time > 0 && left <= 0) {
-			res->gave_up = 1;
-			break;
+			shmt_sleep(opts->max_time > 0 && out.delay > left
+			               ? left
+			               : out.delay);
 		}
-		rc = shmt_acquire(t, &tk, left);
-		/* the shared delay outlasts max_time */
-		if (rc == SHMT_ETIMEDOUT && tk.attempt > 0) {
-			res->gave_up = 1;
-			rc = SHMT_OK;
-			break;
-		}
-		if (rc != SHMT_OK ||
-		    (rc = attempt(t, easy, opts, &tk, res, &out)) != SHMT_OK)
-			break;
-		/* The throttle says whether to retry; the count is the
-		 * caller's. */
-		if (out.verdict == SHMT_DONE)
-			break;
-		if ((int)tk.attempt > max_retries) {
-			res->gave_up = 1;
-			break;
-		}
-		res->retries++;
-		/* a transport error: this request's own backoff */
-		if (res->status == 0)
-			shmt_sleep(left >= 0 && out.delay > left ? left
-			                                         : out.delay);
-		if (opts->before_retry)
-			opts->before_retry(opts->arg);
 	}
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, NULL);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, NULL);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
 	if (res->curl_code != CURLE_OK)
 		snprintf(res->error, sizeof(res->error), "%s",

@@ -22,7 +22,7 @@ shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 {
 	const struct shmt_state *st = r->st;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
-	unsigned n = shmt_spacings(&st->cfg, sp);
+	unsigned n = shmt_spacings(&st->cfg, &st->timing, sp);
 	int64_t t = max64(now, st->end_of_delay);
 
 	/* Sends stay in log order: first come, first served. */
@@ -56,6 +56,39 @@ shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now, int64_t wall)
 		e->wall = shmt_add_ns(wall, shmt_sub_ns(t, now));
 	}
 	return earlier;
+}
+
+int
+shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
+{
+	int moved = 0;
+
+	if (sent > now)
+		sent = now;
+	for (uint64_t s = seq; s < r->st->head; s++) {
+		struct shmt_entry *e = shmt_ring_at(r, s);
+
+		if (e->mono >= sent)
+			break;
+		e->wall = shmt_add_ns(e->wall, sent - e->mono);
+		e->mono = sent;
+		moved = 1;
+	}
+	return moved;
+}
+
+void
+shmt_replan_later(struct shmt_ring *r, int64_t now, int64_t wall)
+{
+	for (uint64_t s = shmt_ring_first_after(r, now); s < r->st->head; s++) {
+		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t t = shmt_admit_at(r, s, now);
+
+		if (t > e->mono) {
+			e->mono = t;
+			e->wall = shmt_add_ns(wall, shmt_sub_ns(t, now));
+		}
+	}
 }
 
 static int64_t

@@ -23,6 +23,14 @@ struct shmt_response {
 /* The earliest time the log entry `seq` may be sent, given the entries
  * before it, the end of the shared delay and `now`. */
 int64_t shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now);
+/* A request really left at `sent`, after the time its entry `seq` says:
+ * it counts from then.  The entry, and those after it that are earlier
+ * (the log stays sorted), move to `sent`; only entries no later than now
+ * are touched.  Returns 1 if one moved. */
+int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
+/* Re-plan the reservations still in the future, moving none earlier (no
+ * waiter is woken): after a new delay, a raise or a larger margin. */
+void shmt_replan_later(struct shmt_ring *r, int64_t now, int64_t wall);
 /* Give every reservation still in the future its earliest time again (after
  * a reset, a reconfiguration or a new delay).  Returns 1 if one of them
  * moved earlier, so that its waiter must be woken. */

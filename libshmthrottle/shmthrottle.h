@@ -140,7 +140,9 @@ typedef struct shmt_config {
 	shmt_rate rates[SHMT_MAX_RATES]; /**< all enforced together */
 	int policy;                      /**< enum shmt_policy */
 	uint32_t burst;                  /**< SMOOTH: sends at once (1) */
-	/** seconds added to each spacing against jitter (0.005) */
+	/** seconds added to each spacing against jitter (0.005): a floor
+	 *  under the margin the processes measure, or with margin_fixed the
+	 *  margin itself */
 	double margin;
 	/** first backoff, and the least delay after a 429 (1.0) */
 	double backoff_initial;
@@ -154,8 +156,12 @@ typedef struct shmt_config {
 	uint32_t max_retries;
 	/** log entries; 0: max(4096, 2 x largest max).  Fixed at creation. */
 	uint32_t capacity;
+	/** 0: the margin follows what the processes measure (the lateness of
+	 *  sends and the spread of round trips, at most 10 % of each
+	 *  spacing), never below `margin`; 1: exactly `margin` */
+	int margin_fixed;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[256];
+	unsigned char reserved[248];
 } shmt_config;
 
 /** Fill *cfg with the defaults above (no rate known), reserved zeroed. */
@@ -206,10 +212,17 @@ typedef struct shmt_ticket {
 	int64_t send_ns;
 	/** 1 on the first send */
 	uint32_t attempt;
+	/** optional, set before shmt_record(): when the request really left
+	 *  (CLOCK_MONOTONIC ns; 0: unknown, taken as send_ns) */
+	int64_t sent_ns;
+	/** optional, likewise: ns from the request leaving to the first byte
+	 *  of its answer (0: unknown) */
+	int64_t rtt_ns;
 } shmt_ticket;
 
 SHMT_API void shmt_ticket_init(shmt_ticket *tk);
-/** Write the ticket as text ("SEQ:SEND_NS:ATTEMPT") into buf. */
+/** Write the ticket as text ("SEQ:SEND_NS:ATTEMPT") into buf; the
+ *  optional measures are not part of it. */
 SHMT_API int shmt_ticket_format(const shmt_ticket *tk, char *buf, size_t len);
 /** Read a ticket written by shmt_ticket_format(); SHMT_ETICKET if bad. */
 SHMT_API int shmt_ticket_parse(const char *s, shmt_ticket *tk);
@@ -254,7 +267,11 @@ typedef struct shmt_outcome {
 #define SHMT_RECORD_RETRY 0x1u
 
 /**
- * Report the response to the request of ticket tk.
+ * Report the response to the request of ticket tk.  With tk->sent_ns and
+ * tk->rtt_ns set, the measures feed the shared estimate of lateness and
+ * round trips that the adaptive margin follows, and a request that left
+ * later than its slot counts as sent when it left: the reservations that
+ * would now be too early move later (never earlier).
  * status: HTTP status, or <= 0 for no response.
  * retry_after: the Retry-After delay in seconds counted from the send
  *   (see shmt_retry_after_parse()), or < 0 if the response had none.
@@ -334,8 +351,17 @@ typedef struct shmt_stat {
 	double last_429;
 	/** entries the log holds */
 	uint32_t capacity;
+	/** requests whose lateness (admitted slot to really sent) and round
+	 *  trip were measured; the last 32 of each count below */
+	uint64_t samples;
+	/** robust high of the lateness, seconds */
+	double lateness;
+	/** robust low and high of the round trips, seconds */
+	double rtt_low, rtt_high;
+	/** the margin in force for the first rate's spacing, seconds */
+	double margin;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[512];
+	unsigned char reserved[472];
 } shmt_stat;
 
 /** Fill *st (reserved space zeroed). */

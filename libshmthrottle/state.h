@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 2u
+#define SHMT_LAYOUT 3u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -24,6 +24,9 @@ struct shmt_scfg {
 	uint32_t policy;
 	uint32_t burst;
 	uint32_t max_retries;
+	/* SHMT_SCFG_* */
+	uint32_t flags;
+	uint32_t pad;
 	uint32_t rate_max[SHMT_MAX_RATES];
 	int64_t rate_period[SHMT_MAX_RATES];
 	int64_t margin;
@@ -31,6 +34,24 @@ struct shmt_scfg {
 	int64_t backoff_max;
 	int64_t retry_after_max;
 	double backoff_multiplier;
+};
+
+/* flags of struct shmt_scfg: the margin is not adapted to measures */
+#define SHMT_SCFG_FIXED_MARGIN 0x1u
+
+/* Samples of each measure kept (see timing.h). */
+#define SHMT_SAMPLES 32
+
+/* What the processes measured of their requests' way to the server. */
+struct shmt_timing {
+	/* samples taken of each kind; the next goes to n % SHMT_SAMPLES */
+	uint32_t n_late, n_rtt;
+	/* admitted slot to the request really leaving, microseconds */
+	int32_t late_us[SHMT_SAMPLES];
+	/* request leaving to the answer's first byte, microseconds */
+	int32_t rtt_us[SHMT_SAMPLES];
+	/* ns: the margin these samples call for (timing.c) */
+	int64_t margin;
 };
 
 /* One request: its (reserved) send time and, once recorded, its status. */
@@ -58,6 +79,7 @@ struct shmt_state {
 	uint64_t n429;
 	uint64_t retries;
 	uint64_t repairs; /* locks taken over from a dead holder */
+	struct shmt_timing timing;
 };
 
 /* Offset 0 of the segment. */
@@ -76,11 +98,11 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 2u && SHMT_PIN(sizeof(struct shmt_header), 352) &&
+_Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 640) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 288) &&
-                   SHMT_PIN(sizeof(struct shmt_scfg), 104) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 576) &&
+                   SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
                    SHMT_PIN(sizeof(struct shmt_entry), 128),
                "segment layout changed: bump SHMT_LAYOUT, then these sizes");
 

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "ring.h"
 #include "segment.h"
+#include "timing.h"
 
 struct shmt_throttle {
 	struct shmt_seg seg;
@@ -166,6 +167,24 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 	return rc;
 }
 
+/* The caller's measures of the request of tk, whose entry is in the log:
+ * into the shared samples, and a late send raises the log.  Returns 1 if
+ * an entry moved. */
+static int
+measured(struct shmt_ring *r, const shmt_ticket *tk, int64_t now)
+{
+	int64_t admitted = shmt_ring_at(r, tk->seq)->mono;
+	int64_t sent = tk->sent_ns > 0 ? tk->sent_ns : 0;
+
+	if (sent > now)
+		sent = now;
+	if (!sent && !tk->rtt_ns)
+		return 0;
+	shmt_timing_add(&r->st->timing, sent ? shmt_sub_ns(sent, admitted) : -1,
+	                tk->rtt_ns > 0 ? tk->rtt_ns : -1);
+	return sent > admitted && shmt_raise(r, tk->seq, sent, now);
+}
+
 int
 shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
             double retry_after, const char *url, unsigned flags,
@@ -173,8 +192,8 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 {
 	struct shmt_ring *r;
 	struct shmt_response rsp;
-	int64_t wait, end;
-	int rc;
+	int64_t wait, end, margin;
+	int rc, moved = 0;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
@@ -192,6 +211,7 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	rsp.wall = t->wall();
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < rsp.now ? tk->send_ns : rsp.now;
+	margin = r->st->timing.margin;
 	if (shmt_ring_has(r, tk->seq) &&
 	    shmt_ring_at(r, tk->seq)->seq == tk->seq) {
 		struct shmt_entry *e = shmt_ring_at(r, tk->seq);
@@ -199,12 +219,14 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 		rsp.send = e->mono < rsp.now ? e->mono : rsp.now;
 		shmt_ring_set_status(r, tk->seq, status);
 		snprintf(e->url, sizeof(e->url), "%s", url ? url : "");
+		moved = measured(r, tk, rsp.now);
 	}
 	end = r->st->end_of_delay;
 	rc = shmt_apply_response(r, &rsp, &wait);
-	/* a new delay only moves slots later */
-	if (r->st->end_of_delay != end)
-		shmt_replan(r, rsp.now, rsp.wall);
+	/* a new delay, a late send or a larger margin: later, never earlier */
+	if (moved || r->st->end_of_delay != end ||
+	    r->st->timing.margin > margin)
+		shmt_replan_later(r, rsp.now, rsp.wall);
 	shmt_seg_unlock(&t->seg);
 	if (out)
 		*out = (shmt_outcome){ .verdict = rc,
@@ -303,6 +325,30 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 }
 
 static void
+fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
+            shmt_stat *s)
+{
+	struct shmt_spacing sp[SHMT_MAX_RATES];
+
+	s->samples = tm->n_late > tm->n_rtt ? tm->n_late : tm->n_rtt;
+	s->lateness = shmt_ns_to_sec(shmt_timing_high(tm->late_us, tm->n_late));
+	s->rtt_low = shmt_ns_to_sec(shmt_timing_low(tm->rtt_us, tm->n_rtt));
+	s->rtt_high = shmt_ns_to_sec(shmt_timing_high(tm->rtt_us, tm->n_rtt));
+	s->margin = shmt_ns_to_sec(c->margin);
+	if (shmt_spacings(c, tm, sp) > 0) {
+		struct shmt_timing none = { 0 };
+		struct shmt_spacing base[SHMT_MAX_RATES];
+		struct shmt_scfg fixed = *c;
+
+		/* the spacing without any margin, to tell the margin apart */
+		fixed.flags |= SHMT_SCFG_FIXED_MARGIN;
+		fixed.margin = 0;
+		shmt_spacings(&fixed, &none, base);
+		s->margin = shmt_ns_to_sec(sp[0].p - base[0].p);
+	}
+}
+
+static void
 fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 {
 	const struct shmt_ring *r = ring(t);
@@ -327,6 +373,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->log_count = (uint32_t)(st->head - st->tail);
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
+	fill_timing(&st->cfg, &st->timing, s);
 }
 
 int

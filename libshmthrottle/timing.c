@@ -1,0 +1,95 @@
+/* timing.c - lateness and round-trip samples, and the margin they call
+ * for (see docs/design.md, "Arrivals"). */
+#include "timing.h"
+
+#include "clock.h"
+
+/* Samples are microseconds, clamped to [0, 60 s]: what a segment holds
+ * stays small and in range whatever a caller reports. */
+static int32_t
+to_us(int64_t ns)
+{
+	if (ns <= 0)
+		return 0;
+	if (ns >= 60 * SHMT_NS)
+		return 60 * 1000000;
+	return (int32_t)(ns / 1000);
+}
+
+static uint32_t
+filled(uint32_t n)
+{
+	return n < SHMT_SAMPLES ? n : SHMT_SAMPLES;
+}
+
+int64_t
+shmt_timing_high(const int32_t *us, uint32_t n)
+{
+	int32_t first = 0, second = 0;
+
+	n = filled(n);
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t v = us[i] < 0 ? 0 : us[i];
+
+		if (v > first) {
+			second = first;
+			first = v;
+		} else if (v > second) {
+			second = v;
+		}
+	}
+	return (int64_t)(n > 1 ? second : first) * 1000;
+}
+
+int64_t
+shmt_timing_low(const int32_t *us, uint32_t n)
+{
+	int32_t first = INT32_MAX, second = INT32_MAX;
+
+	n = filled(n);
+	if (n == 0)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t v = us[i] < 0 ? 0 : us[i];
+
+		if (v < first) {
+			second = first;
+			first = v;
+		} else if (v < second) {
+			second = v;
+		}
+	}
+	return (int64_t)(n > 1 ? second : first) * 1000;
+}
+
+void
+shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt)
+{
+	if (late >= 0)
+		tm->late_us[tm->n_late++ % SHMT_SAMPLES] = to_us(late);
+	if (rtt >= 0)
+		tm->rtt_us[tm->n_rtt++ % SHMT_SAMPLES] = to_us(rtt);
+	/* A request admitted at a leaves at a + late and reaches the server
+	 * within its one-way delay, which varies by at most the spread of
+	 * the round trips: two sends a spacing apart arrive at least the
+	 * spacing apart when the margin covers both. */
+	tm->margin = shmt_timing_high(tm->late_us, tm->n_late) +
+	             shmt_timing_high(tm->rtt_us, tm->n_rtt) -
+	             shmt_timing_low(tm->rtt_us, tm->n_rtt);
+}
+
+int64_t
+shmt_margin(const struct shmt_scfg *c, const struct shmt_timing *tm,
+            int64_t base)
+{
+	int64_t m = tm->margin, cap = base / SHMT_MARGIN_CAP;
+
+	if (c->flags & SHMT_SCFG_FIXED_MARGIN)
+		return c->margin;
+	/* read from a segment: bound it before use */
+	if (m < 0)
+		m = 0;
+	if (m > cap)
+		m = cap;
+	return m > c->margin ? m : c->margin;
+}

@@ -1,0 +1,30 @@
+/*
+ * timing.h - what the processes measure of the way from an admission to
+ * the server: how late each request really left (lateness) and how long
+ * its answer took (round trip), kept as the last SHMT_SAMPLES samples of
+ * each in the shared state, and the margin they call for.  Pure: no
+ * clock, no locking; the caller holds the lock.
+ */
+#ifndef SHMT_TIMING_H
+#define SHMT_TIMING_H
+
+#include "state.h"
+
+/* The adaptive part of the margin never takes more than 1/SHMT_MARGIN_CAP
+ * of a spacing: at most 10 % of the throughput. */
+#define SHMT_MARGIN_CAP 10
+
+/* Add one request's measures, ns (< 0: not measured); recomputes
+ * tm->margin. */
+void shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt);
+/* Robust high and low of the samples of one kind (the second largest and
+ * second smallest, so that one outlier does not decide); 0 if none. */
+int64_t shmt_timing_high(const int32_t *us, uint32_t n);
+int64_t shmt_timing_low(const int32_t *us, uint32_t n);
+/* The margin added to a spacing of base length `base`: the configured one,
+ * or with an adaptive configuration the measured one when larger, capped
+ * at base / SHMT_MARGIN_CAP. */
+int64_t shmt_margin(const struct shmt_scfg *c, const struct shmt_timing *tm,
+                    int64_t base);
+
+#endif

@@ -1,0 +1,180 @@
+/* check_timing.c - arrivals: the measured lateness and round trips, the
+ * margin they call for, and a late send re-planning what follows. */
+#include "config.h"
+#include "internal.h"
+#include "policy.h"
+#include "ring.h"
+#include "testutil.h"
+#include "timing.h"
+
+#define US 1000LL
+
+START_TEST(one_outlier_does_not_decide_the_high_or_low)
+{
+	int32_t us[SHMT_SAMPLES] = { 5, 900, 7, 3, 40 };
+
+	ck_assert_int_eq(shmt_timing_high(us, 5), 40 * US);
+	ck_assert_int_eq(shmt_timing_low(us, 5), 5 * US);
+	ck_assert_int_eq(shmt_timing_high(us, 1), 5 * US);
+	ck_assert_int_eq(shmt_timing_low(us, 0), 0);
+	/* only the last SHMT_SAMPLES count, whatever n says */
+	ck_assert_int_eq(shmt_timing_high(us, 1000), 40 * US);
+}
+END_TEST
+
+START_TEST(the_margin_covers_lateness_and_the_spread_of_round_trips)
+{
+	struct shmt_timing tm = { 0 };
+	struct shmt_scfg c;
+	shmt_config cfg = one_rate(20, 1);
+
+	shmt_scfg_from(&c, &cfg);
+	/* lateness 1-2 ms, round trips 10-40 ms (jitter of 30 ms) */
+	for (int i = 0; i < 40; i++)
+		shmt_timing_add(&tm, (1 + i % 2) * MS, (10 + i % 31) * MS);
+	ck_assert_int_eq(tm.margin, 2 * MS + 39 * MS - 11 * MS);
+	ck_assert_int_eq(shmt_margin(&c, &tm, NS), 30 * MS);
+	/* the configured margin is a floor ... */
+	c.margin = 50 * MS;
+	ck_assert_int_eq(shmt_margin(&c, &tm, NS), 50 * MS);
+	/* ... or, fixed, the margin itself */
+	c.margin = 5 * MS;
+	c.flags |= SHMT_SCFG_FIXED_MARGIN;
+	ck_assert_int_eq(shmt_margin(&c, &tm, NS), 5 * MS);
+	/* the measured part never takes more than a tenth of a spacing */
+	c.flags = 0;
+	ck_assert_int_eq(shmt_margin(&c, &tm, 100 * MS), 10 * MS);
+	/* garbage from a segment is bounded */
+	tm.margin = -7;
+	ck_assert_int_eq(shmt_margin(&c, &tm, NS), 5 * MS);
+}
+END_TEST
+
+START_TEST(samples_are_clamped_and_unmeasured_ones_skipped)
+{
+	struct shmt_timing tm = { 0 };
+
+	shmt_timing_add(&tm, -1, 3600 * NS);
+	ck_assert_uint_eq(tm.n_late, 0);
+	ck_assert_uint_eq(tm.n_rtt, 1);
+	ck_assert_int_eq(tm.rtt_us[0], 60 * 1000000);
+	shmt_timing_add(&tm, 4 * MS, -1);
+	ck_assert_uint_eq(tm.n_late, 1);
+	ck_assert_uint_eq(tm.n_rtt, 1);
+}
+END_TEST
+
+START_TEST(the_window_spacing_follows_the_measured_margin)
+{
+	shmt_config cfg = one_rate(2, 1);
+	struct shmt_ring *r = ring_new(64, &cfg);
+	int64_t now = 100 * NS;
+
+	shmt_ring_append(r, now, 0);
+	shmt_ring_append(r, now, 0);
+	ck_assert_int_eq(shmt_admit_at(r, 2, now), now + NS + 5 * MS);
+	for (int i = 0; i < 4; i++)
+		shmt_timing_add(&r->st->timing, 0, (10 + 20 * (i % 2)) * MS);
+	/* round trips 10-30 ms: 20 ms of spread */
+	ck_assert_int_eq(shmt_admit_at(r, 2, now), now + NS + 20 * MS);
+	ring_free(r);
+}
+END_TEST
+
+static shmt_throttle *
+fake_throttle(const char *name, shmt_config c)
+{
+	shmt_throttle *t;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_set_clock(t, fake_mono, fake_wall);
+	return t;
+}
+
+START_TEST(a_late_send_counts_from_when_it_left)
+{
+	const char *name = test_name("latesend");
+	shmt_config c = one_rate(2, 1);
+	shmt_throttle *t;
+	shmt_ticket a, b, w;
+	shmt_outcome out;
+	struct shmt_seg *sg;
+	int64_t t0;
+
+	c.margin_fixed = 1;
+	c.margin = 0;
+	t = fake_throttle(name, c);
+	sg = shmt_seg_of(t);
+	t0 = fake_mono_now;
+	shmt_ticket_init(&a);
+	shmt_ticket_init(&b);
+	shmt_ticket_init(&w);
+	ck_assert_int_eq(shmt_acquire(t, &a, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_acquire(t, &b, 0), SHMT_OK);
+	/* a third request reserves t0 + 1 s (it would wait for it) */
+	ck_assert_int_eq(shmt_admit_at(&sg->ring, 2, t0), t0 + NS);
+	shmt_ring_append(&sg->ring, t0 + NS, 0);
+	/* the first request really left 300 ms late */
+	fake_mono_now = t0 + 400 * MS;
+	a.sent_ns = t0 + 300 * MS;
+	a.rtt_ns = 10 * MS;
+	ck_assert_int_eq(shmt_record(t, &a, 200, -1, NULL, 0, &out), SHMT_OK);
+	/* the log says so, and the waiting reservation moved later */
+	ck_assert_int_eq(shmt_ring_at(&sg->ring, 0)->mono, t0 + 300 * MS);
+	ck_assert_int_eq(shmt_ring_at(&sg->ring, 1)->mono, t0 + 300 * MS);
+	ck_assert_int_eq(shmt_ring_at(&sg->ring, 2)->mono, t0 + 1300 * MS);
+	/* an early report never moves anything earlier */
+	b.sent_ns = t0 + 1 * MS;
+	ck_assert_int_eq(shmt_record(t, &b, 200, -1, NULL, 0, &out), SHMT_OK);
+	ck_assert_int_eq(shmt_ring_at(&sg->ring, 1)->mono, t0 + 300 * MS);
+	ck_assert_int_eq(shmt_ring_at(&sg->ring, 2)->mono, t0 + 1300 * MS);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+START_TEST(status_shows_the_measures_and_the_margin_in_force)
+{
+	const char *name = test_name("timingstat");
+	shmt_throttle *t = fake_throttle(name, one_rate(20, 1));
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+
+	for (int i = 0; i < 10; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		tk.sent_ns = tk.send_ns + (i % 3) * MS;
+		tk.rtt_ns = (20 + 4 * i) * MS;
+		fake_mono_now += 100 * MS;
+		ck_assert_int_eq(shmt_record(t, &tk, 200, -1, NULL, 0, &out),
+		                 SHMT_OK);
+	}
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.samples, 10);
+	ck_assert_double_eq_tol(st.lateness, 0.002, 1e-9);
+	ck_assert_double_eq_tol(st.rtt_low, 0.024, 1e-9);
+	ck_assert_double_eq_tol(st.rtt_high, 0.052, 1e-9);
+	/* 2 ms late + 28 ms of spread */
+	ck_assert_double_eq_tol(st.margin, 0.030, 1e-9);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+Suite *
+timing_suite(void)
+{
+	Suite *s = suite_create("timing");
+	TCase *tc = tcase_create("arrivals");
+
+	tcase_add_test(tc, one_outlier_does_not_decide_the_high_or_low);
+	tcase_add_test(
+	    tc, the_margin_covers_lateness_and_the_spread_of_round_trips);
+	tcase_add_test(tc, samples_are_clamped_and_unmeasured_ones_skipped);
+	tcase_add_test(tc, the_window_spacing_follows_the_measured_margin);
+	tcase_add_test(tc, a_late_send_counts_from_when_it_left);
+	tcase_add_test(tc, status_shows_the_measures_and_the_margin_in_force);
+	suite_add_tcase(s, tc);
+	return s;
+}
