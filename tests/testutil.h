@@ -42,5 +42,6 @@ Suite *runner_suite(void);
 Suite *stress_suite(void);
 Suite *errors_suite(void);
 Suite *timing_suite(void);
+Suite *servers_suite(void);
 
 #endif
