@@ -41,33 +41,6 @@ struct resp {
 
 static char out[1 << 16];
 
-static int
-sh(char *buf, size_t len, const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	if (buf) {
-		n = fread(buf, 1, len - 1, p);
-		buf[n] = '\0';
-	} else {
-		char sink[4096];
-
-		while (fread(sink, 1, sizeof(sink), p) > 0)
-			;
-	}
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 /* test-server start DIR MODE LIMIT PERIOD EXTRA, owned by this test. */
 static void
 tsrv_start(struct tsrv *s, const char *mode, int limit, double period,
@@ -77,11 +50,11 @@ tsrv_start(struct tsrv *s, const char *mode, int limit, double period,
 
 	snprintf(s->dir, sizeof(s->dir), "/tmp/shmt-srv-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
-	ck_assert_msg(sh(port, sizeof(port),
-	                 "TEST_SERVER_OWNER=%ld TEST_SERVER_LIFETIME=120 "
-	                 "%s start %s %s %d %g %s",
-	                 (long)getpid(), TSERVER, s->dir, mode, limit, period,
-	                 extra ? extra : "") == 0,
+	ck_assert_msg(test_sh(port, sizeof(port),
+	                      "TEST_SERVER_OWNER=%ld TEST_SERVER_LIFETIME=120 "
+	                      "%s start %s %s %d %g %s",
+	                      (long)getpid(), TSERVER, s->dir, mode, limit,
+	                      period, extra ? extra : "") == 0,
 	              "test-server did not start (is python3 installed?)");
 	s->port = atoi(port);
 	ck_assert_int_gt(s->port, 0);
@@ -90,13 +63,13 @@ tsrv_start(struct tsrv *s, const char *mode, int limit, double period,
 static void
 tsrv_stop(struct tsrv *s)
 {
-	sh(NULL, 0, "%s stop %s", TSERVER, s->dir);
+	test_sh(NULL, 0, "%s stop %s", TSERVER, s->dir);
 }
 
 static void
 tsrv_remove(struct tsrv *s)
 {
-	sh(NULL, 0, "rm -rf %s", s->dir);
+	test_sh(NULL, 0, "rm -rf %s", s->dir);
 }
 
 /* The value of "NAME N" in the output of `test-server count`. */
@@ -106,8 +79,8 @@ tsrv_count(const struct tsrv *s, const char *name)
 	char buf[512], key[64];
 	const char *p;
 
-	ck_assert_int_eq(sh(buf, sizeof(buf), "%s count %s", TSERVER, s->dir),
-	                 0);
+	ck_assert_int_eq(
+	    test_sh(buf, sizeof(buf), "%s count %s", TSERVER, s->dir), 0);
 	snprintf(key, sizeof(key), "%s ", name);
 	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
 		if (strncmp(p, key, strlen(key)) == 0)
@@ -121,7 +94,7 @@ log_lines(const struct tsrv *s)
 {
 	char buf[64];
 
-	sh(buf, sizeof(buf), "wc -l < %s/server.log", s->dir);
+	test_sh(buf, sizeof(buf), "wc -l < %s/server.log", s->dir);
 	return atoi(buf);
 }
 
@@ -141,7 +114,7 @@ fire(const struct tsrv *s, int n, const char *path, struct resp *r)
 	for (int i = 0; i < n; i++)
 		len += snprintf(cmd + len, sizeof(cmd) - (size_t)len,
 		                " http://127.0.0.1:%d/%s-%d", s->port, path, i);
-	sh(out, sizeof(out), "%s", cmd);
+	test_sh(out, sizeof(out), "%s", cmd);
 	for (p = strstr(out, "HTTP/1.1 "); p && k < n; p = next, k++) {
 		char *eol = strchr(p, '\n');
 		size_t hl;
@@ -279,7 +252,7 @@ pid_in(const char *dir, const char *file)
 {
 	char buf[64];
 
-	sh(buf, sizeof(buf), "cat %s/%s", dir, file);
+	test_sh(buf, sizeof(buf), "cat %s/%s", dir, file);
 	return atol(buf);
 }
 
@@ -307,10 +280,10 @@ START_TEST(sliding_admits_limit_and_counts_arrivals)
 	}
 	ck_assert(hdr(&r[0], "Date", v, sizeof(v)));
 	/* the server's own count: never more than 5 in 2 s */
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "curl -s --max-time 10 "
-	                    "http://127.0.0.1:%d/__stats",
-	                    s.port),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "curl -s --max-time 10 "
+	                         "http://127.0.0.1:%d/__stats",
+	                         s.port),
 	                 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"admitted\": 5,"));
 	ck_assert_ptr_nonnull(strstr(out, "\"refused\": 3,"));
@@ -322,10 +295,10 @@ START_TEST(sliding_admits_limit_and_counts_arrivals)
 	ck_assert_int_eq(tsrv_count(&s, "admitted"), 5);
 	ck_assert_int_eq(tsrv_count(&s, "refused"), 3);
 	ck_assert_int_eq(tsrv_count(&s, "max_in_window"), 5);
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "awk '$2 == 429 && $3 ~ /^\\/s-[567]$/' "
-	                    "%s/server.log | wc -l",
-	                    s.dir),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "awk '$2 == 429 && $3 ~ /^\\/s-[567]$/' "
+	                         "%s/server.log | wc -l",
+	                         s.dir),
 	                 0);
 	ck_assert_int_eq(atoi(out), 3);
 	tsrv_remove(&s);
@@ -417,10 +390,10 @@ START_TEST(github_dialect)
 		ck_assert_int_le(reset, (long)now + 11);
 		ck_assert(!hdr(&r[i], "Retry-After", v, sizeof(v)));
 	}
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "curl -s --max-time 10 -w ' %%{http_code}' "
-	                    "http://127.0.0.1:%d/body",
-	                    s.port),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "curl -s --max-time 10 -w ' %%{http_code}' "
+	                         "http://127.0.0.1:%d/body",
+	                         s.port),
 	                 0);
 	ck_assert_ptr_nonnull(strstr(out, "API rate limit exceeded"));
 	ck_assert_ptr_nonnull(strstr(out, " 403"));
@@ -606,11 +579,11 @@ START_TEST(concurrent_arrivals_are_counted_exactly)
 
 	/* 40 connections x 3 requests, 50 per 30 s: exactly 50 in */
 	tsrv_start(&s, "sliding", 50, 30, NULL);
-	sh(out, sizeof(out),
-	   "seq 40 | xargs -P 40 -I@ curl -s --max-time 20 -o /dev/null "
-	   "-w '%%{http_code}\\n' http://127.0.0.1:%d/c@-a "
-	   "http://127.0.0.1:%d/c@-b http://127.0.0.1:%d/c@-c",
-	   s.port, s.port, s.port);
+	test_sh(out, sizeof(out),
+	        "seq 40 | xargs -P 40 -I@ curl -s --max-time 20 -o /dev/null "
+	        "-w '%%{http_code}\\n' http://127.0.0.1:%d/c@-a "
+	        "http://127.0.0.1:%d/c@-b http://127.0.0.1:%d/c@-c",
+	        s.port, s.port, s.port);
 	for (char *p = out; (p = strstr(p, "200\n")); p++)
 		n200++;
 	for (char *p = out; (p = strstr(p, "429\n")); p++)
@@ -652,12 +625,12 @@ START_TEST(relay_holds_40_keepalive_connections)
 	int n200 = 0;
 
 	tsrv_start(&s, "sliding", 1000, 10, "--relay 1-20");
-	sh(out, sizeof(out),
-	   "seq 40 | xargs -P 40 -I@ curl -s --max-time 30 -o /dev/null "
-	   "-w '%%{http_code}\\n' http://127.0.0.1:%d/k@-a "
-	   "http://127.0.0.1:%d/k@-b http://127.0.0.1:%d/k@-c "
-	   "http://127.0.0.1:%d/k@-d http://127.0.0.1:%d/k@-e",
-	   s.port, s.port, s.port, s.port, s.port);
+	test_sh(out, sizeof(out),
+	        "seq 40 | xargs -P 40 -I@ curl -s --max-time 30 -o /dev/null "
+	        "-w '%%{http_code}\\n' http://127.0.0.1:%d/k@-a "
+	        "http://127.0.0.1:%d/k@-b http://127.0.0.1:%d/k@-c "
+	        "http://127.0.0.1:%d/k@-d http://127.0.0.1:%d/k@-e",
+	        s.port, s.port, s.port, s.port, s.port);
 	for (char *p = out; (p = strstr(p, "200\n")); p++)
 		n200++;
 	ck_assert_int_eq(n200, 200);
@@ -681,10 +654,10 @@ START_TEST(servers_go_with_their_owner)
 	}
 	snprintf(s.dir, sizeof(s.dir), "/tmp/shmt-srv-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(s.dir));
-	ck_assert_int_eq(sh(port, sizeof(port),
-	                    "TEST_SERVER_OWNER=%ld %s start %s plain 5 1 "
-	                    "--relay 1-2",
-	                    (long)owner, TSERVER, s.dir),
+	ck_assert_int_eq(test_sh(port, sizeof(port),
+	                         "TEST_SERVER_OWNER=%ld %s start %s plain 5 1 "
+	                         "--relay 1-2",
+	                         (long)owner, TSERVER, s.dir),
 	                 0);
 	spid = pid_in(s.dir, "server.pid");
 	rpid = pid_in(s.dir, "relay.pid");

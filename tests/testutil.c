@@ -1,8 +1,10 @@
 /* testutil.c - helpers shared by the suites. */
 #include "testutil.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,4 +88,31 @@ window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period)
 		if (t[i + max] - t[i] < period)
 			return 1;
 	return 0;
+}
+
+int
+test_sh(char *buf, size_t len, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	FILE *p;
+	size_t n = 0;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	if (buf) {
+		n = fread(buf, 1, len - 1, p);
+		buf[n] = '\0';
+	} else {
+		char sink[4096];
+
+		while (fread(sink, 1, sizeof(sink), p) > 0)
+			;
+	}
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

@@ -28,6 +28,10 @@ shmt_config one_rate(uint32_t max, double period);
 /* Sorted send times: does some window of `period` hold more than `max`? */
 int window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period);
 int64_t mono_now(void);
+/* Run a shell command (printf-style); its output into buf (NULL: drained)
+ * and its exit status, 128 if it died by a signal. */
+int test_sh(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 Suite *config_suite(void);
 Suite *policy_suite(void);
@@ -43,5 +47,6 @@ Suite *stress_suite(void);
 Suite *errors_suite(void);
 Suite *timing_suite(void);
 Suite *servers_suite(void);
+Suite *arrivals_suite(void);
 
 #endif
