@@ -38,7 +38,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
 .PHONY: all check demo bench install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
-all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
+all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(TOOLS)
 
 $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(@D)
@@ -66,14 +66,11 @@ $(B)/libshmthrottle.so: $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%)
 	ln -sf $(<F) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(B)/libshmthrottle.pc: libshmthrottle/libshmthrottle.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
-	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
 $(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' \
-		-DSOURCE_DIR='"$(CURDIR)"' -c -o $@ $<
+		-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_CC='"$(CC)"' -DBUILD_CFLAGS='"$(CFLAGS)"' \
+		-DBUILD_LDFLAGS='"$(LDFLAGS)"' -c -o $@ $<
 $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -141,6 +138,8 @@ bench: all $(B)/bench
 demo: all
 	scripts/demo $(abspath $(B))
 
+# The .pc is written by install, from the install's PREFIX and dirs (never
+# DESTDIR): whatever PREFIX the build ran with, the .pc names the install.
 install: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir) \
 		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
@@ -152,7 +151,10 @@ install: all
 	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
 	ln -sf $(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libshmthrottle.so
-	install -m 644 $(B)/libshmthrottle.pc $(DESTDIR)$(pkgconfigdir)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
+	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
+	    libshmthrottle/libshmthrottle.pc.in > $(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
+	chmod 644 $(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
 
 uninstall:
 	rm -f $(TOOLS:$(B)/%=$(DESTDIR)$(bindir)/%) $(DESTDIR)$(mandir)/man1/throttle*.1 \
