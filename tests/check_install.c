@@ -18,42 +18,42 @@
 /* The build in use (B, compiler, flags: a sanitizer's too), so that make
  * installs what was built and rebuilds nothing elsewhere; a clean make,
  * not the jobserver nor the overrides of the make running these tests. */
-#define MAKE_INSTALL                                                          \
-	"env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u PREFIX -u DESTDIR"        \
-	" make -s -C '" SOURCE_DIR "' install B='" TOOLS_DIR "'"              \
-	" CC='" BUILD_CC "' CFLAGS='" BUILD_CFLAGS "'"                        \
+#define MAKE_INSTALL                                                           \
+	"env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u PREFIX -u DESTDIR"         \
+	" make -s -C '" SOURCE_DIR "' install B='" TOOLS_DIR "'"               \
+	" CC='" BUILD_CC "' CFLAGS='" BUILD_CFLAGS "'"                         \
 	" LDFLAGS='" BUILD_LDFLAGS "'"
 /* The consumer is built with the same compiler and flags as the library
  * (a sanitized library needs its runtime), plus what pkg-config says. */
 #define CONSUMER_CC BUILD_CC " " BUILD_CFLAGS " -o prog prog.c " BUILD_LDFLAGS
 
 static const char consumer[] =
-	"#include <stdio.h>\n"
-	"#include <shmthrottle.h>\n"
-	"int main(int argc, char **argv) {\n"
-	"	shmt_throttle *t;\n"
-	"	shmt_config cfg;\n"
-	"	shmt_curl_opts o;\n"
-	"	int rc;\n"
-	"	if (argc != 2) return 2;\n"
-	"	shmt_config_init(&cfg);\n"
-	"	cfg.nrates = 1;\n"
-	"	cfg.rates[0].max = 5;\n"
-	"	cfg.rates[0].period = 1.0;\n"
-	/* the curl glue: a static link then needs Requires.private */
-	"	shmt_curl_opts_init(&o);\n"
-	"	rc = shmt_open(&t, argv[1], &cfg, SHMT_CREATE);\n"
-	"	if (rc == SHMT_OK) {\n"
-	"		shmt_close(t);\n"
-	"		rc = shmt_remove(argv[1]);\n"
-	"	}\n"
-	"	if (rc != SHMT_OK) {\n"
-	"		fprintf(stderr, \"%s: %s\\n\", argv[1], shmt_strerror(rc));\n"
-	"		return 1;\n"
-	"	}\n"
-	"	printf(\"%s\\n\", shmt_version());\n"
-	"	return 0;\n"
-	"}\n";
+    "#include <stdio.h>\n"
+    "#include <shmthrottle.h>\n"
+    "int main(int argc, char **argv) {\n"
+    "	shmt_throttle *t;\n"
+    "	shmt_config cfg;\n"
+    "	shmt_curl_opts o;\n"
+    "	int rc;\n"
+    "	if (argc != 2) return 2;\n"
+    "	shmt_config_init(&cfg);\n"
+    "	cfg.nrates = 1;\n"
+    "	cfg.rates[0].max = 5;\n"
+    "	cfg.rates[0].period = 1.0;\n"
+    /* the curl glue: a static link then needs Requires.private */
+    "	shmt_curl_opts_init(&o);\n"
+    "	rc = shmt_open(&t, argv[1], &cfg, SHMT_CREATE);\n"
+    "	if (rc == SHMT_OK) {\n"
+    "		shmt_close(t);\n"
+    "		rc = shmt_remove(argv[1]);\n"
+    "	}\n"
+    "	if (rc != SHMT_OK) {\n"
+    "		fprintf(stderr, \"%s: %s\\n\", argv[1], shmt_strerror(rc));\n"
+    "		return 1;\n"
+    "	}\n"
+    "	printf(\"%s\\n\", shmt_version());\n"
+    "	return 0;\n"
+    "}\n";
 
 static char out[1 << 16];
 
@@ -79,8 +79,7 @@ run(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-#define run_ok(...)                                                           \
-	ck_assert_msg(run(__VA_ARGS__) == 0, "failed:\n%s", out)
+#define run_ok(...) ck_assert_msg(run(__VA_ARGS__) == 0, "failed:\n%s", out)
 
 static char *
 destdir(void)
