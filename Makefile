@@ -19,12 +19,13 @@ PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
 WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
+# pkg-config is asked when a recipe needs the answer, not when make starts:
+# `make check` may install libcurl and check (scripts/deps) a moment before.
 REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
 	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
-CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
-LIBS = -pthread -lrt -lm $(CURL_LIBS)
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs libcurl)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B = build
 SONAME = libshmthrottle.so.$(MAJOR)
@@ -36,7 +37,8 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check demo bench install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
+.PHONY: all check run-check demo run-demo bench install uninstall clean format \
+	asan ubsan tsan valgrind sanitize fuzz
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
 all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(TOOLS)
 
@@ -78,8 +80,15 @@ $(TEST_OBJ): | $(TOOLS)
 $(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
+# `make check` and `make demo` first install the Debian packages they need
+# and lack (scripts/deps; NO_DEPS=1 skips it), then build and run in a new
+# make, which reads what pkg-config says after the install.
+check demo:
+	@scripts/deps $@
+	@$(MAKE) --no-print-directory run-$@
+
 # The whole suite; CK_RUN_SUITE=policy (etc.) runs one suite.
-check: all $(B)/check_shmthrottle
+run-check: all $(B)/check_shmthrottle
 	$(B)/check_shmthrottle
 
 # The whole suite under each sanitizer, each in its own build folder.
@@ -135,7 +144,7 @@ bench: all $(B)/bench
 	bench/e2e $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
-demo: all
+run-demo: all
 	scripts/demo $(abspath $(B))
 
 # The .pc is written by install, from the install's PREFIX and dirs (never
