@@ -84,8 +84,9 @@ run(const char *fmt, ...)
 static char *
 destdir(void)
 {
-	static char dir[] = "/tmp/shmt-install-XXXXXX";
+	static char dir[32];
 
+	strcpy(dir, "/tmp/shmt-install-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	return dir;
 }
@@ -103,20 +104,15 @@ has_line(const char *text, const char *line)
 	return 0;
 }
 
-/* The installed .pc of PREFIX under DESTDIR d, into out[]. */
-static void
-read_pc(const char *d, const char *prefix)
-{
-	run_ok("cat '%s%s/lib/pkgconfig/libshmthrottle.pc'", d, prefix);
-	ck_assert_msg(strstr(out, d) == NULL, "DESTDIR in the .pc:\n%s", out);
-}
-
+/* The .pc installed for PREFIX under DESTDIR d names PREFIX, never d;
+ * it is left in out[]. */
 static void
 assert_pc_prefix(const char *d, const char *prefix)
 {
 	char want[256];
 
-	read_pc(d, prefix);
+	run_ok("cat '%s%s/lib/pkgconfig/libshmthrottle.pc'", d, prefix);
+	ck_assert_msg(strstr(out, d) == NULL, "DESTDIR in the .pc:\n%s", out);
 	snprintf(want, sizeof(want), "prefix=%s", prefix);
 	ck_assert_msg(has_line(out, want), "want %s in:\n%s", want, out);
 	snprintf(want, sizeof(want), "libdir=%s/lib", prefix);
