@@ -19,12 +19,13 @@ PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
 WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
+# pkg-config is asked when a recipe needs the answer, not when make starts:
+# `make check` may install libcurl and check (scripts/deps) a moment before.
 REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
 	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
-CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
-LIBS = -pthread -lrt -lm $(CURL_LIBS)
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs libcurl)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B = build
 SONAME = libshmthrottle.so.$(MAJOR)
@@ -37,9 +38,10 @@ HEADERS = $(wildcard libshmthrottle/*.h)
 TEST_SRC = $(wildcard tests/check_*.c)
 TEST_OBJ = $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all check demo bench install uninstall clean format asan ubsan tsan valgrind sanitize fuzz
+.PHONY: all check run-check demo run-demo bench install uninstall clean format format-check \
+	asan ubsan tsan valgrind sanitize fuzz
 TOOLS = $(B)/throttlectl $(B)/throttle-curl
-all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(B)/libshmthrottle.pc $(TOOLS)
+all: $(B)/libshmthrottle.a $(B)/libshmthrottle.so $(TOOLS)
 
 $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(@D)
@@ -67,14 +69,11 @@ $(B)/libshmthrottle.so: $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%)
 	ln -sf $(<F) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(B)/libshmthrottle.pc: libshmthrottle/libshmthrottle.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
-	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
 $(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' \
-		-DSOURCE_DIR='"$(CURDIR)"' -c -o $@ $<
+		-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_CC='"$(CC)"' -DBUILD_CFLAGS='"$(CFLAGS)"' \
+		-DBUILD_LDFLAGS='"$(LDFLAGS)"' -c -o $@ $<
 $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
@@ -82,8 +81,15 @@ $(TEST_OBJ): | $(TOOLS)
 $(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
+# `make check` and `make demo` first install the Debian packages they need
+# and lack (scripts/deps; NO_DEPS=1 skips it), then build and run in a new
+# make, which reads what pkg-config says after the install.
+check demo:
+	@scripts/deps $@
+	@$(MAKE) --no-print-directory run-$@
+
 # The whole suite; CK_RUN_SUITE=policy (etc.) runs one suite.
-check: all $(B)/check_shmthrottle
+run-check: all $(B)/check_shmthrottle
 	$(B)/check_shmthrottle
 
 # The whole suite under each sanitizer, each in its own build folder.
@@ -139,9 +145,11 @@ bench: all $(B)/bench
 	bench/e2e $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
-demo: all
+run-demo: all
 	scripts/demo $(abspath $(B))
 
+# The .pc is written by install, from the install's PREFIX and dirs (never
+# DESTDIR): whatever PREFIX the build ran with, the .pc names the install.
 install: all
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir) \
 		$(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
@@ -153,7 +161,10 @@ install: all
 	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
 	ln -sf $(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libshmthrottle.so
-	install -m 644 $(B)/libshmthrottle.pc $(DESTDIR)$(pkgconfigdir)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
+	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
+	    libshmthrottle/libshmthrottle.pc.in > $(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
+	chmod 644 $(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
 
 uninstall:
 	rm -f $(TOOLS:$(B)/%=$(DESTDIR)$(bindir)/%) $(DESTDIR)$(mandir)/man1/throttle*.1 \
@@ -161,8 +172,14 @@ uninstall:
 	rm -f $(DESTDIR)$(includedir)/shmthrottle.h $(DESTDIR)$(libdir)/libshmthrottle.* \
 		$(DESTDIR)$(pkgconfigdir)/libshmthrottle.pc
 
+# Every C file of the tree, in the one style of .clang-format; CI runs
+# format-check, which changes nothing and fails on any difference.
+FORMAT_SRC = $(patsubst ./%,%,$(sort $(shell find . \( -path './build*' -o -path ./.git \) -prune \
+	-o -name '*.[ch]' -print)))
 format:
-	clang-format -i libshmthrottle/*.[ch] tests/*.[ch]
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf $(B) build-asan build-ubsan build-tsan build-fuzz

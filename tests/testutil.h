@@ -48,5 +48,6 @@ Suite *errors_suite(void);
 Suite *timing_suite(void);
 Suite *servers_suite(void);
 Suite *arrivals_suite(void);
+Suite *install_suite(void);
 
 #endif
