@@ -28,7 +28,11 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B = build
-SONAME = libshmthrottle.so.$(MAJOR)
+MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmthrottle/shmthrottle.h)
+# While the major version is 0 each minor version may change the ABI, so
+# the soname carries it (libshmthrottle.so.0.2); from 1.0 on, the major.
+SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
+REALNAME = libshmthrottle.so.$(VERSION)
 LIB_SRC = clock.c config.c error.c futex.c perform.c policy.c retry_after.c ring.c runner.c \
 	timing.c \
 	segment.c throttle.c
@@ -62,10 +66,10 @@ $(B)/pic/%.o: libshmthrottle/%.c $(HEADERS)
 $(B)/libshmthrottle.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
-$(B)/$(SONAME).$(VERSION:$(MAJOR).%=%): $(LIB_PIC)
+$(B)/$(REALNAME): $(LIB_PIC)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,libshmthrottle/libshmthrottle.vers \
 		$(LDFLAGS) -o $@ $^ $(LIBS)
-$(B)/libshmthrottle.so: $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%)
+$(B)/libshmthrottle.so: $(B)/$(REALNAME)
 	ln -sf $(<F) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
@@ -158,8 +162,8 @@ install: all
 	install -m 644 docs/*.3 $(DESTDIR)$(mandir)/man3/
 	install -m 644 libshmthrottle/shmthrottle.h $(DESTDIR)$(includedir)/
 	install -m 644 $(B)/libshmthrottle.a $(DESTDIR)$(libdir)/
-	install -m 755 $(B)/$(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/
-	ln -sf $(SONAME).$(VERSION:$(MAJOR).%=%) $(DESTDIR)$(libdir)/$(SONAME)
+	install -m 755 $(B)/$(REALNAME) $(DESTDIR)$(libdir)/
+	ln -sf $(REALNAME) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libshmthrottle.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(libdir)|' \
 	    -e 's|@INCLUDEDIR@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \

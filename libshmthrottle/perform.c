@@ -166,8 +166,8 @@ no_send(const shmt_config *cfg, unsigned failures, CURLcode cc,
 	shmt_scfg_from(&s, cfg);
 	res->status = 0;
 	res->curl_code = (int)cc;
-	out->verdict = transient(cc, o->retry_connrefused) ? SHMT_RETRY
-	                                                   : SHMT_DONE;
+	out->verdict =
+	    transient(cc, o->retry_connrefused) ? SHMT_RETRY : SHMT_DONE;
 	out->delay = shmt_ns_to_sec(shmt_backoff_for_attempt(&s, failures));
 }
 
@@ -230,8 +230,9 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			if (performed > 0)
 				res->retries--;
 			rc = a.rc;
-			if (rc == SHMT_ETIMEDOUT && (opts->max_time <= 0 ||
-			                             since(start) < opts->max_time))
+			if (rc == SHMT_ETIMEDOUT &&
+			    (opts->max_time <= 0 ||
+			     since(start) < opts->max_time))
 				continue;
 			if (rc == SHMT_ETIMEDOUT && performed > 0) {
 				/* the shared delay outlasts max_time */
