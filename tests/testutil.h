@@ -40,5 +40,6 @@ Suite *throttlectl_suite(void);
 Suite *integration_suite(void);
 Suite *runner_suite(void);
 Suite *stress_suite(void);
+Suite *tools_suite(void);
 
 #endif
