@@ -298,7 +298,7 @@ static const struct {
 	  "--backoff-multiplier must be 1 to 1000" },
 	{ "create x --period 1 --max 3 --retry-after-max 99999999", 2,
 	  "--retry-after-max must be" },
-	{ "create x --period 99999999 --max 3", 2, "--period must be" },
+	{ "create x --period 99999999 --max 3", 2, "period must be 0.000001 to" },
 	{ "create x --period 1 --max 3 --capacity 99999999", 2,
 	  "invalid --capacity" },
 	{ "create x --period 1 --max 300 --capacity 100", 2,

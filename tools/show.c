@@ -227,12 +227,16 @@ show_log(FILE *f, const shmt_log_entry *e, size_t n, int json)
 		}
 		cli_format_wall(e[i].wall, when, sizeof(when));
 		if (e[i].status)
-			fprintf(f, "%s  %3d  %s\n", when, e[i].status,
-			        e[i].url);
+			fprintf(f, "%s  %3d  ", when, e[i].status);
 		else
-			fprintf(f, "%s    -  %s\n", when,
-			        e[i].url[0] ? e[i].url
-			                    : "(no response recorded)");
+			fprintf(f, "%s    -  ", when);
+		/* a URL comes from anyone who records: never raw to a
+		 * terminal */
+		if (e[i].url[0] || e[i].status)
+			cli_text_string(f, e[i].url);
+		else
+			fputs("(no response recorded)", f);
+		fputc('\n', f);
 	}
 	if (json)
 		fputs("]\n", f);
