@@ -115,9 +115,9 @@ START_TEST(throttle_curl_write_errors_exit_23)
 	                     TCURL, n, big),
 	                 23);
 	/* a reader that goes away: 23, not death by SIGPIPE */
-	ck_assert_int_eq(run("{ %s -t %s file://%s 2>/dev/null; "
-	                     "echo \"rc=$?\" >&3; } 3>&1 | head -c 1 "
-	                     ">/dev/null",
+	ck_assert_int_eq(run("{ { %s -t %s file://%s 2>/dev/null; "
+	                     "echo \"rc=$?\" >&3; } | head -c 1 >/dev/null; "
+	                     "} 3>&1",
 	                     TCURL, n, big),
 	                 0);
 	ck_assert_msg(strstr(out, "rc=23"), "%s", out);
