@@ -218,10 +218,13 @@ handle(int opt, const char *arg)
 struct command {
 	const char *name;
 	int (*run)(const char *name, int argc, char **argv);
-	int positional; /* arguments after NAME */
+	/* arguments after NAME; -1: run's -- COMMAND [ARG...] */
+	int positional;
 	int needs_name;
-	const int *opts; /* accepted option codes besides --help, 0-ended */
-	int config;      /* takes CONFIG options */
+	/* accepted option codes besides --help, 0-ended */
+	const int *opts;
+	/* takes CONFIG options */
+	int config;
 };
 
 static int
@@ -597,8 +600,7 @@ static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
 static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT, 0 };
 static const int o_run[] = { O_TIMEOUT, 0 };
 
-/* name, run, arguments after NAME (-1: run's -- COMMAND), needs NAME,
- * options, takes CONFIG */
+/* name, run, positional, needs_name, opts, config */
 static const struct command commands[] = {
 	{ "create", cmd_create, 0, 1, o_create, 1 },
 	{ "set", cmd_set, 0, 1, NULL, 1 },
