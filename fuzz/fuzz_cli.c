@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cli_config_init(&cc, NULL);
 	for (int opt = CLI_OPT_PERIOD; opt < CLI_OPT_FIRST_FREE; opt++)
 		cli_config_option(&cc, opt, buf);
-	writeout(null, buf, "http://x/", &r);
+	writeout(null, buf, "http://x/", &r, 0);
 	free(buf);
 	return 0;
 }

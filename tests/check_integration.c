@@ -244,6 +244,33 @@ START_TEST(gnu_parallel_limit_paces_plain_curl)
 }
 END_TEST
 
+START_TEST(retry_max_time_counts_only_resends_sent)
+{
+	const char *name = test_name("rmt");
+	struct server s;
+
+	/* 1 a second, a burst of 1: the third request at once is a 429
+	 * with Retry-After: 1, a pause longer than --retry-max-time */
+	server_start(&s, 1, 1, NULL);
+	sh(NULL, 0,
+	   "for i in 1 2 3; do curl -s -o /dev/null "
+	   "http://127.0.0.1:%d/api/warm; done",
+	   s.port);
+	ck_assert_int_eq(sh(out, sizeof(out),
+	                    "%s -t %s --retry-max-time 0.5 -o /dev/null "
+	                    "-w '%%{http_code} %%{num_retries} %%{exitcode}\n' "
+	                    "http://127.0.0.1:%d/api/t 2>&1",
+	                    TCURL, name, s.port),
+	                 75);
+	/* the resend was never sent: 0 retries, and the message says why */
+	ck_assert_msg(strstr(out, "429 0 75\n"), "%s", out);
+	ck_assert_msg(strstr(out, "--retry-max-time"), "%s", out);
+	ck_assert_int_eq(server_count(&s, 429, "/api/t"), 1);
+	server_stop(&s);
+	shmt_remove(name);
+}
+END_TEST
+
 START_TEST(bad_input_to_throttle_curl)
 {
 	const char *name = test_name("tcbad");
@@ -291,6 +318,7 @@ integration_suite(void)
 	tcase_add_test(tc, the_readme_shell_recipe_shares_the_limit);
 	tcase_add_test(tc, threads_of_one_process_share_the_handle);
 	tcase_add_test(tc, gnu_parallel_limit_paces_plain_curl);
+	tcase_add_test(tc, retry_max_time_counts_only_resends_sent);
 	tcase_add_test(tc, bad_input_to_throttle_curl);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

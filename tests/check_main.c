@@ -17,6 +17,7 @@ main(void)
 	srunner_add_suite(sr, segment_suite());
 	srunner_add_suite(sr, multiproc_suite());
 	srunner_add_suite(sr, throttlectl_suite());
+	srunner_add_suite(sr, tools_suite());
 	srunner_add_suite(sr, runner_suite());
 	srunner_add_suite(sr, integration_suite());
 	srunner_add_suite(sr, servers_suite());

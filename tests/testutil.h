@@ -49,5 +49,6 @@ Suite *timing_suite(void);
 Suite *servers_suite(void);
 Suite *arrivals_suite(void);
 Suite *install_suite(void);
+Suite *tools_suite(void);
 
 #endif

@@ -3,13 +3,25 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *cli_prog = "throttle";
+
+void
+cli_init(const char *prog)
+{
+	cli_prog = prog;
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+			/* the lowest free descriptor: fd itself */
+			open("/dev/null", O_RDONLY);
+}
 
 int
 cli_exit_status(int code)
@@ -36,20 +48,66 @@ cli_exit_status(int code)
 	}
 }
 
-int
-cli_fail(int code, const char *fmt, ...)
+/* At most PIPE_BUF bytes: one write(2) to a pipe is then atomic. */
+#define LINE_MAX_BYTES 4096
+
+static void
+error_line(const char *fmt, va_list ap, const char *tail)
+{
+	char line[LINE_MAX_BYTES];
+	size_t len = 0, room;
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s: ", cli_prog);
+	len = n > 0 ? (size_t)n : 0;
+	if (len < sizeof(line)) {
+		n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+		len += n > 0 ? (size_t)n : 0;
+	}
+	if (len < sizeof(line)) {
+		n = snprintf(line + len, sizeof(line) - len, "%s", tail);
+		len += n > 0 ? (size_t)n : 0;
+	}
+	/* truncated: keep the room for the newline */
+	room = sizeof(line) - 1;
+	if (len > room)
+		len = room;
+	line[len++] = '\n';
+	for (size_t done = 0; done < len;) {
+		ssize_t w = write(STDERR_FILENO, line + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+}
+
+void
+cli_error(const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
 
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line(fmt, ap, "");
 	va_end(ap);
-	if (code == SHMT_ESYS)
-		fprintf(stderr, " failed: %s\n", strerror(saved));
-	else
-		fprintf(stderr, " failed: %s\n", shmt_strerror(code));
+	errno = saved;
+}
+
+int
+cli_fail(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	char what[LINE_MAX_BYTES];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cli_error("%s failed: %s", what,
+	          code == SHMT_ESYS ? strerror(saved) : shmt_strerror(code));
 	return cli_exit_status(code);
 }
 
@@ -58,12 +116,28 @@ cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line(fmt, ap, " (try --help)");
 	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
 	return EXIT_USAGE;
+}
+
+void
+cli_bad_option(int opt, char **argv, char *buf, size_t len)
+{
+	/* optopt: the short option at fault (also inside "-xyz"); 0 or a
+	 * long option's code otherwise, when argv[optind - 1] names it */
+	int short_opt = optopt > 0 && optopt < 128 && isprint(optopt);
+	char name[64];
+
+	if (short_opt)
+		snprintf(name, sizeof(name), "-%c", optopt);
+	else
+		snprintf(name, sizeof(name), "%s", argv[optind - 1]);
+	if (opt == ':')
+		snprintf(buf, len, "'%s' needs a value", name);
+	else
+		snprintf(buf, len, "bad option '%s'", name);
 }
 
 int
@@ -114,6 +188,10 @@ cli_config_init(struct cli_config *cc, const shmt_config *base)
 		shmt_config_init(&cc->cfg);
 }
 
+#define TOO_MANY_LIMITS                                                        \
+	"at most %d limits (--period/--max and each --rate count one)"
+
+/* -1: not N/S; -2: one limit too many. */
 static int
 add_rate(struct cli_config *cc, const char *arg)
 {
@@ -132,7 +210,7 @@ add_rate(struct cli_config *cc, const char *arg)
 		return -1;
 	cc->rates_given = 1;
 	if (cc->nextra >= SHMT_MAX_RATES)
-		return -1;
+		return -2;
 	cc->extra[cc->nextra++] =
 	    (shmt_rate){ .max = (uint32_t)max, .period = period };
 	return 0;
@@ -206,6 +284,10 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		break;
 	default: return 0;
 	}
+	if (bad == -2) {
+		cli_usage_error(TOO_MANY_LIMITS, SHMT_MAX_RATES);
+		return -1;
+	}
 	if (bad) {
 		static const char *const names[] = {
 			"period",
@@ -230,6 +312,44 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 	return 1;
 }
 
+/* The library's ranges (shmt_config_check), checked in its order, to say
+ * which value is out. */
+static const char *
+config_problem(const shmt_config *c)
+{
+	const double week = 7.0 * 86400, year = 365.0 * 86400;
+	uint32_t largest = 0;
+
+	for (unsigned i = 0; i < c->nrates && i < SHMT_MAX_RATES; i++) {
+		if (!(c->rates[i].period >= 1e-6 && c->rates[i].period <= year))
+			return "a limit's period must be 0.000001 to 31536000 "
+			       "s (a year)";
+		if (c->rates[i].max > largest)
+			largest = c->rates[i].max;
+	}
+	if (c->policy == SHMT_POLICY_SMOOTH && c->nrates == 0)
+		return "the smooth policy needs --period and --max";
+	for (unsigned i = 0; i < c->nrates && i < SHMT_MAX_RATES; i++)
+		if (c->policy == SHMT_POLICY_SMOOTH &&
+		    c->burst > c->rates[i].max)
+			return "--burst exceeds --max";
+	if (!(c->margin >= 0 && c->margin <= 60))
+		return "--margin must be 0 to 60 s";
+	if (!(c->backoff_max >= 1e-3 && c->backoff_max <= week))
+		return "--backoff-max must be 0.001 to 604800 s (a week)";
+	if (!(c->backoff_initial >= 1e-3))
+		return "--backoff-initial must be at least 0.001 s";
+	if (!(c->backoff_initial <= c->backoff_max))
+		return "--backoff-initial exceeds --backoff-max";
+	if (!(c->backoff_multiplier >= 1 && c->backoff_multiplier <= 1000))
+		return "--backoff-multiplier must be 1 to 1000";
+	if (!(c->retry_after_max >= 1e-3 && c->retry_after_max <= week))
+		return "--retry-after-max must be 0.001 to 604800 s (a week)";
+	if (c->capacity != 0 && c->capacity < largest)
+		return "--capacity must hold the largest --max";
+	return "a value is out of range (see the man page)";
+}
+
 int
 cli_config_finish(struct cli_config *cc)
 {
@@ -237,55 +357,100 @@ cli_config_finish(struct cli_config *cc)
 
 	if ((cc->period > 0) != (cc->max > 0))
 		return cli_usage_error(
-		    "--period and --max go together (a limit is "
-		    "MAX requests per PERIOD seconds)");
+		    "--period and --max go together (a limit "
+		    "is MAX requests per PERIOD seconds)");
 	if (cc->rates_given) {
-		/* The rates given replace the old ones: --period/--max first.
-		 */
+		/* The rates given replace the old: --period/--max first. */
 		c->nrates = 0;
-		if (cc->period > 0)
-			c->rates[c->nrates++] =
-			    (shmt_rate){ .max = (uint32_t)cc->max,
-				         .period = cc->period };
+		if (cc->period > 0) {
+			c->rates[0].max = (uint32_t)cc->max;
+			c->rates[0].period = cc->period;
+			c->nrates = 1;
+		}
 		if (c->nrates + cc->nextra > SHMT_MAX_RATES)
-			return cli_usage_error("at most %d rates",
-			                       SHMT_MAX_RATES);
+			return cli_usage_error(TOO_MANY_LIMITS, SHMT_MAX_RATES);
 		for (unsigned i = 0; i < cc->nextra; i++)
 			c->rates[c->nrates++] = cc->extra[i];
 	}
 	if (shmt_config_check(c) != SHMT_OK) {
-		fprintf(stderr, "%s: invalid configuration: %s\n", cli_prog,
-		        c->policy == SHMT_POLICY_SMOOTH && c->nrates == 0
-		            ? "the smooth policy needs --period and --max"
-		        : c->backoff_initial > c->backoff_max
-		            ? "--backoff-initial exceeds --backoff-max"
-		        : c->backoff_multiplier < 1
-		            ? "--backoff-multiplier must be at least 1"
-		        : c->policy == SHMT_POLICY_SMOOTH
-		            ? "--burst exceeds --max"
-		        : c->capacity
-		            ? "--capacity must hold the largest --max"
-		            : "a value is out of range (see the man page)");
+		cli_error("invalid configuration: %s", config_problem(c));
 		return EXIT_USAGE;
 	}
 	return 0;
 }
 
+/* The length of the valid UTF-8 sequence at s (1 to 4), 0 if none starts
+ * there: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
 void
 cli_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\u%04x", ch);
+	fputc('"', f);
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else if (n == 0)
+			fputs("\\ufffd", f);
 		else
-			fputc(ch, f);
+			fwrite(p, 1, n, f);
+		p += n ? n : 1;
 	}
 	fputc('"', f);
+}
+
+void
+cli_text_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		/* C1 controls (U+0080 to U+009F) are C2 80 to C2 9F */
+		if (*p < 0x20 || *p == 0x7f || n == 0 ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0))
+			n = 0;
+		if (*p == '\\')
+			fputs("\\\\", f);
+		else if (n == 0)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fwrite(p, 1, n, f);
+		p += n ? n : 1;
+	}
 }
 
 void

@@ -10,15 +10,26 @@
 /* Exit statuses, documented in throttlectl(1) and throttle-curl(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_NOT_NOW = 1, /* check: not admitted now */
-	EXIT_USAGE = 2,   /* bad command, option, number, name or config */
-	EXIT_TIMEOUT = 3, /* acquire/run --timeout passed */
-	EXIT_NOENT = 4,   /* no such throttle */
-	EXIT_EXISTS = 5,  /* create: it exists */
-	EXIT_SEGMENT = 6, /* segment refused: damaged, foreign, other layout */
-	EXIT_SYSTEM = 7,  /* a system call failed */
-	EXIT_RETRY = 10,  /* record: acquire again and resend */
-	EXIT_GIVE_UP = 11 /* record: retryable, but retries are used up */
+	/* check: not admitted now */
+	EXIT_NOT_NOW = 1,
+	/* bad command, option, number, name or config */
+	EXIT_USAGE = 2,
+	/* acquire/run --timeout passed */
+	EXIT_TIMEOUT = 3,
+	/* no such throttle */
+	EXIT_NOENT = 4,
+	/* create: it exists */
+	EXIT_EXISTS = 5,
+	/* segment refused: damaged, foreign, other layout */
+	EXIT_SEGMENT = 6,
+	/* a system call failed */
+	EXIT_SYSTEM = 7,
+	/* record: acquire again and resend */
+	EXIT_RETRY = 10,
+	/* record: retryable, but retries are used up */
+	EXIT_GIVE_UP = 11,
+	/* the output cannot be written (curl's CURLE_WRITE_ERROR) */
+	EXIT_WRITE = 23
 };
 
 /* The environment variable that names the default throttle. */
@@ -26,12 +37,25 @@ enum {
 
 extern const char *cli_prog;
 
+/* Name the program for messages, and make sure descriptors 0 to 2 are
+ * open: a closed one is taken by /dev/null opened read-only, so that
+ * writes to a closed stdout fail (EBADF) instead of landing in the next
+ * file or shared-memory segment opened. */
+void cli_init(const char *prog);
+
+/* "PROG: MESSAGE" and a newline on stderr, in one write(2), so that the
+ * lines of concurrent processes do not interleave. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "PROG: WHAT failed: REASON" on stderr; returns the exit status for code. */
 int cli_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* "PROG: MESSAGE" on stderr, then EXIT_USAGE. */
+/* "PROG: MESSAGE (try --help)" on stderr, then EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_status(int code);
+/* The message for a getopt_long() result of '?' or ':' (opterr = 0 and an
+ * optstring starting with ':'), as "bad option '-x'" or "'--timeout' needs
+ * a value", into buf. */
+void cli_bad_option(int opt, char **argv, char *buf, size_t len);
 
 /* Strict parsers: digits (and one '.'), nothing else; 0 on success. */
 int cli_seconds(const char *s, double *out);
@@ -56,32 +80,34 @@ enum {
 	CLI_OPT_CAPACITY,
 	CLI_OPT_FIRST_FREE
 };
-#define CLI_CONFIG_LONGOPTS                                                    \
-	{ "period", required_argument, NULL, CLI_OPT_PERIOD },                 \
-	    { "max", required_argument, NULL, CLI_OPT_MAX },                   \
-	    { "rate", required_argument, NULL, CLI_OPT_RATE },                 \
-	    { "policy", required_argument, NULL, CLI_OPT_POLICY },             \
-	    { "burst", required_argument, NULL, CLI_OPT_BURST },               \
-	    { "margin", required_argument, NULL, CLI_OPT_MARGIN },             \
-	    { "backoff-initial", required_argument, NULL,                      \
-	      CLI_OPT_BACKOFF_INITIAL },                                       \
-	    { "backoff-multiplier", required_argument, NULL,                   \
-	      CLI_OPT_BACKOFF_MULTIPLIER },                                    \
-	    { "backoff-max", required_argument, NULL, CLI_OPT_BACKOFF_MAX },   \
-	    { "retry-after-max", required_argument, NULL,                      \
-	      CLI_OPT_RETRY_AFTER_MAX },                                       \
-	    { "max-retries", required_argument, NULL, CLI_OPT_RETRIES },       \
-	{                                                                      \
-		"capacity", required_argument, NULL, CLI_OPT_CAPACITY          \
-	}
+/* clang-format off */
+#define CLI_CONFIG_LONGOPTS \
+	{ "period", required_argument, NULL, CLI_OPT_PERIOD }, \
+	{ "max", required_argument, NULL, CLI_OPT_MAX }, \
+	{ "rate", required_argument, NULL, CLI_OPT_RATE }, \
+	{ "policy", required_argument, NULL, CLI_OPT_POLICY }, \
+	{ "burst", required_argument, NULL, CLI_OPT_BURST }, \
+	{ "margin", required_argument, NULL, CLI_OPT_MARGIN }, \
+	{ "backoff-initial", required_argument, NULL, CLI_OPT_BACKOFF_INITIAL }, \
+	{ "backoff-multiplier", required_argument, NULL, CLI_OPT_BACKOFF_MULTIPLIER }, \
+	{ "backoff-max", required_argument, NULL, CLI_OPT_BACKOFF_MAX }, \
+	{ "retry-after-max", required_argument, NULL, CLI_OPT_RETRY_AFTER_MAX }, \
+	{ "max-retries", required_argument, NULL, CLI_OPT_RETRIES }, \
+	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY }
+/* clang-format on */
 
 struct cli_config {
 	shmt_config cfg;
-	int changed;                     /* any option seen */
-	int rates_given;                 /* --period/--max/--rate seen */
-	double period;                   /* --period, 0 if absent */
-	unsigned long max;               /* --max, 0 if absent */
-	shmt_rate extra[SHMT_MAX_RATES]; /* --rate MAX/PERIOD, in order */
+	/* any option seen */
+	int changed;
+	/* --period/--max/--rate seen */
+	int rates_given;
+	/* --period, 0 if absent */
+	double period;
+	/* --max, 0 if absent */
+	unsigned long max;
+	/* --rate MAX/PERIOD, in order */
+	shmt_rate extra[SHMT_MAX_RATES];
 	unsigned nextra;
 };
 
@@ -90,8 +116,13 @@ int cli_config_option(struct cli_config *cc, int opt, const char *arg);
 /* Fold --period/--max into the rates and check; 0 or an exit status. */
 int cli_config_finish(struct cli_config *cc);
 
-/* Write s as a JSON string, quotes included. */
+/* Write s as a JSON string, quotes included: valid UTF-8 as it is, what
+ * JSON requires escaped, and each byte that is not valid UTF-8 as \ufffd. */
 void cli_json_string(FILE *f, const char *s);
+/* Write s for a terminal: printable ASCII and valid UTF-8 as they are;
+ * control characters (C0, DEL, C1) and bytes that are not valid UTF-8 as
+ * \xNN, a backslash as \\. */
+void cli_text_string(FILE *f, const char *s);
 /* "2026-11-24 16:30:01.123 UTC" */
 void cli_format_wall(double epoch, char *buf, size_t len);
 

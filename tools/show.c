@@ -65,9 +65,8 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 		fprintf(f, ", burst %u", c->burst);
 	fputc('\n', f);
 	if (c->nrates == 0)
-		fprintf(
-		    f,
-		    "  Rate:            unknown (only 429s pace requests)\n");
+		fputs("  Rate:            unknown (only 429s pace requests)\n",
+		      f);
 	for (unsigned i = 0; i < c->nrates; i++) {
 		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
 
@@ -123,30 +122,41 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 	for (unsigned i = 0; i < c->nrates; i++) {
 		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
 
-		fprintf(
-		    f, "%s{\"max\":%u,\"period\":%.9g,\"sent\":%u,\"left\":%u}",
-		    i ? "," : "", max, c->rates[i].period, sent,
-		    sent < max ? max - sent : 0);
+		fprintf(f, "%s{\"max\":%u,\"period\":%.9g,", i ? "," : "", max,
+		        c->rates[i].period);
+		fprintf(f, "\"sent\":%u,\"left\":%u}", sent,
+		        sent < max ? max - sent : 0);
 	}
-	fprintf(
-	    f,
-	    "],\"burst\":%u,\"margin\":%.9g,\"backoff_initial\":%.9g,"
-	    "\"backoff_multiplier\":%.9g,\"backoff_max\":%.9g,"
-	    "\"retry_after_max\":%.9g,\"max_retries\":%u,\"capacity\":%u,"
-	    "\"log_count\":%u,\"next_slot\":%.9g,\"backoff\":%.9g,"
-	    "\"delay_remaining\":%.9g,\"waiting\":%u,\"requests\":%llu,"
-	    "\"n429\":%llu,\"retries\":%llu,\"waited\":%.9g,\"repairs\":%llu,"
-	    "\"last_429\":",
-	    c->burst, c->margin, c->backoff_initial, c->backoff_multiplier,
-	    c->backoff_max, c->retry_after_max, c->max_retries, st->capacity,
-	    st->log_count, st->next_slot, st->backoff, st->delay_remaining,
-	    st->waiting, (unsigned long long)st->requests,
-	    (unsigned long long)st->n429, (unsigned long long)st->retries,
-	    st->waited, (unsigned long long)st->repairs);
+	fprintf(f, "],\"burst\":%u,\"margin\":%.9g,", c->burst, c->margin);
+	fprintf(f, "\"backoff_initial\":%.9g,\"backoff_multiplier\":%.9g,",
+	        c->backoff_initial, c->backoff_multiplier);
+	fprintf(f, "\"backoff_max\":%.9g,\"retry_after_max\":%.9g,",
+	        c->backoff_max, c->retry_after_max);
+	fprintf(f, "\"max_retries\":%u,\"capacity\":%u,\"log_count\":%u,",
+	        c->max_retries, st->capacity, st->log_count);
+	fprintf(f, "\"next_slot\":%.9g,\"backoff\":%.9g,", st->next_slot,
+	        st->backoff);
+	fprintf(f, "\"delay_remaining\":%.9g,\"waiting\":%u,",
+	        st->delay_remaining, st->waiting);
+	fprintf(f, "\"requests\":%llu,\"n429\":%llu,\"retries\":%llu,",
+	        (unsigned long long)st->requests, (unsigned long long)st->n429,
+	        (unsigned long long)st->retries);
+	fprintf(f, "\"waited\":%.9g,\"repairs\":%llu,\"last_429\":", st->waited,
+	        (unsigned long long)st->repairs);
 	if (st->last_429 > 0)
 		fprintf(f, "%.3f}\n", st->last_429);
 	else
 		fputs("null}\n", f);
+}
+
+static void
+list_entry_json(FILE *f, const shmt_stat *st)
+{
+	fprintf(f, ",\"policy\":\"%s\",\"waiting\":%u,",
+	        policy_name(st->config.policy), st->waiting);
+	fprintf(f, "\"requests\":%llu,\"n429\":%llu,",
+	        (unsigned long long)st->requests, (unsigned long long)st->n429);
+	fprintf(f, "\"delay_remaining\":%.9g}", st->delay_remaining);
 }
 
 static int
@@ -181,15 +191,7 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 				fprintf(f, ",\"error\":\"%s\"}",
 				        shmt_strerror(rc));
 			else
-				fprintf(
-				    f,
-				    ",\"policy\":\"%s\",\"waiting\":%u,"
-				    "\"requests\":%llu,"
-				    "\"n429\":%llu,\"delay_remaining\":%.9g}",
-				    policy_name(st.config.policy), st.waiting,
-				    (unsigned long long)st.requests,
-				    (unsigned long long)st.n429,
-				    st.delay_remaining);
+				list_entry_json(f, &st);
 			continue;
 		}
 		if (rc != SHMT_OK) {
@@ -227,12 +229,16 @@ show_log(FILE *f, const shmt_log_entry *e, size_t n, int json)
 		}
 		cli_format_wall(e[i].wall, when, sizeof(when));
 		if (e[i].status)
-			fprintf(f, "%s  %3d  %s\n", when, e[i].status,
-			        e[i].url);
+			fprintf(f, "%s  %3d  ", when, e[i].status);
 		else
-			fprintf(f, "%s    -  %s\n", when,
-			        e[i].url[0] ? e[i].url
-			                    : "(no response recorded)");
+			fprintf(f, "%s    -  ", when);
+		/* a URL comes from anyone who records: never raw to a
+		 * terminal */
+		if (e[i].url[0] || e[i].status)
+			cli_text_string(f, e[i].url);
+		else
+			fputs("(no response recorded)", f);
+		fputc('\n', f);
 	}
 	if (json)
 		fputs("]\n", f);

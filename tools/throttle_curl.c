@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,11 +14,20 @@
 #include "cli.h"
 #include "writeout.h"
 
-#define EXIT_GAVE_UP                                                           \
-	75                /* a 429/503 outlasted --retries or --retry-max-time \
-	                   */
-#define EXIT_THROTTLE 69  /* the throttle cannot be opened or used */
-#define EXIT_HTTP_FAIL 22 /* --fail and a final status >= 400, as curl */
+/* Exit statuses beside cli.h's EXIT_USAGE and EXIT_WRITE (23, as curl). */
+/* --fail and a final status >= 400, as curl */
+#define EXIT_HTTP_FAIL 22
+/* the URL list cannot be read: curl's CURLE_READ_ERROR */
+#define EXIT_READ 26
+/* the throttle cannot be opened or used */
+#define EXIT_THROTTLE 69
+/* a URL still rate-limited (429, 503...) when --retries or
+ * --retry-max-time ran out */
+#define EXIT_GAVE_UP 75
+
+/* The largest -m and --connect-timeout: their milliseconds fit a long of
+ * 32 bits, as libcurl takes them. */
+#define MAX_TIME_S 2147483.0
 
 /* clang-format off */
 static const char usage_text[] =
@@ -44,8 +54,8 @@ static const char usage_text[] =
 "  -H, --header LINE         extra request header (repeatable)\n"
 "  -X, --request METHOD      request method\n"
 "  -d, --data DATA           POST body\n"
-"  -m, --max-time S          limit for one attempt\n"
-"      --connect-timeout S   limit for connecting\n"
+"  -m, --max-time S          limit for one attempt (at most 2147483)\n"
+"      --connect-timeout S   limit for connecting (at most 2147483)\n"
 "  -f, --fail                exit 22 if a final status is 400 or more\n"
 "  -s, --silent              no progress line, no warnings (errors still show)\n"
 "Retries:\n"
@@ -60,16 +70,28 @@ static const char usage_text[] =
 "  -h, --help, --version\n"
 "\n"
 "Exit status: 0 every URL answered (with --fail: below 400); 2 usage;\n"
-"22 --fail and a status of 400 or more; 69 the throttle cannot be used;\n"
-"75 a URL still rate-limited when its retries or time ran out; otherwise\n"
-"curl's code for a transport error (6 host not found, 7 cannot connect,\n"
-"28 timed out).  The first failing URL, in input order, decides.\n";
+"22 --fail and a status of 400 or more; 23 the output cannot be written;\n"
+"26 the URL list cannot be read (nothing is fetched); 69 the throttle\n"
+"cannot be used; 75 a URL still rate-limited when its retries ran out,\n"
+"or --retry-max-time ran out in the shared pause; otherwise curl's code\n"
+"for a transport error (6 host not found, 7 cannot connect, 28 timed\n"
+"out), its retries used up or not.  The first failing URL, in input\n"
+"order, decides; %{exitcode} prints each URL's own.\n";
 /* clang-format on */
 
 struct job {
 	const char *url;
 	shmt_curl_result res;
 	int throttle_rc;
+	/* the failed attempt's body, replaced by the retry's */
+	FILE *body;
+	/* 1 from a retry's start until libcurl runs the resend: still 1 at
+	 * the end if the resend was never sent (the time ran out) */
+	int resend_pending;
+	/* its body or -w could not be written, or it was not fetched since
+	 * the output failed */
+	int write_error;
+	int skipped;
 };
 
 static struct {
@@ -81,6 +103,9 @@ static struct {
 	double max_time, connect_timeout;
 	int fail, silent;
 	FILE *out;
+	const char *out_name;
+	/* the output (or stdout, for -w) failed: fetch no more */
+	int out_failed;
 	pthread_mutex_t out_mu;
 	size_t done, total;
 } g = { .out_mu = PTHREAD_MUTEX_INITIALIZER };
@@ -91,18 +116,33 @@ sink(char *p, size_t size, size_t n, void *arg)
 	return fwrite(p, size, n, arg) * size;
 }
 
-/* A retry's body replaces the failed attempt's. */
+/* Before a retry: its body replaces the failed attempt's. */
 static void
-rewind_body(void *arg)
+before_retry(void *arg)
 {
-	FILE *f = arg;
+	struct job *j = arg;
 
-	rewind(f);
-	if (ftruncate(fileno(f), 0) != 0)
-		fseek(f, 0, SEEK_SET);
+	rewind(j->body);
+	if (ftruncate(fileno(j->body), 0) != 0)
+		fseek(j->body, 0, SEEK_SET);
+	j->resend_pending = 1;
 }
 
-static void
+/* libcurl calls it at least once in every transfer (the last, forced
+ * progress update), whatever its outcome: the resend was sent. */
+static int
+progress_seen(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+              curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct job *j = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	j->resend_pending = 0;
+	return 0;
+}
+
+/* 0, or -1 with errno set if g.out cannot take the body. */
+static int
 copy_out(FILE *from)
 {
 	char buf[65536];
@@ -110,18 +150,23 @@ copy_out(FILE *from)
 
 	rewind(from);
 	while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
-		fwrite(buf, 1, n, g.out);
+		if (fwrite(buf, 1, n, g.out) != n)
+			return -1;
+	return fflush(g.out) == EOF ? -1 : 0;
 }
 
 static void
-setup(CURL *easy, const struct job *j, FILE *body)
+setup(CURL *easy, struct job *j)
 {
 	curl_easy_setopt(easy, CURLOPT_URL, j->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT,
 	                 "throttle-curl/" SHMT_VERSION_STRING);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, j->body);
+	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, progress_seen);
+	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, j);
 	if (g.headers)
 		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, g.headers);
 	if (g.data)
@@ -136,40 +181,93 @@ setup(CURL *easy, const struct job *j, FILE *body)
 		                 (long)(g.connect_timeout * 1000));
 }
 
+/* The exit status for one URL, as %{exitcode} prints it. */
+static int
+url_status(const struct job *j)
+{
+	int st;
+
+	/* --retry-max-time ran out in the shared pause, before the first
+	 * send (a later one shows as gave_up) */
+	if (j->throttle_rc == SHMT_ETIMEDOUT)
+		st = EXIT_GAVE_UP;
+	else if (j->throttle_rc != SHMT_OK)
+		st = EXIT_THROTTLE;
+	else if (j->res.curl_code != CURLE_OK)
+		st = j->res.curl_code;
+	else if (j->res.gave_up)
+		st = EXIT_GAVE_UP;
+	else if (g.fail && j->res.status >= 400)
+		st = EXIT_HTTP_FAIL;
+	else
+		st = EXIT_OK;
+	return st == EXIT_OK && j->write_error ? EXIT_WRITE : st;
+}
+
+/* The first write error ends the output: one message, and no more URLs
+ * fetched for nothing.  Called under g.out_mu. */
+static void
+output_failed(struct job *j, const char *where)
+{
+	j->write_error = 1;
+	if (g.out_failed)
+		return;
+	g.out_failed = 1;
+	cli_error("write to %s failed: %s (no more URLs are fetched)", where,
+	          strerror(errno));
+}
+
+/* As curl: the body to -o or stdout (not with --fail on an error), then
+ * -w to stdout. */
+static void
+output(struct job *j)
+{
+	pthread_mutex_lock(&g.out_mu);
+	if (!g.out_failed && j->body && j->throttle_rc == SHMT_OK &&
+	    j->res.curl_code == CURLE_OK && !(g.fail && j->res.status >= 400) &&
+	    copy_out(j->body) != 0)
+		output_failed(j, g.out_name);
+	if (!g.out_failed && g.writeout) {
+		writeout(stdout, g.writeout, j->url, &j->res, url_status(j));
+		if (fflush(stdout) == EOF || ferror(stdout))
+			output_failed(j, "stdout");
+	}
+	g.done++;
+	pthread_mutex_unlock(&g.out_mu);
+}
+
 static int
 fetch(void *arg, void **result)
 {
 	struct job *j = arg;
-	CURL *easy = curl_easy_init();
-	FILE *body = tmpfile();
+	CURL *easy = NULL;
 	shmt_curl_opts o = g.copts;
 
 	*result = NULL;
-	if (!easy || !body) {
+	pthread_mutex_lock(&g.out_mu);
+	j->skipped = j->write_error = g.out_failed;
+	pthread_mutex_unlock(&g.out_mu);
+	if (j->skipped)
+		return SHMT_OK;
+	easy = curl_easy_init();
+	j->body = tmpfile();
+	if (!easy || !j->body) {
 		j->res.curl_code = CURLE_OUT_OF_MEMORY;
 		snprintf(j->res.error, sizeof(j->res.error), "%s",
 		         strerror(errno));
 	} else {
-		setup(easy, j, body);
-		o.before_retry = rewind_body;
-		o.arg = body;
+		setup(easy, j);
+		o.before_retry = before_retry;
+		o.arg = j;
 		j->throttle_rc = shmt_curl_perform(g.t, easy, &o, &j->res);
+		/* only resends sent count */
+		if (j->resend_pending && j->res.retries > 0)
+			j->res.retries--;
 	}
-	pthread_mutex_lock(&g.out_mu);
-	/* as curl: the body to -o or stdout (not with --fail on an error),
-	 * -w always to stdout */
-	if (body && j->throttle_rc == SHMT_OK && j->res.curl_code == CURLE_OK &&
-	    !(g.fail && j->res.status >= 400))
-		copy_out(body);
-	fflush(g.out);
-	if (g.writeout) {
-		writeout(stdout, g.writeout, j->url, &j->res);
-		fflush(stdout);
-	}
-	g.done++;
-	pthread_mutex_unlock(&g.out_mu);
-	if (body)
-		fclose(body);
+	output(j);
+	if (j->body)
+		fclose(j->body);
+	j->body = NULL;
 	curl_easy_cleanup(easy);
 	return j->throttle_rc;
 }
@@ -193,6 +291,7 @@ progress(void *arg)
 		if (shmt_stat_get(g.t, &st) != SHMT_OK)
 			continue;
 		secs = (double)(time(NULL) - start);
+		/* one fprintf to unbuffered stderr: one write(2) */
 		fprintf(stderr,
 		        "\r%s: %zu/%zu done, %.1f req/s, %llu 429s, %u waiting "
 		        "(host)   ",
@@ -203,6 +302,7 @@ progress(void *arg)
 	return NULL;
 }
 
+/* 0, -1 out of memory, -2 a read error (errno set). */
 static int
 read_urls(char ***urls, size_t *n)
 {
@@ -235,7 +335,7 @@ read_urls(char ***urls, size_t *n)
 			goto fail;
 	}
 	free(line);
-	return 0;
+	return ferror(stdin) ? -2 : 0;
 fail:
 	free(line);
 	return -1;
@@ -277,12 +377,10 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 			return EXIT_THROTTLE;
 		}
 	} else if (!g.silent) {
-		fprintf(stderr,
-		        "%s: warning: throttle '%s' exists with other limits; "
-		        "using its own (see throttlectl status %s; "
-		        "--reconfigure to "
-		        "apply yours)\n",
-		        cli_prog, name, name);
+		cli_error("warning: throttle '%s' exists with other limits; "
+		          "using its own (see throttlectl status %s; "
+		          "--reconfigure to apply yours)",
+		          name, name);
 	}
 	return 0;
 }
@@ -292,36 +390,45 @@ static int
 exit_status(const struct job *jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct job *j = &jobs[i];
+		int st = url_status(&jobs[i]);
 
-		if (j->throttle_rc != SHMT_OK)
-			return EXIT_THROTTLE;
-		if (j->res.gave_up)
-			return EXIT_GAVE_UP;
-		if (j->res.curl_code != CURLE_OK)
-			return j->res.curl_code;
-		if (g.fail && j->res.status >= 400)
-			return EXIT_HTTP_FAIL;
+		if (st != EXIT_OK)
+			return st;
 	}
 	return EXIT_OK;
 }
 
+/* One line for a URL that did not succeed; write errors are said once,
+ * when they happen. */
 static void
 report(const struct job *j)
 {
-	if (j->throttle_rc != SHMT_OK)
-		fprintf(stderr, "%s: %s: throttle failed: %s\n", cli_prog,
-		        j->url, shmt_strerror(j->throttle_rc));
-	else if (j->res.gave_up)
-		fprintf(stderr,
-		        "%s: %s: still %d after %u retries (%.1f s): gave up\n",
-		        cli_prog, j->url, j->res.status, j->res.retries,
-		        j->res.time_total);
-	else if (j->res.curl_code != CURLE_OK)
-		fprintf(stderr, "%s: %s: %s\n", cli_prog, j->url, j->res.error);
-	else if (g.fail && j->res.status >= 400)
-		fprintf(stderr, "%s: %s: the server answered %d\n", cli_prog,
-		        j->url, j->res.status);
+	const shmt_curl_result *r = &j->res;
+	double limit = g.copts.max_time;
+
+	if (j->skipped)
+		return;
+	if (j->throttle_rc == SHMT_ETIMEDOUT)
+		cli_error("%s: --retry-max-time (%g s) ran out during the "
+		          "shared pause: not sent",
+		          j->url, limit);
+	else if (j->throttle_rc != SHMT_OK)
+		cli_error("%s: throttle failed: %s", j->url,
+		          shmt_strerror(j->throttle_rc));
+	else if (r->curl_code != CURLE_OK && r->retries > 0)
+		cli_error("%s: %s (after %u retries)", j->url, r->error,
+		          r->retries);
+	else if (r->curl_code != CURLE_OK)
+		cli_error("%s: %s", j->url, r->error);
+	else if (r->gave_up && j->resend_pending)
+		cli_error("%s: still %d after %u retries: --retry-max-time "
+		          "(%g s) ran out during the shared pause",
+		          j->url, r->status, r->retries, limit);
+	else if (r->gave_up)
+		cli_error("%s: still %d after %u retries (%.1f s): gave up",
+		          j->url, r->status, r->retries, r->time_total);
+	else if (g.fail && r->status >= 400)
+		cli_error("%s: the server answered %d", j->url, r->status);
 }
 
 static int
@@ -408,12 +515,14 @@ struct args {
 	struct cli_config cc;
 };
 
+/* A time limit for libcurl, which takes milliseconds in a long. */
 static int
 seconds_arg(const char *opt, const char *arg, double *out)
 {
-	return cli_seconds(arg, out)
-	           ? cli_usage_error("invalid %s '%s'", opt, arg)
-	           : 0;
+	if (cli_seconds(arg, out) || *out > MAX_TIME_S)
+		return cli_usage_error("invalid %s '%s' (0 to %.0f seconds)",
+		                       opt, arg, MAX_TIME_S);
+	return 0;
 }
 
 static int
@@ -437,7 +546,10 @@ option(struct args *a, int opt, const char *arg)
 		return seconds_arg("--connect-timeout", arg,
 		                   &g.connect_timeout);
 	case O_RETRY_MAX_TIME:
-		return seconds_arg("--retry-max-time", arg, &g.copts.max_time);
+		return cli_seconds(arg, &g.copts.max_time)
+		           ? cli_usage_error("invalid --retry-max-time '%s'",
+		                             arg)
+		           : 0;
 	case O_CONNREFUSED: g.copts.retry_connrefused = 1; return 0;
 	case O_RECONFIGURE: a->reconfigure = 1; return 0;
 	case 'H':
@@ -476,8 +588,10 @@ parse(struct args *a, int argc, char **argv)
 	int opt, rc;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "t:o:w:H:X:d:m:fsh", long_opts,
+	while ((opt = getopt_long(argc, argv, ":t:o:w:H:X:d:m:fsh", long_opts,
 	                          NULL)) != -1) {
+		char why[128];
+
 		if (opt == 'h') {
 			fputs(usage_text, stdout);
 			exit(EXIT_OK);
@@ -488,9 +602,10 @@ parse(struct args *a, int argc, char **argv)
 			       curl_version());
 			exit(EXIT_OK);
 		}
-		if (opt == '?')
-			return cli_usage_error("bad option '%s'",
-			                       argv[optind - 1]);
+		if (opt == '?' || opt == ':') {
+			cli_bad_option(opt, argv, why, sizeof(why));
+			return cli_usage_error("%s", why);
+		}
 		if ((rc = option(a, opt, optarg)) != 0)
 			return rc;
 	}
@@ -502,41 +617,61 @@ parse(struct args *a, int argc, char **argv)
 	return cli_config_finish(&a->cc);
 }
 
+/* The URLs to fetch: the arguments, or stdin read whole. */
+static int
+url_list(int argc, char **argv, const struct args *a, char ***urls, size_t *n,
+         char ***owned)
+{
+	int rc;
+
+	*urls = argv + optind;
+	*n = (size_t)(argc - optind);
+	if (!(*n == 0 || (*n == 1 && strcmp((*urls)[0], "-") == 0)))
+		return 0;
+	if (!a->jobs)
+		return cli_usage_error("no URL (give URLs, or --jobs N to "
+		                       "read them from stdin)");
+	rc = read_urls(urls, n);
+	*owned = *urls;
+	/* a list known to be incomplete: nothing is fetched */
+	if (rc == -2) {
+		cli_error("read the URL list from stdin failed: %s",
+		          strerror(errno));
+		return EXIT_READ;
+	}
+	if (rc != 0)
+		return cli_fail(SHMT_ENOMEM, "read URLs");
+	return *n == 0 ? cli_usage_error("no URL on stdin") : 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct args a = { .jobs = 0 };
 	char **urls, **owned = NULL;
-	size_t n;
+	size_t n = 0;
 	int rc;
 
-	cli_prog = "throttle-curl";
+	cli_init("throttle-curl");
+	/* as curl: a reader that goes away is a write error (23) */
+	signal(SIGPIPE, SIG_IGN);
 	shmt_curl_opts_init(&g.copts);
 	g.copts.retry_statuses = g.retry_statuses;
 	cli_config_init(&a.cc, NULL);
 	if ((rc = parse(&a, argc, argv)) != 0)
 		return rc;
-	urls = argv + optind;
-	n = (size_t)(argc - optind);
-	if (n == 0 || (n == 1 && strcmp(urls[0], "-") == 0)) {
-		if (!a.jobs)
-			return cli_usage_error(
-			    "no URL (give URLs, or --jobs N to read them "
-			    "from stdin)");
-		rc = read_urls(&urls, &n) != 0
-		         ? cli_fail(SHMT_ENOMEM, "read URLs")
-		     : n == 0 ? cli_usage_error("no URL on stdin")
-		              : 0;
-		owned = urls;
-		if (rc != 0)
-			goto done;
-	}
-	g.out = stdout;
-	if (a.output && !(g.out = fopen(a.output, "w"))) {
-		fprintf(stderr, "%s: open '%s' failed: %s\n", cli_prog,
-		        a.output, strerror(errno));
-		rc = 23; /* curl's "write error" */
+	if ((rc = url_list(argc, argv, &a, &urls, &n, &owned)) != 0)
 		goto done;
+	g.out = stdout;
+	g.out_name = "stdout";
+	if (a.output) {
+		g.out_name = a.output;
+		if (!(g.out = fopen(a.output, "w"))) {
+			cli_error("open '%s' failed: %s", a.output,
+			          strerror(errno));
+			rc = EXIT_WRITE;
+			goto done;
+		}
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rc = cli_fail(SHMT_ESYS, "curl_global_init");
@@ -546,8 +681,10 @@ main(int argc, char **argv)
 		rc = run_jobs(urls, n, a.jobs ? (unsigned)a.jobs : 1);
 	shmt_close(g.t);
 	curl_global_cleanup();
-	if (g.out != stdout && fclose(g.out) != 0 && rc == 0)
-		rc = 23;
+	if (g.out != stdout && fclose(g.out) != 0 && rc == 0) {
+		cli_error("write to %s failed: %s", a.output, strerror(errno));
+		rc = EXIT_WRITE;
+	}
 done:
 	curl_slist_free_all(g.headers);
 	for (size_t i = 0; owned && i < n; i++)

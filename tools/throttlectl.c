@@ -54,12 +54,15 @@ static const char usage_text[] =
 "  --capacity N              create: log entries (max(4096, 2 x largest N))\n"
 "  --mode 600|660            create: 660 shares the throttle with your group\n"
 "\n"
-"NAME defaults to $" THROTTLE_ENV ".  `throttlectl --group ...` opens a\n"
-"throttle of another user of your group.\n"
+"  --group                   any command with NAME: open a throttle that\n"
+"                            another user of your group created with 660\n"
+"\n"
+"NAME defaults to $" THROTTLE_ENV ".\n"
 "Exit status: 0 ok, 1 not admitted now (check), 2 usage or bad value,\n"
 "3 timed out, 4 no such throttle, 5 exists, 6 segment refused (damaged,\n"
 "another user's, other version), 7 system error, 10 retry (record),\n"
-"11 retries used up (record); run: the command's status.\n";
+"11 retries used up (record), 23 the output cannot be written (acquire:\n"
+"the slot is taken all the same); run: the command's status.\n";
 /* clang-format on */
 
 static unsigned open_flags;
@@ -215,10 +218,13 @@ handle(int opt, const char *arg)
 struct command {
 	const char *name;
 	int (*run)(const char *name, int argc, char **argv);
-	int positional; /* arguments after NAME */
+	/* arguments after NAME; -1: run's -- COMMAND [ARG...] */
+	int positional;
 	int needs_name;
-	const int *opts; /* accepted option codes besides --help, 0-ended */
-	int config;      /* takes CONFIG options */
+	/* accepted option codes besides --help, 0-ended */
+	const int *opts;
+	/* takes CONFIG options */
+	int config;
 };
 
 static int
@@ -269,6 +275,7 @@ cmd_set(const char *name, int argc, char **argv)
 {
 	shmt_throttle *t;
 	shmt_config cur;
+	unsigned long largest;
 	int rc;
 
 	(void)argc, (void)argv;
@@ -285,36 +292,33 @@ cmd_set(const char *name, int argc, char **argv)
 	cli_config_init(&g_cc, &cur);
 	for (int i = 0; i < g_ncfg_opts; i++)
 		cli_config_option(&g_cc, g_cfg_opts[i].opt, g_cfg_opts[i].arg);
-	/* `set NAME --max 300` keeps the first rate's period, and the reverse
-	 */
+	/* `set NAME --max 300` keeps the first rate's period, and the
+	 * reverse. */
 	if (cur.nrates > 0 && g_cc.period == 0 && g_cc.max > 0)
 		g_cc.period = cur.rates[0].period;
 	if (cur.nrates > 0 && g_cc.max == 0 && g_cc.period > 0)
 		g_cc.max = cur.rates[0].max;
-	unsigned long largest = g_cc.max;
-
+	largest = g_cc.max;
 	for (unsigned i = 0; i < g_cc.nextra; i++)
 		if (g_cc.extra[i].max > largest)
 			largest = g_cc.extra[i].max;
 	if (largest > cur.capacity) {
 		shmt_close(t);
-		return cli_usage_error(
-		    "a limit above %u needs a larger log than "
-		    "this throttle's (remove it and create it "
-		    "with --capacity)",
-		    cur.capacity);
+		return cli_usage_error("a limit above %u needs a larger log "
+		                       "than this throttle's (remove it and "
+		                       "create it with --capacity)",
+		                       cur.capacity);
 	}
 	rc = cli_config_finish(&g_cc);
 	if (rc == 0 && cur.capacity != g_cc.cfg.capacity)
-		rc = cli_usage_error(
-		    "the log's capacity (%u) is fixed at creation",
-		    cur.capacity);
+		rc = cli_usage_error("the log's capacity (%u) is fixed at "
+		                     "creation",
+		                     cur.capacity);
 	if (rc == 0 && (rc = shmt_config_set(t, &g_cc.cfg)) != SHMT_OK)
-		rc =
-		    cli_fail(rc,
-		             "set '%s' (a --max above the log's capacity of %u "
-		             "needs a new throttle)",
-		             name, cur.capacity);
+		rc = cli_fail(rc,
+		              "set '%s' (a --max above the log's capacity "
+		              "of %u needs a new throttle)",
+		              name, cur.capacity);
 	shmt_close(t);
 	return rc;
 }
@@ -493,7 +497,13 @@ cmd_acquire(const char *name, int argc, char **argv)
 	    (rc = acquire(name, &tk, g_timeout)) != 0)
 		return rc;
 	shmt_ticket_format(&tk, buf, sizeof(buf));
-	puts(buf);
+	/* The slot is taken now: a lost ticket must not look like success. */
+	if (puts(buf) == EOF || fflush(stdout) == EOF) {
+		cli_error("write the ticket failed: %s (the slot in '%s' is "
+		          "taken all the same)",
+		          strerror(errno), name);
+		return EXIT_WRITE;
+	}
 	return EXIT_OK;
 }
 
@@ -523,8 +533,7 @@ cmd_run(const char *name, int argc, char **argv)
 	setenv("THROTTLE_TICKET", buf, 1);
 	fflush(stdout);
 	execvp(argv[0], argv);
-	fprintf(stderr, "%s: run '%s' failed: %s\n", cli_prog, argv[0],
-	        strerror(errno));
+	cli_error("run '%s' failed: %s", argv[0], strerror(errno));
 	return 127;
 }
 
@@ -546,8 +555,8 @@ retry_after_arg(shmt_throttle *t, const shmt_ticket *tk)
 	                            cfg.retry_after_max, &secs);
 	if (rc == SHMT_OK)
 		return secs;
-	fprintf(stderr, "%s: ignoring --retry-after '%s': %s\n", cli_prog,
-	        g_retry_after, shmt_strerror(rc));
+	cli_error("ignoring --retry-after '%s': %s", g_retry_after,
+	          shmt_strerror(rc));
 	return -1;
 }
 
@@ -565,7 +574,8 @@ cmd_record(const char *name, int argc, char **argv)
 		    "record needs an HTTP STATUS (0-999, 0: no response)");
 	if ((rc = ticket_arg(&tk)) != 0)
 		return rc;
-	if (!g_ticket) { /* sent just now, first attempt */
+	if (!g_ticket) {
+		/* sent just now, first attempt */
 		tk.seq = UINT64_MAX;
 		tk.send_ns = shmt_mono_ns();
 		tk.attempt = 1;
@@ -579,23 +589,22 @@ cmd_record(const char *name, int argc, char **argv)
 		return cli_fail(rc, "record in '%s'", name);
 	if (out.verdict == SHMT_RETRY && g_wait)
 		shmt_sleep(out.delay);
-	return out.verdict == SHMT_RETRY     ? EXIT_RETRY
-	       : out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP
-	                                     : EXIT_OK;
+	if (out.verdict == SHMT_RETRY)
+		return EXIT_RETRY;
+	return out.verdict == SHMT_GIVE_UP ? EXIT_GIVE_UP : EXIT_OK;
 }
 
+/* clang-format off */
 static const int o_json[] = { O_JSON, 0 };
 static const int o_create[] = { O_MODE, 0 };
 static const int o_log[] = { O_JSON, 'n', 0 };
-static const int o_reset[] = {
-	O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0
-};
+static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0 };
 static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
 static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
-static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL,
-	                        O_RETRY,  O_WAIT,        0 };
+static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT, 0 };
 static const int o_run[] = { O_TIMEOUT, 0 };
 
+/* name, run, positional, needs_name, opts, config */
 static const struct command commands[] = {
 	{ "create", cmd_create, 0, 1, o_create, 1 },
 	{ "set", cmd_set, 0, 1, NULL, 1 },
@@ -610,6 +619,7 @@ static const struct command commands[] = {
 	{ "record", cmd_record, 1, 1, o_record, 0 },
 	{ "run", cmd_run, -1, 1, o_run, 0 },
 };
+/* clang-format on */
 
 static int
 dispatch(const struct command *c, int argc, char **argv)
@@ -617,7 +627,8 @@ dispatch(const struct command *c, int argc, char **argv)
 	const char *name = NULL;
 	int opt, rc, i, end = argc, rest = c->positional;
 
-	if (rest < 0) { /* run: options and NAME before --, the command after */
+	/* run: options and NAME before --, the command after */
+	if (rest < 0) {
 		for (end = 1; end < argc && strcmp(argv[end], "--"); end++)
 			;
 		if (end == argc)
@@ -627,12 +638,19 @@ dispatch(const struct command *c, int argc, char **argv)
 	}
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(end, argv, "hn:", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(end, argv, ":hn:", long_opts, NULL)) != -1) {
+		char why[128];
+
 		if (opt == 'h')
 			return usage(stdout, EXIT_OK);
-		if (opt == '?')
-			return cli_usage_error("bad option '%s' for '%s'",
-			                       argv[optind - 1], c->name);
+		/* a value missing for an option this command refuses anyway:
+		 * say it is refused */
+		if (opt == ':' && !accepted(c, optopt))
+			opt = '?';
+		if (opt == '?' || opt == ':') {
+			cli_bad_option(opt, argv, why, sizeof(why));
+			return cli_usage_error("%s for '%s'", why, c->name);
+		}
 		if (!accepted(c, opt))
 			return cli_usage_error("'%s' takes no option --%s",
 			                       c->name, opt_name(opt));
@@ -662,10 +680,23 @@ dispatch(const struct command *c, int argc, char **argv)
 	return c->run(name, end - i, argv + i);
 }
 
+/* What a command printed must have reached stdout (status >/dev/full). */
+static int
+output_checked(int status)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return status;
+	/* the ticket's own message is said already */
+	if (status == EXIT_WRITE)
+		return status;
+	cli_error("write the output failed: %s", strerror(errno));
+	return status == EXIT_OK ? EXIT_WRITE : status;
+}
+
 int
 main(int argc, char **argv)
 {
-	cli_prog = "throttlectl";
+	cli_init("throttlectl");
 	cli_config_init(&g_cc, NULL);
 	if (argc < 2)
 		return usage(stderr, EXIT_USAGE);
@@ -678,6 +709,7 @@ main(int argc, char **argv)
 	}
 	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
 		if (!strcmp(argv[1], commands[k].name))
-			return dispatch(&commands[k], argc - 1, argv + 1);
+			return output_checked(
+			    dispatch(&commands[k], argc - 1, argv + 1));
 	return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -7,7 +7,7 @@
  * does with a warning). */
 static int
 variable(FILE *f, const char *name, size_t len, const char *url,
-         const shmt_curl_result *r)
+         const shmt_curl_result *r, int exitcode)
 {
 #define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
 	if (IS("http_code") || IS("response_code"))
@@ -19,7 +19,7 @@ variable(FILE *f, const char *name, size_t len, const char *url,
 	else if (IS("num_retries"))
 		fprintf(f, "%u", r->retries);
 	else if (IS("exitcode"))
-		fprintf(f, "%d", r->curl_code);
+		fprintf(f, "%d", exitcode);
 	else if (IS("errormsg"))
 		fputs(r->error, f);
 	else
@@ -28,19 +28,28 @@ variable(FILE *f, const char *name, size_t len, const char *url,
 #undef IS
 }
 
+/* The character of the escape \c: \n, \t, \r, else c itself. */
+static int
+escaped(char c)
+{
+	switch (c) {
+	case 'n': return '\n';
+	case 't': return '\t';
+	case 'r': return '\r';
+	default: return c;
+	}
+}
+
 void
-writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r)
+writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r,
+         int exitcode)
 {
 	for (const char *p = fmt; *p; p++) {
 		const char *end;
 
 		if (*p == '\\' && p[1]) {
 			p++;
-			fputc(*p == 'n'   ? '\n'
-			      : *p == 't' ? '\t'
-			      : *p == 'r' ? '\r'
-			                  : *p,
-			      f);
+			fputc(escaped(*p), f);
 		} else if (*p == '%' && p[1] == '%') {
 			fputc('%', f);
 			p++;
@@ -53,7 +62,7 @@ writeout(FILE *f, const char *fmt, const char *url, const shmt_curl_result *r)
 				f = stderr;
 			else if (len == 6 && memcmp(p + 2, "stdout", 6) == 0)
 				f = stdout;
-			else if (!variable(f, p + 2, len, url, r))
+			else if (!variable(f, p + 2, len, url, r, exitcode))
 				fwrite(p, 1, (size_t)(end - p + 1), f);
 			p = end;
 		} else {
