@@ -89,8 +89,9 @@ on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 	return CURL_PREREQFUNC_OK;
 }
 
-/* Sleep until the next slot is LEAD away (or `left` runs out): the wait
- * for a far slot happens before connecting, not on an open connection. */
+/* Sleep until the next slot is LEAD away: the wait for a far slot happens
+ * before connecting, not on an open connection.  SHMT_ETIMEDOUT at once
+ * if the slot is farther than `left` (< 0: no limit). */
 static int
 wait_near(shmt_throttle *t, double left)
 {
@@ -102,10 +103,9 @@ wait_near(shmt_throttle *t, double left)
 		return rc;
 	next = st.next_slot > st.delay_remaining ? st.next_slot
 	                                         : st.delay_remaining;
-	next -= LEAD;
 	if (left >= 0 && next > left)
-		next = left;
-	shmt_sleep(next);
+		return SHMT_ETIMEDOUT;
+	shmt_sleep(next - LEAD);
 	return SHMT_OK;
 }
 
@@ -213,8 +213,13 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			res->gave_up = 1;
 			break;
 		}
-		if ((rc = wait_near(t, a.left)) != SHMT_OK)
+		if ((rc = wait_near(t, a.left)) != SHMT_OK) {
+			if (rc == SHMT_ETIMEDOUT && performed > 0) {
+				res->gave_up = res->paused_out = 1;
+				rc = SHMT_OK;
+			}
 			break;
+		}
 		curl_easy_setopt(easy, CURLOPT_PREREQDATA, &a);
 		if (performed > 0) {
 			res->retries++;
@@ -236,7 +241,7 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 				continue;
 			if (rc == SHMT_ETIMEDOUT && performed > 0) {
 				/* the shared delay outlasts max_time */
-				res->gave_up = 1;
+				res->gave_up = res->paused_out = 1;
 				rc = SHMT_OK;
 			}
 			break;

@@ -429,8 +429,11 @@ typedef struct shmt_curl_result {
 	int gave_up;
 	/** libcurl's message for a transport error */
 	char error[256];
+	/** 1: gave up because the shared delay outlasts max_time (the resend
+	 *  was not sent) */
+	int paused_out;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[128];
+	unsigned char reserved[124];
 } shmt_curl_result;
 
 /** Fill *o with the defaults (no extra statuses, the throttle's retries,

@@ -85,9 +85,6 @@ struct job {
 	int throttle_rc;
 	/* the failed attempt's body, replaced by the retry's */
 	FILE *body;
-	/* 1 from a retry's start until libcurl runs the resend: still 1 at
-	 * the end if the resend was never sent (the time ran out) */
-	int resend_pending;
 	/* its body or -w could not be written, or it was not fetched since
 	 * the output failed */
 	int write_error;
@@ -125,20 +122,6 @@ before_retry(void *arg)
 	rewind(j->body);
 	if (ftruncate(fileno(j->body), 0) != 0)
 		fseek(j->body, 0, SEEK_SET);
-	j->resend_pending = 1;
-}
-
-/* libcurl calls it at least once in every transfer (the last, forced
- * progress update), whatever its outcome: the resend was sent. */
-static int
-progress_seen(void *arg, curl_off_t dltotal, curl_off_t dlnow,
-              curl_off_t ultotal, curl_off_t ulnow)
-{
-	struct job *j = arg;
-
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	j->resend_pending = 0;
-	return 0;
 }
 
 /* 0, or -1 with errno set if g.out cannot take the body. */
@@ -164,9 +147,6 @@ setup(CURL *easy, struct job *j)
 	                 "throttle-curl/" SHMT_VERSION_STRING);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, j->body);
-	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, progress_seen);
-	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, j);
 	if (g.headers)
 		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, g.headers);
 	if (g.data)
@@ -260,9 +240,6 @@ fetch(void *arg, void **result)
 		o.before_retry = before_retry;
 		o.arg = j;
 		j->throttle_rc = shmt_curl_perform(g.t, easy, &o, &j->res);
-		/* only resends sent count */
-		if (j->resend_pending && j->res.retries > 0)
-			j->res.retries--;
 	}
 	output(j);
 	if (j->body)
@@ -420,7 +397,7 @@ report(const struct job *j)
 		          r->retries);
 	else if (r->curl_code != CURLE_OK)
 		cli_error("%s: %s", j->url, r->error);
-	else if (r->gave_up && j->resend_pending)
+	else if (r->gave_up && r->paused_out)
 		cli_error("%s: still %d after %u retries: --retry-max-time "
 		          "(%g s) ran out during the shared pause",
 		          j->url, r->status, r->retries, limit);
