@@ -1,5 +1,7 @@
 /* check_timing.c - arrivals: the measured lateness and round trips, the
  * margin they call for, and a late send re-planning what follows. */
+#include <string.h>
+
 #include "config.h"
 #include "internal.h"
 #include "policy.h"
@@ -162,6 +164,56 @@ START_TEST(status_shows_the_measures_and_the_margin_in_force)
 }
 END_TEST
 
+#define CTL TOOLS_DIR "/throttlectl"
+
+START_TEST(shell_users_report_measures_and_status_shows_them)
+{
+	const char *name = test_name("ctltiming");
+	char out[4096], tk[128];
+
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " create %s --period 1 --max 5", name), 0);
+	ck_assert_int_eq(test_sh(tk, sizeof(tk), CTL " acquire %s", name), 0);
+	tk[strcspn(tk, "\n")] = '\0';
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " record %s 200 --ticket %s "
+	                             "--sent-at $(date +%%s.%%N) --rtt 0.02",
+	                         name, tk),
+	                 0);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out), CTL " status %s --json", name), 0);
+	ck_assert_msg(strstr(out, "\"samples\":1,") &&
+	                  strstr(out, "\"rtt_low\":0.02,") &&
+	                  strstr(out, "\"margin_fixed\":false"),
+	              "%s", out);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status %s", name), 0);
+	ck_assert_msg(strstr(out, "Measured:        1 requests") &&
+	                  strstr(out, "round trips 20.0-20.0 ms"),
+	              "%s", out);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " set %s --margin-mode fixed "
+	                             "--margin 0.01",
+	                         name),
+	                 0);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out), CTL " status %s --json", name), 0);
+	ck_assert_msg(strstr(out, "\"margin_fixed\":true,"
+	                          "\"margin_in_force\":0.01,"),
+	              "%s", out);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " set %s --margin-mode sometimes "
+	                             "2>/dev/null",
+	                         name),
+	                 2);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " record %s 200 --sent-at soon "
+	                             "2>/dev/null",
+	                         name),
+	                 2);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 timing_suite(void)
 {
@@ -175,6 +227,7 @@ timing_suite(void)
 	tcase_add_test(tc, the_window_spacing_follows_the_measured_margin);
 	tcase_add_test(tc, a_late_send_counts_from_when_it_left);
 	tcase_add_test(tc, status_shows_the_measures_and_the_margin_in_force);
+	tcase_add_test(tc, shell_users_report_measures_and_status_shows_them);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -282,6 +282,10 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		bad = cli_count(arg, 16, 1u << 24, &n);
 		c->capacity = (uint32_t)n;
 		break;
+	case CLI_OPT_MARGIN_MODE:
+		bad = strcmp(arg, "adaptive") != 0 && strcmp(arg, "fixed") != 0;
+		c->margin_fixed = strcmp(arg, "fixed") == 0;
+		break;
 	default: return 0;
 	}
 	if (bad == -2) {
@@ -302,6 +306,7 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 			"retry-after-max",
 			"max-retries",
 			"capacity",
+			"margin-mode",
 		};
 
 		cli_usage_error("invalid --%s '%s'",

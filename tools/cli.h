@@ -78,6 +78,7 @@ enum {
 	CLI_OPT_RETRY_AFTER_MAX,
 	CLI_OPT_RETRIES,
 	CLI_OPT_CAPACITY,
+	CLI_OPT_MARGIN_MODE,
 	CLI_OPT_FIRST_FREE
 };
 /* clang-format off */
@@ -93,7 +94,8 @@ enum {
 	{ "backoff-max", required_argument, NULL, CLI_OPT_BACKOFF_MAX }, \
 	{ "retry-after-max", required_argument, NULL, CLI_OPT_RETRY_AFTER_MAX }, \
 	{ "max-retries", required_argument, NULL, CLI_OPT_RETRIES }, \
-	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY }
+	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY }, \
+	{ "margin-mode", required_argument, NULL, CLI_OPT_MARGIN_MODE }
 /* clang-format on */
 
 struct cli_config {

@@ -59,11 +59,27 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 	char when[64];
 
 	fprintf(f, "Throttle: %s\n", name);
-	fprintf(f, "  Policy:          %s, margin %g s", policy_name(c->policy),
-	        c->margin);
+	fprintf(f, "  Policy:          %s", policy_name(c->policy));
 	if (c->policy == SHMT_POLICY_SMOOTH)
 		fprintf(f, ", burst %u", c->burst);
 	fputc('\n', f);
+	if (c->margin_fixed)
+		fprintf(f, "  Margin:          %.4f s (fixed)\n", c->margin);
+	else
+		fprintf(f,
+		        "  Margin:          %.4f s in force (adaptive, floor "
+		        "%g s)\n",
+		        st->margin, c->margin);
+	if (st->samples)
+		fprintf(f,
+		        "  Measured:        %llu requests: late up to %.1f ms, "
+		        "round trips %.1f-%.1f ms\n",
+		        (unsigned long long)st->samples, st->lateness * 1e3,
+		        st->rtt_low * 1e3, st->rtt_high * 1e3);
+	else
+		fputs("  Measured:        nothing yet (throttle-curl measures; "
+		      "record --sent-at --rtt)\n",
+		      f);
 	if (c->nrates == 0)
 		fputs("  Rate:            unknown (only 429s pace requests)\n",
 		      f);
@@ -128,6 +144,12 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 		        sent < max ? max - sent : 0);
 	}
 	fprintf(f, "],\"burst\":%u,\"margin\":%.9g,", c->burst, c->margin);
+	fprintf(f, "\"margin_fixed\":%s,\"margin_in_force\":%.9g,",
+	        c->margin_fixed ? "true" : "false", st->margin);
+	fprintf(f, "\"samples\":%llu,\"lateness\":%.9g,",
+	        (unsigned long long)st->samples, st->lateness);
+	fprintf(f, "\"rtt_low\":%.9g,\"rtt_high\":%.9g,", st->rtt_low,
+	        st->rtt_high);
 	fprintf(f, "\"backoff_initial\":%.9g,\"backoff_multiplier\":%.9g,",
 	        c->backoff_initial, c->backoff_multiplier);
 	fprintf(f, "\"backoff_max\":%.9g,\"retry_after_max\":%.9g,",

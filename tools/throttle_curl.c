@@ -42,6 +42,7 @@ static const char usage_text[] =
 "      --period S --max N    the limit, N requests per S seconds: creates the\n"
 "                            throttle if it does not exist\n"
 "      --rate N/S, --policy window|smooth, --burst N, --margin S,\n"
+"      --margin-mode adaptive|fixed,\n"
 "      --backoff-initial S, --backoff-multiplier M, --backoff-max S,\n"
 "      --retry-after-max S   as in throttlectl(1), for a throttle created here\n"
 "      --reconfigure         apply the given limit to an existing throttle\n"

@@ -34,6 +34,9 @@ static const char usage_text[] =
 "  acquire NAME [--timeout S] [--ticket T]   wait for a slot, print a ticket\n"
 "  record NAME STATUS [--ticket T] [--retry-after V] [--date D] [--url U]\n"
 "         [--retry] [--wait]                 report a response (exit 10: retry)\n"
+"         [--sent-at EPOCH] [--rtt S]        when the request left (date +%s.%N)\n"
+"                                            and its round trip: they feed the\n"
+"                                            adaptive margin\n"
 "  run NAME [--timeout S] -- COMMAND [ARG...] acquire, then run COMMAND\n"
 "  check NAME                                take a slot if one is free now\n"
 "                                            (exit 0), else exit 1: for GNU\n"
@@ -45,7 +48,12 @@ static const char usage_text[] =
 "  --policy window|smooth    window: bursts of up to N (default);\n"
 "                            smooth: one request every S/N seconds\n"
 "  --burst N                 smooth: requests at once (1)\n"
-"  --margin S                added to every spacing against jitter (0.005)\n"
+"  --margin S                added to every spacing against jitter: a floor\n"
+"                            under the measured margin (0.005)\n"
+"  --margin-mode adaptive|fixed\n"
+"                            adaptive: the margin follows the lateness and\n"
+"                            round trips the processes measure (at most 10%\n"
+"                            of a spacing); fixed: exactly --margin\n"
 "  --backoff-initial S       first backoff, least pause after a 429 (1)\n"
 "  --backoff-multiplier M    backoff growth (2)\n"
 "  --backoff-max S           backoff cap (60)\n"
@@ -105,6 +113,8 @@ static double g_timeout = -1, g_interval = 1;
 static unsigned long g_n = 20, g_count;
 static unsigned g_reset;
 static const char *g_ticket, *g_retry_after, *g_date, *g_url;
+/* record --sent-at (epoch seconds) and --rtt (seconds); < 0: not given */
+static double g_sent_at = -1, g_rtt = -1;
 static int g_retry, g_wait;
 
 enum {
@@ -124,7 +134,9 @@ enum {
 	O_LOG,
 	O_COUNTERS,
 	O_ALL,
-	O_GROUP
+	O_GROUP,
+	O_SENT_AT,
+	O_RTT
 };
 
 static const struct option long_opts[] = {
@@ -141,6 +153,8 @@ static const struct option long_opts[] = {
 	{ "url", required_argument, NULL, O_URL },
 	{ "retry", no_argument, NULL, O_RETRY },
 	{ "wait", no_argument, NULL, O_WAIT },
+	{ "sent-at", required_argument, NULL, O_SENT_AT },
+	{ "rtt", required_argument, NULL, O_RTT },
 	{ "backoff", no_argument, NULL, O_BACKOFF },
 	{ "delay", no_argument, NULL, O_DELAY },
 	{ "log", no_argument, NULL, O_LOG },
@@ -205,6 +219,18 @@ handle(int opt, const char *arg)
 	case O_URL: g_url = arg; return 0;
 	case O_RETRY: g_retry = 1; return 0;
 	case O_WAIT: g_wait = 1; return 0;
+	case O_SENT_AT:
+		return cli_seconds(arg, &g_sent_at) || g_sent_at > 1e11
+		           ? cli_usage_error(
+		                 "invalid --sent-at '%s' (epoch "
+		                 "seconds, as date +%%s.%%N prints)",
+		                 arg)
+		           : 0;
+	case O_RTT:
+		return cli_seconds(arg, &g_rtt) || g_rtt > 3600
+		           ? cli_usage_error("invalid --rtt '%s' (0 to 3600 s)",
+		                             arg)
+		           : 0;
 	case O_BACKOFF: g_reset |= SHMT_RESET_BACKOFF; return 0;
 	case O_DELAY: g_reset |= SHMT_RESET_DELAY; return 0;
 	case O_LOG: g_reset |= SHMT_RESET_LOG; return 0;
@@ -560,6 +586,21 @@ retry_after_arg(shmt_throttle *t, const shmt_ticket *tk)
 	return -1;
 }
 
+/* --sent-at and --rtt into the ticket: the wall-clock send time becomes
+ * the monotonic clock's, as the library counts. */
+static void
+measures(shmt_ticket *tk)
+{
+	if (g_sent_at >= 0) {
+		double ago = (double)(shmt_wall_ns() / 1000) / 1e6 - g_sent_at;
+		int64_t sent = shmt_mono_ns() - shmt_sec_to_ns(ago);
+
+		tk->sent_ns = sent > 0 ? sent : 1;
+	}
+	if (g_rtt >= 0)
+		tk->rtt_ns = shmt_sec_to_ns(g_rtt);
+}
+
 static int
 cmd_record(const char *name, int argc, char **argv)
 {
@@ -580,6 +621,7 @@ cmd_record(const char *name, int argc, char **argv)
 		tk.send_ns = shmt_mono_ns();
 		tk.attempt = 1;
 	}
+	measures(&tk);
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
 	rc = shmt_record(t, &tk, (int)status, retry_after_arg(t, &tk), g_url,
@@ -601,7 +643,8 @@ static const int o_log[] = { O_JSON, 'n', 0 };
 static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0 };
 static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
 static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
-static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT, 0 };
+static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT,
+				O_SENT_AT, O_RTT, 0 };
 static const int o_run[] = { O_TIMEOUT, 0 };
 
 /* name, run, positional, needs_name, opts, config */
