@@ -70,7 +70,7 @@ shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
 
 		if (e->mono >= sent)
 			break;
-		e->wall = shmt_add_ns(e->wall, sent - e->mono);
+		e->wall = shmt_add_ns(e->wall, shmt_sub_ns(sent, e->mono));
 		e->mono = sent;
 		moved = 1;
 	}
