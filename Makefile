@@ -28,8 +28,8 @@ CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 B = build
 SONAME = libshmthrottle.so.$(MAJOR)
-LIB_SRC = clock.c config.c error.c futex.c perform.c policy.c retry_after.c ring.c runner.c \
-	segment.c throttle.c
+LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c \
+	runner.c segment.c throttle.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
 HEADERS = $(wildcard libshmthrottle/*.h)

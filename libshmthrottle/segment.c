@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "lock.h"
 #include "policy.h"
 #include "ring.h"
 
@@ -187,102 +188,30 @@ repair(struct shmt_seg *sg, int64_t now)
  * is a stopped process or a forged lock word: an error, not a hang. */
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
-static int mutex_init(pthread_mutex_t *m);
-
-/* Why this peeks inside a pthread_mutex_t, which no one should: glibc
- * keeps the mutex's kind (type, robust, shared) in the mutex, and a kind
- * forged by anyone who can write the segment sends
- * pthread_mutex_timedlock() down paths that abort the process (found by
- * fuzz_segment).  Compare it with the kind our attributes give.  The
- * field is glibc's own: other C libraries get no such check. */
-#ifdef __GLIBC__
-static pthread_mutex_t model_mutex;
-static pthread_once_t model_once = PTHREAD_ONCE_INIT;
-
-static void
-model_init(void)
-{
-	mutex_init(&model_mutex);
-}
-
-static int
-mutex_sane(pthread_mutex_t *m)
-{
-	pthread_once(&model_once, model_init);
-	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) ==
-	       model_mutex.__data.__kind;
-}
-#else
-static int
-mutex_sane(pthread_mutex_t *m)
-{
-	(void)m;
-	return 1;
-}
-#endif
-
 int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 {
-	int64_t until = shmt_wall_ns() + shmt_lock_timeout;
-	struct timespec ts = { .tv_sec = until / SHMT_NS,
-		               .tv_nsec = until % SHMT_NS };
+	struct shmt_header *h = sg->h;
 	int rc;
 
-	if (!mutex_sane(&sg->h->lock))
-		return SHMT_ECORRUPT;
-#ifdef __SANITIZE_THREAD__
-	/* ThreadSanitizer's timedlock does not know that EOWNERDEAD means
-	 * locked; its trylock does.  Poll, in sanitizer builds only. */
-	(void)ts;
-	while ((rc = pthread_mutex_trylock(&sg->h->lock)) == EBUSY &&
-	       shmt_wall_ns() < until)
-		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	if (rc == EBUSY)
-		rc = ETIMEDOUT;
-#else
-	rc = pthread_mutex_timedlock(&sg->h->lock, &ts);
-#endif
-	if (rc == EOWNERDEAD) {
+	switch (shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout)) {
+	case SHMT_LOCK_TIMEOUT: return SHMT_EBUSY;
+	case SHMT_LOCK_OWNER_DEAD:
 		repair(sg, now);
-		sg->h->st.repairs++;
-		rc = pthread_mutex_consistent(&sg->h->lock);
-	}
-	if (rc == ETIMEDOUT)
-		return SHMT_EBUSY;
-	if (rc == ENOTRECOVERABLE || rc == EINVAL)
-		return SHMT_ECORRUPT;
-	if (rc != 0) {
-		errno = rc;
-		return SHMT_ESYS;
+		h->st.repairs++;
+		break;
+	case SHMT_LOCK_OK: break;
 	}
 	rc = header_check(sg, now);
 	if (rc != SHMT_OK)
-		pthread_mutex_unlock(&sg->h->lock);
+		shmt_seg_unlock(sg);
 	return rc;
 }
 
 void
 shmt_seg_unlock(struct shmt_seg *sg)
 {
-	pthread_mutex_unlock(&sg->h->lock);
-}
-
-static int
-mutex_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t attr;
-	int rc = pthread_mutexattr_init(&attr);
-
-	if (rc)
-		return rc;
-	rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return rc;
+	shmt_lock_release(&sg->h->lock, &sg->h->lock_owner);
 }
 
 static int
@@ -318,10 +247,7 @@ create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
 	shmt_scfg_from(&sg->h->st.cfg, cfg);
 	sg->h->st.cfg_backup = sg->h->st.cfg;
 	shmt_ring_init(&sg->ring);
-	if ((rc = mutex_init(&sg->h->lock)) != 0) {
-		errno = rc;
-		return SHMT_ESYS;
-	}
+	/* the lock word is 0 (free) in the fresh space */
 	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);
 	return SHMT_OK;
 }

@@ -1,20 +1,20 @@
 /*
  * state.h - the throttle's shared state: the layout of the segment.
  *
- * Everything here lives in shared memory, uses fixed-width types only and
- * is guarded by the segment's mutex.  Bump SHMT_LAYOUT on every change.
+ * Everything here lives in shared memory, uses fixed-width types only, holds
+ * no pointer and is guarded by the segment's lock word.  Bump SHMT_LAYOUT on
+ * every change.
  */
 #ifndef SHMT_STATE_H
 #define SHMT_STATE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 2u
+#define SHMT_LAYOUT 3u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -67,7 +67,12 @@ struct shmt_header {
 	uint64_t size; /* bytes of the whole segment */
 	uint32_t capacity;
 	uint32_t wake; /* futex word: bumped when waiters must re-read */
-	pthread_mutex_t lock;
+	/* futex word: 0 free, else the holder's thread id (lock.h) */
+	uint32_t lock;
+	uint32_t spare0;
+	/* the holder's thread id << 32 | its start time, 0 when free */
+	uint64_t lock_owner;
+	uint32_t spare[6];
 	struct shmt_state st;
 	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
 };
@@ -76,8 +81,9 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 2u && SHMT_PIN(sizeof(struct shmt_header), 352) &&
+_Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 352) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+                   SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
                    SHMT_PIN(sizeof(struct shmt_state), 288) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 104) &&

@@ -41,5 +41,6 @@ Suite *integration_suite(void);
 Suite *runner_suite(void);
 Suite *stress_suite(void);
 Suite *errors_suite(void);
+Suite *faults_suite(void);
 
 #endif

@@ -1,0 +1,237 @@
+/* check_faults.c - faults and hostile peers (issue 10): kills at any
+ * instant, removal and truncation under live processes, late wake-ups,
+ * creators that die, and group members who forge the segment's bytes.
+ * Every process here is real (fork). */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, random */
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ring.h"
+#include "testutil.h"
+
+/* Map a throttle's segment raw, as a hostile group member would. */
+static struct shmt_header *
+raw_map(const char *name, size_t *size)
+{
+	char path[128];
+	struct stat sb;
+	int fd;
+	void *p;
+
+	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
+	fd = shm_open(path, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	fstat(fd, &sb);
+	*size = (size_t)sb.st_size;
+	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert(p != MAP_FAILED);
+	return p;
+}
+
+static void
+poke32(const char *name, size_t off, uint32_t v)
+{
+	size_t size;
+	struct shmt_header *h = raw_map(name, &size);
+
+	__atomic_store_n((uint32_t *)((char *)h + off), v, __ATOMIC_SEQ_CST);
+	munmap(h, size);
+}
+
+/* Wait for a child; its exit status, or 128 + the signal that killed it. */
+static int
+reap(pid_t pid)
+{
+	int st;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A process that is gone: forked, exited and reaped. */
+static pid_t
+gone_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(reap(pid), 0);
+	return pid;
+}
+
+/* A process that opens the throttle and takes one slot: exits with the
+ * code (0: admitted), within `timeout` of lock waiting. */
+static pid_t
+spawn_user(const char *name, int64_t lock_timeout)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		shmt_throttle *c = NULL;
+		shmt_ticket tk;
+		int rc;
+
+		shmt_lock_timeout = lock_timeout;
+		if ((rc = shmt_open(&c, name, NULL, 0)) != SHMT_OK)
+			_exit(rc);
+		shmt_ticket_init(&tk);
+		rc = shmt_acquire(c, &tk, 0);
+		shmt_close(c);
+		_exit(rc);
+	}
+	return pid;
+}
+
+/* Item 4: writing pointers into the lock made a peer follow them.  Layout
+ * 2 kept a glibc robust mutex at offset 24, whose robust-list links
+ * (bytes 48 and 56) the holder follows when it unlocks. */
+START_TEST(forged_lock_pointers_never_crash_a_peer)
+{
+	const char *name = test_name("ptr");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	int ready[2], go[2];
+	struct shmt_header *h;
+	size_t size;
+	pid_t victim;
+	char b = 0;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_close(t);
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	if ((victim = fork()) == 0) {
+		shmt_throttle *v = NULL;
+		shmt_ticket tk;
+
+		shmt_lock_timeout = 300 * MS;
+		if (shmt_open(&v, name, NULL, 0) != SHMT_OK ||
+		    shmt_seg_lock(shmt_seg_of(v), mono_now()) != SHMT_OK)
+			_exit(3);
+		(void)!write(ready[1], &b, 1);
+		(void)!read(go[0], &b, 1);
+		shmt_seg_unlock(shmt_seg_of(v));
+		shmt_ticket_init(&tk);
+		shmt_acquire(v, &tk, 0);
+		shmt_close(v);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	h = raw_map(name, &size);
+	/* two pointers into nowhere, while the victim holds the lock */
+	*(volatile uint64_t *)((char *)h + 48) = 0x10;
+	*(volatile uint64_t *)((char *)h + 56) = 0x20;
+	(void)!write(go[1], &b, 1);
+	ck_assert_int_eq(reap(victim), 0);
+	/* and the lock is not left held by a dead thread */
+	ck_assert_int_eq(reap(spawn_user(name, 2 * NS)), SHMT_OK);
+	/* Every word between the header's fixed fields and the state, forged
+	 * with addresses: users get a code (or a recovered lock), never a
+	 * signal. */
+	for (size_t off = offsetof(struct shmt_header, wake);
+	     off < offsetof(struct shmt_header, st); off += 4)
+		*(volatile uint32_t *)((char *)h + off) =
+		    (uint32_t)(uintptr_t)((char *)h + off);
+	munmap(h, size);
+	for (int i = 0; i < 3; i++) {
+		int rc = reap(spawn_user(name, 300 * MS));
+
+		ck_assert_msg(rc == SHMT_OK || rc == SHMT_EAGAIN ||
+		                  rc == SHMT_EBUSY || rc == SHMT_ECORRUPT,
+		              "user %d ended with %d", i, rc);
+	}
+	shmt_remove(name);
+}
+END_TEST
+
+/* Item 7: a lock word naming a process that is gone: every call waited
+ * 5 s and failed, forever. */
+START_TEST(a_lock_owner_that_is_gone_is_recovered)
+{
+	const char *name = test_name("ghost");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	shmt_stat st;
+	int64_t start;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	poke32(name, offsetof(struct shmt_header, lock), (uint32_t)gone_pid());
+	start = mono_now();
+	/* a lock timeout of 3 s: recovery must not wait for it */
+	ck_assert_int_eq(reap(spawn_user(name, 3 * NS)), SHMT_OK);
+	ck_assert_int_lt(mono_now() - start, 3 * NS);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.repairs, 1);
+	ck_assert_uint_eq(st.log_count, 1);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+/* The id of a live process whose start time is not the one recorded with
+ * the lock: the id was reused after the holder died. */
+START_TEST(a_reused_owner_id_is_not_the_owner)
+{
+	const char *name = test_name("reused");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	size_t size;
+	struct shmt_header *h;
+	shmt_stat st;
+	pid_t sleeper;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	if ((sleeper = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	h = raw_map(name, &size);
+	/* started one tick after boot: not this sleeper */
+	h->lock_owner = (uint64_t)sleeper << 32 | 1;
+	__atomic_store_n(&h->lock, (uint32_t)sleeper, __ATOMIC_SEQ_CST);
+	munmap(h, size);
+	ck_assert_int_eq(reap(spawn_user(name, 3 * NS)), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.repairs, 1);
+	/* the sleeper itself, recorded right, holds it: a live holder */
+	h = raw_map(name, &size);
+	h->lock_owner = 0;
+	__atomic_store_n(&h->lock, (uint32_t)sleeper, __ATOMIC_SEQ_CST);
+	munmap(h, size);
+	ck_assert_int_eq(reap(spawn_user(name, 200 * MS)), SHMT_EBUSY);
+	kill(sleeper, SIGKILL);
+	ck_assert_int_eq(reap(sleeper), 128 + SIGKILL);
+	ck_assert_int_eq(reap(spawn_user(name, 3 * NS)), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.repairs, 2);
+	ck_assert_uint_eq(st.log_count, 2);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+Suite *
+faults_suite(void)
+{
+	Suite *s = suite_create("faults");
+	TCase *tc = tcase_create("faults");
+
+	tcase_add_test(tc, forged_lock_pointers_never_crash_a_peer);
+	tcase_add_test(tc, a_lock_owner_that_is_gone_is_recovered);
+	tcase_add_test(tc, a_reused_owner_id_is_not_the_owner);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
