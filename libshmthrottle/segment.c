@@ -42,6 +42,7 @@ ring_bind(struct shmt_seg *sg, uint32_t cap)
 	sg->ring.fw = (int32_t *)(sg->ring.e + cap);
 	sg->ring.cap = cap;
 	sg->ring.st = &sg->h->st;
+	sg->ring.cfg = &sg->checked;
 }
 
 int
@@ -98,20 +99,25 @@ header_check(struct shmt_seg *sg, int64_t now)
 {
 	const struct shmt_header *h = sg->h;
 	const struct shmt_state *st = &h->st;
+	struct shmt_scfg cfg;
 
 	if (h->magic != SHMT_MAGIC || h->layout != SHMT_LAYOUT ||
 	    h->capacity != sg->ring.cap || h->size != sg->size)
 		return SHMT_ECORRUPT;
-	if (st->tail > st->head || st->head - st->tail > sg->ring.cap)
+	if (st->tail > st->head || st->head - st->tail > sg->ring.cap ||
+	    st->cfg_active > 1)
 		return SHMT_ECORRUPT;
-	/* The full check only when the configuration changed (hot path). */
-	if (memcmp(&st->cfg, &sg->checked, sizeof(sg->checked)) != 0) {
-		if (shmt_scfg_check(&st->cfg, sg->ring.cap) != SHMT_OK)
+	/* The full check only when the configuration changed (hot path), on
+	 * a copy: the segment's bytes may change after the check. */
+	memcpy(&cfg, &st->cfg[st->cfg_active], sizeof(cfg));
+	if (memcmp(&cfg, &sg->checked, sizeof(cfg)) != 0) {
+		if (shmt_scfg_check(&cfg, sg->ring.cap) != SHMT_OK)
 			return SHMT_ECORRUPT;
-		memcpy(&sg->checked, &st->cfg, sizeof(sg->checked));
+		sg->checked = cfg;
 	}
-	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max ||
-	    shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
+	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max ||
+	    shmt_sub_ns(st->end_of_delay, now) >
+	        shmt_seg_horizon(&sg->checked, 0))
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -124,11 +130,47 @@ shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 
 	if (header_check(sg, now) != SHMT_OK || shmt_ring_check(r) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	horizon = shmt_seg_horizon(&r->st->cfg, r->cap);
+	horizon = shmt_seg_horizon(r->cfg, r->cap);
 	if (r->st->head > r->st->tail &&
 	    shmt_sub_ns(shmt_ring_at(r, r->st->head - 1)->mono, now) > horizon)
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
+}
+
+/* A configuration switch is one word: the active slot is whole whatever
+ * instant its writer died.  Only damage makes it out of range: then the
+ * other slot, then the defaults. */
+static void
+repair_config(struct shmt_seg *sg)
+{
+	struct shmt_state *st = &sg->h->st;
+	uint32_t i = st->cfg_active > 1 ? 0 : st->cfg_active;
+
+	if (shmt_scfg_check(&st->cfg[i], sg->ring.cap) != SHMT_OK) {
+		i ^= 1;
+		if (shmt_scfg_check(&st->cfg[i], sg->ring.cap) != SHMT_OK) {
+			shmt_config def;
+
+			shmt_config_init(&def);
+			shmt_scfg_from(&st->cfg[i], &def);
+		}
+	}
+	st->cfg_active = i;
+	sg->checked = st->cfg[i];
+}
+
+void
+shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c)
+{
+	struct shmt_state *st = &sg->h->st;
+	uint32_t next = st->cfg_active ^ 1;
+
+	st->cfg[next] = *c;
+	/* the slot whole before the switch, whatever the compiler's order */
+	__atomic_store_n(&st->cfg_active, next, __ATOMIC_RELEASE);
+	sg->checked = *c;
+	if (st->backoff > c->backoff_max)
+		st->backoff = c->backoff_max;
 }
 
 /* The last owner died holding the lock, perhaps half-way through an
@@ -143,14 +185,7 @@ repair(struct shmt_seg *sg, int64_t now)
 	int64_t prev = INT64_MIN;
 	uint64_t from;
 
-	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK)
-		st->cfg = st->cfg_backup;
-	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK) {
-		shmt_config def;
-
-		shmt_config_init(&def);
-		shmt_scfg_from(&st->cfg, &def);
-	}
+	repair_config(sg);
 	if (st->tail > st->head)
 		st->tail = st->head;
 	if (st->head - st->tail > r->cap)
@@ -171,10 +206,10 @@ repair(struct shmt_seg *sg, int64_t now)
 		prev = e->mono > prev ? e->mono : prev;
 	}
 	shmt_ring_rebuild(r);
-	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max)
-		st->backoff = st->cfg.backoff_max;
-	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
-		st->end_of_delay = now + st->cfg.retry_after_max;
+	if (st->backoff < 0 || st->backoff > r->cfg->backoff_max)
+		st->backoff = r->cfg->backoff_max;
+	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(r->cfg, 0))
+		st->end_of_delay = now + r->cfg->retry_after_max;
 	/* A re-plan cut short leaves reservations out of order, or too close:
 	 * plan again the future ones and any out of order. */
 	if (from > shmt_ring_first_after(r, now))
@@ -244,8 +279,8 @@ create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
 	sg->h->layout = SHMT_LAYOUT;
 	sg->h->size = size;
 	sg->h->capacity = cap;
-	shmt_scfg_from(&sg->h->st.cfg, cfg);
-	sg->h->st.cfg_backup = sg->h->st.cfg;
+	shmt_scfg_from(&sg->h->st.cfg[0], cfg);
+	sg->h->st.cfg[1] = sg->h->st.cfg[0];
 	shmt_ring_init(&sg->ring);
 	/* the lock word is 0 (free) in the fresh space */
 	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);

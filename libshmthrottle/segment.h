@@ -30,6 +30,8 @@ void shmt_seg_close(struct shmt_seg *sg);
  * check the header; SHMT_ECORRUPT (unlocked) if it is damaged. */
 int shmt_seg_lock(struct shmt_seg *sg, int64_t now);
 void shmt_seg_unlock(struct shmt_seg *sg);
+/* Under the lock: make *c the configuration, all at once. */
+void shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c);
 /* Every field in range?  O(capacity): at attach and after a repair. */
 int shmt_seg_validate(struct shmt_seg *sg, int64_t now);
 /* How far ahead of now a time in the segment may legitimately lie. */

@@ -45,9 +45,12 @@ struct shmt_entry {
 
 /* Sequence numbers [tail, head) are in the log, at index seq % capacity. */
 struct shmt_state {
-	struct shmt_scfg cfg;
-	/* the previous one, whole while cfg is being rewritten */
-	struct shmt_scfg cfg_backup;
+	/* The configuration is cfg[cfg_active]: a change fills the other slot
+	 * whole, then switches the index, one word, so that a writer killed
+	 * at any instant leaves the old configuration or the new one. */
+	struct shmt_scfg cfg[2];
+	uint32_t cfg_active; /* 0 or 1 */
+	uint32_t pad;
 	uint64_t head;
 	uint64_t tail;
 	int64_t end_of_delay;  /* mono ns; 0: never delayed */
@@ -81,21 +84,24 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 352) &&
+_Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 360) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 288) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 296) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 104) &&
                    SHMT_PIN(sizeof(struct shmt_entry), 128),
                "segment layout changed: bump SHMT_LAYOUT, then these sizes");
 
-/* The log as a process sees it: pointers into its own mapping. */
+/* The log as a process sees it: pointers into its own mapping, and the
+ * configuration as this process last checked it (never the segment's own
+ * bytes, which a peer may change after the check). */
 struct shmt_ring {
 	struct shmt_entry *e;
 	int32_t *fw; /* Fenwick tree: 429 counts by position */
 	uint32_t cap;
 	struct shmt_state *st;
+	struct shmt_scfg *cfg;
 };
 
 #endif

@@ -107,7 +107,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 	struct shmt_state *st = r->st;
 
 	*at = shmt_admit_at(r, st->head, now);
-	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(&st->cfg, r->cap))
+	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(r->cfg, r->cap))
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
@@ -260,13 +260,8 @@ shmt_reset(shmt_throttle *t, unsigned what)
 static void
 do_set_config(shmt_throttle *t, int64_t now, const void *arg)
 {
-	struct shmt_state *st = ring(t)->st;
-
 	(void)now;
-	st->cfg_backup = st->cfg;
-	st->cfg = *(const struct shmt_scfg *)arg;
-	if (st->backoff > st->cfg.backoff_max)
-		st->backoff = st->cfg.backoff_max;
+	shmt_seg_config_set(&t->seg, arg);
 }
 
 int
@@ -297,7 +292,7 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 		return SHMT_EINVAL;
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	shmt_scfg_to(cfg, &ring(t)->st->cfg, ring(t)->cap);
+	shmt_scfg_to(cfg, ring(t)->cfg, ring(t)->cap);
 	shmt_seg_unlock(&t->seg);
 	return SHMT_OK;
 }
@@ -309,11 +304,11 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	const struct shmt_state *st = r->st;
 	uint64_t due = shmt_ring_first_after(r, now);
 
-	shmt_scfg_to(&s->config, &st->cfg, r->cap);
-	for (unsigned i = 0; i < st->cfg.nrates; i++)
+	shmt_scfg_to(&s->config, r->cfg, r->cap);
+	for (unsigned i = 0; i < r->cfg->nrates; i++)
 		s->window_sends[i] =
 		    (uint32_t)(due - shmt_ring_first_after(
-		                         r, now - st->cfg.rate_period[i]));
+		                         r, now - r->cfg->rate_period[i]));
 	s->next_slot = shmt_ns_to_sec(shmt_admit_at(r, st->head, now) - now);
 	s->backoff = shmt_ns_to_sec(st->backoff);
 	if (st->end_of_delay > now)

@@ -222,6 +222,65 @@ START_TEST(a_reused_owner_id_is_not_the_owner)
 }
 END_TEST
 
+static int
+is_rate(const shmt_config *c, uint32_t max, double period)
+{
+	return c->nrates == 1 && c->rates[0].max == max &&
+	       c->rates[0].period == period;
+}
+
+/* Item 1: a process killed inside shmt_config_set() switching between
+ * 10/1 s and 100/100 s left "100 per 1 s".  Each round forks a writer
+ * that switches back and forth, stops it at random instants until one
+ * finds it holding the lock, kills it there, and reads the configuration
+ * (repaired): one of the two, whole. */
+START_TEST(a_kill_during_set_leaves_one_whole_configuration)
+{
+	const char *name = test_name("cfgkill");
+	shmt_config a = one_rate(10, 1), b = one_rate(100, 100), got;
+	shmt_throttle *t = NULL;
+	struct shmt_header *h;
+	int64_t start = mono_now();
+	int round, inside = 0;
+
+	ck_assert_int_eq(shmt_open(&t, name, &a, SHMT_CREATE), SHMT_OK);
+	h = shmt_seg_of(t)->h;
+	srandom(10);
+	for (round = 0; round < 2000 && mono_now() - start < 20 * NS; round++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0)
+			for (unsigned i = 0;; i++)
+				shmt_config_set(t, i % 2 ? &a : &b);
+		for (int tries = 0; tries < 200; tries++) {
+			struct timespec nap = { 0, random() % (100 * 1000) };
+
+			nanosleep(&nap, NULL);
+			kill(pid, SIGSTOP);
+			ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
+			if ((__atomic_load_n(&h->lock, __ATOMIC_SEQ_CST) &
+			     0x3fffffffu) == (uint32_t)pid) {
+				inside++;
+				break;
+			}
+			kill(pid, SIGCONT);
+		}
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(reap(pid), 128 + SIGKILL);
+		ck_assert_int_eq(shmt_config_get(t, &got), SHMT_OK);
+		ck_assert_msg(is_rate(&got, 10, 1) || is_rate(&got, 100, 100),
+		              "round %d: %u per %g s", round, got.rates[0].max,
+		              got.rates[0].period);
+	}
+	fprintf(stderr, "config kill loop: %d rounds, %d inside the lock\n",
+	        round, inside);
+	ck_assert_int_gt(inside, round / 2);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 faults_suite(void)
 {
@@ -231,6 +290,7 @@ faults_suite(void)
 	tcase_add_test(tc, forged_lock_pointers_never_crash_a_peer);
 	tcase_add_test(tc, a_lock_owner_that_is_gone_is_recovered);
 	tcase_add_test(tc, a_reused_owner_id_is_not_the_owner);
+	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

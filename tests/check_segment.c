@@ -304,7 +304,7 @@ START_TEST(hostile_segments_are_refused)
 		break;
 	case RING_INDEX: h->st.tail = h->st.head + 5; break;
 	case RING_ORDER: entries(h)[1].mono = 0; break;
-	case CONFIG: h->st.cfg.nrates = 1000; break;
+	case CONFIG: h->st.cfg[h->st.cfg_active].nrates = 1000; break;
 	case DELAY: h->st.end_of_delay = INT64_MAX; break;
 	case BACKOFF: h->st.backoff = -5; break;
 	case WORLD_MODE: ck_assert_int_eq(fchmod(fd, 0666), 0); break;
@@ -388,7 +388,7 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 		shmt_seg_lock(sg, mono_now());
 		/* half-way through a reconfiguration and an out-of-order append
 		 */
-		sg->h->st.cfg.nrates = 77;
+		sg->h->st.cfg[sg->h->st.cfg_active].nrates = 77;
 		shmt_ring_append(&sg->ring, 1, 1);
 		raise(SIGKILL);
 	}
