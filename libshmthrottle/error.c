@@ -32,6 +32,7 @@ shmt_strerror(int code)
 	case SHMT_EFULL:
 		return "request log full of reservations (raise --capacity)";
 	case SHMT_ERUNNING: return "the task runner is already running";
+	case SHMT_EREMOVED: return "the throttle was removed; open it again";
 	}
 	return "unknown error code";
 }

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "futex.h"
 #include "lock.h"
 #include "policy.h"
 #include "ring.h"
@@ -101,6 +102,8 @@ header_check(struct shmt_seg *sg, int64_t now)
 	const struct shmt_state *st = &h->st;
 	struct shmt_scfg cfg;
 
+	if (__atomic_load_n(&h->removed, __ATOMIC_RELAXED))
+		return SHMT_EREMOVED;
 	if (h->magic != SHMT_MAGIC || h->layout != SHMT_LAYOUT ||
 	    h->capacity != sg->ring.cap || h->size != sg->size)
 		return SHMT_ECORRUPT;
@@ -433,13 +436,50 @@ shmt_seg_close(struct shmt_seg *sg)
 	*sg = (struct shmt_seg){ 0 };
 }
 
+/* Mark a segment removed and wake its waiters, if it is one of ours that
+ * we may write; anything else is simply unlinked. */
+static void
+mark_removed(const char *path)
+{
+	struct shmt_header *h;
+	struct stat sb;
+	int fd = shm_open(path, O_RDWR, 0);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) != 0 ||
+	    (size_t)sb.st_size < sizeof(struct shmt_header) ||
+	    (h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	              0)) == MAP_FAILED) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == SHMT_MAGIC &&
+	    h->layout == SHMT_LAYOUT) {
+		/* under the lock, so that no acquire is half-way through; a
+		 * lock held too long is marked all the same */
+		enum shmt_lock_result held =
+		    shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout);
+
+		__atomic_store_n(&h->removed, 1, __ATOMIC_SEQ_CST);
+		if (held != SHMT_LOCK_TIMEOUT)
+			shmt_lock_release(&h->lock, &h->lock_owner);
+		shmt_futex_wake_all(&h->wake);
+	}
+	munmap(h, sizeof(*h));
+}
+
 int
 shmt_remove(const char *name)
 {
 	char path[SHMT_NAME_MAX + 32];
 	int rc = shm_path(name, path);
 
-	if (rc == SHMT_OK && shm_unlink(path) != 0)
+	if (rc != SHMT_OK)
+		return rc;
+	mark_removed(path);
+	if (shm_unlink(path) != 0)
 		rc = errno_code(errno);
 	return rc;
 }

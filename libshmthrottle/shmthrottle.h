@@ -103,7 +103,10 @@ enum shmt_code {
 	/** every entry of the log is a reservation still to come */
 	SHMT_EFULL,
 	/** the task runner is running: schedule or run once it returns */
-	SHMT_ERUNNING
+	SHMT_ERUNNING,
+	/** the throttle was removed (shmt_remove()) while this handle was
+	 *  open: close it and open the name again */
+	SHMT_EREMOVED
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -188,7 +191,15 @@ SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
                        const shmt_config *cfg, unsigned flags);
 /** Unmap and free the handle; NULL is a no-op.  The throttle stays. */
 SHMT_API void shmt_close(shmt_throttle *t);
-/** Remove the throttle `name`; open handles keep working until closed. */
+/**
+ * Remove the throttle `name`.  It is first marked removed and every
+ * process waiting in shmt_acquire() is woken: from then on every call on
+ * a handle opened before returns SHMT_EREMOVED (so that the old copy and
+ * a new throttle of the same name never pace at once).  A segment
+ * deleted behind the library's back (rm /dev/shm/shmthrottle.NAME) cannot
+ * be marked; the handles notice it when they next wait or read the
+ * status.
+ */
 SHMT_API int shmt_remove(const char *name);
 /** SHMT_OK if `name` is a valid throttle name, else SHMT_ENAME. */
 SHMT_API int shmt_name_check(const char *name);

@@ -72,7 +72,8 @@ struct shmt_header {
 	uint32_t wake; /* futex word: bumped when waiters must re-read */
 	/* futex word: 0 free, else the holder's thread id (lock.h) */
 	uint32_t lock;
-	uint32_t spare0;
+	/* set by shmt_remove(): every lock then fails with SHMT_EREMOVED */
+	uint32_t removed;
 	/* the holder's thread id << 32 | its start time, 0 when free */
 	uint64_t lock_owner;
 	uint32_t spare[6];
@@ -86,6 +87,7 @@ struct shmt_header {
 #define SHMT_PIN(what, n) ((what) == (n))
 _Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 360) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+                   SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
                    SHMT_PIN(sizeof(struct shmt_state), 296) &&

@@ -49,6 +49,36 @@ poke32(const char *name, size_t off, uint32_t v)
 	munmap(h, size);
 }
 
+static void
+nap_ns(int64_t ns)
+{
+	struct timespec ts = { ns / NS, ns % NS };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Until `want` processes wait in acquire (10 s at most). */
+static void
+await_waiting(shmt_throttle *t, uint32_t want)
+{
+	int64_t start = mono_now();
+	shmt_stat st;
+
+	do {
+		nap_ns(5 * MS);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.waiting < want && mono_now() - start < 10 * NS);
+	ck_assert_uint_eq(st.waiting, want);
+}
+
+static int
+by_time(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	return (*x > *y) - (*x < *y);
+}
+
 /* Wait for a child; its exit status, or 128 + the signal that killed it. */
 static int
 reap(pid_t pid)
@@ -139,7 +169,8 @@ START_TEST(forged_lock_pointers_never_crash_a_peer)
 	ck_assert_int_eq(reap(spawn_user(name, 2 * NS)), SHMT_OK);
 	/* Every word between the header's fixed fields and the state, forged
 	 * with addresses: users get a code (or a recovered lock), never a
-	 * signal. */
+	 * signal.  (The word `removed` is among them: a peer may stop the
+	 * throttle, as it may remove it.) */
 	for (size_t off = offsetof(struct shmt_header, wake);
 	     off < offsetof(struct shmt_header, st); off += 4)
 		*(volatile uint32_t *)((char *)h + off) =
@@ -149,7 +180,8 @@ START_TEST(forged_lock_pointers_never_crash_a_peer)
 		int rc = reap(spawn_user(name, 300 * MS));
 
 		ck_assert_msg(rc == SHMT_OK || rc == SHMT_EAGAIN ||
-		                  rc == SHMT_EBUSY || rc == SHMT_ECORRUPT,
+		                  rc == SHMT_EBUSY || rc == SHMT_ECORRUPT ||
+		                  rc == SHMT_EREMOVED,
 		              "user %d ended with %d", i, rc);
 	}
 	shmt_remove(name);
@@ -281,6 +313,72 @@ START_TEST(a_kill_during_set_leaves_one_whole_configuration)
 }
 END_TEST
 
+/* Item 2: processes waiting on a removed throttle kept pacing on their
+ * (unlinked) copy while new ones paced on a fresh one: 10 sends in a
+ * window limited to 5. */
+START_TEST(remove_stops_the_old_copy)
+{
+	enum { WAITERS = 5 };
+	const char *name = test_name("rm");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL, *fresh = NULL;
+	int64_t *sent = mmap(NULL, sizeof(int64_t) * 2 * WAITERS,
+	                     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	                     -1, 0),
+	        times[2 * WAITERS];
+	int rcs[WAITERS], n = 0, removed = 0;
+	pid_t kids[WAITERS];
+	shmt_ticket tk;
+	shmt_stat st;
+
+	ck_assert(sent != MAP_FAILED);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	/* the window is full: the waiters' slots are a second away */
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	for (int i = 0; i < WAITERS; i++)
+		if ((kids[i] = fork()) == 0) {
+			shmt_ticket mine;
+			int rc;
+
+			shmt_ticket_init(&mine);
+			rc = shmt_acquire(t, &mine, 10);
+			sent[i] = rc == SHMT_OK ? mono_now() : 0;
+			_exit(rc);
+		}
+	await_waiting(t, WAITERS);
+	nap_ns(100 * MS);
+	ck_assert_int_eq(shmt_remove(name), SHMT_OK);
+	/* a new process creates it again and sends at once */
+	ck_assert_int_eq(shmt_open(&fresh, name, &c, SHMT_CREATE), SHMT_OK);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(shmt_acquire(fresh, &tk, 0), SHMT_OK);
+		sent[WAITERS + i] = mono_now();
+	}
+	for (int i = 0; i < WAITERS; i++) {
+		rcs[i] = reap(kids[i]);
+		removed += rcs[i] == SHMT_EREMOVED;
+	}
+	for (int i = 0; i < 2 * WAITERS; i++)
+		if (sent[i])
+			times[n++] = sent[i];
+	qsort(times, (size_t)n, sizeof(times[0]), by_time);
+	ck_assert_msg(!window_overrun(times, (size_t)n, 5, NS),
+	              "%d sends after the removal, in one second", n);
+	/* the old handles are told, and so is the parent's */
+	ck_assert_int_eq(removed, WAITERS);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EREMOVED);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_EREMOVED);
+	ck_assert_int_eq(shmt_stat_get(fresh, &st), SHMT_OK);
+	ck_assert_uint_eq(st.log_count, 5);
+	shmt_close(t);
+	shmt_close(fresh);
+	shmt_remove(name);
+	munmap(sent, sizeof(int64_t) * 2 * WAITERS);
+}
+END_TEST
+
 Suite *
 faults_suite(void)
 {
@@ -291,6 +389,7 @@ faults_suite(void)
 	tcase_add_test(tc, a_lock_owner_that_is_gone_is_recovered);
 	tcase_add_test(tc, a_reused_owner_id_is_not_the_owner);
 	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
+	tcase_add_test(tc, remove_stops_the_old_copy);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

@@ -23,7 +23,8 @@ cli_exit_status(int code)
 	case SHMT_ETICKET: return EXIT_USAGE;
 	case SHMT_ETIMEDOUT: return EXIT_TIMEOUT;
 	case SHMT_EAGAIN: return EXIT_NOT_NOW;
-	case SHMT_ENOENT: return EXIT_NOENT;
+	case SHMT_ENOENT:
+	case SHMT_EREMOVED: return EXIT_NOENT;
 	case SHMT_EEXIST: return EXIT_EXISTS;
 	case SHMT_EPERM:
 	case SHMT_EINVALID:
