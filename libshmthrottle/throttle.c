@@ -120,6 +120,19 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 	return SHMT_OK;
 }
 
+/*
+ * How late a waiter may reach its slot and still send on it: the margin,
+ * which every spacing adds for this very jitter (a send at most `margin`
+ * after its slot is still `period` before the slot `max` places on), and
+ * at least 1 ms, the scheduler's usual lateness, so that a margin of 0
+ * does not send every waiter round again.
+ */
+static int64_t
+late_limit(const struct shmt_scfg *c)
+{
+	return c->margin > SHMT_NS / 1000 ? c->margin : SHMT_NS / 1000;
+}
+
 int
 shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 {
@@ -149,8 +162,13 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 		if (shmt_ring_has(ring(t), seq) &&
 		    shmt_ring_at(ring(t), seq)->seq == seq)
 			at = shmt_ring_at(ring(t), seq)->mono;
+		/* Stopped, or starved of CPU, past our slot: a send now would
+		 * land among the sends planned after it.  Take a new slot; the
+		 * old one stays counted as a send (conservative). */
+		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg))
+			rc = reserve(t, now, deadline, 0, &seq, &at);
 		/* the slot stays used: conservative */
-		if (at > deadline)
+		else if (at > deadline)
 			rc = SHMT_ETIMEDOUT;
 	}
 	if (rc == SHMT_OK) {

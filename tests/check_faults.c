@@ -379,6 +379,68 @@ START_TEST(remove_stops_the_old_copy)
 }
 END_TEST
 
+/* Item 3: a waiter stopped past its slot and continued returned with the
+ * old slot, 3.2 s late: 8 sends in one second against 5.  Late by more
+ * than the margin, it takes a new slot (the old one stays counted). */
+START_TEST(a_late_waker_takes_a_new_slot)
+{
+	const char *name = test_name("late");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	struct late {
+		int64_t send_ns, returned;
+	} *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int64_t t0, t_cont;
+	shmt_ticket tk;
+	shmt_stat st;
+	pid_t kid;
+	int status;
+
+	ck_assert(res != MAP_FAILED);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	t0 = mono_now();
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	if ((kid = fork()) == 0) {
+		shmt_ticket mine;
+		int rc;
+
+		shmt_ticket_init(&mine);
+		rc = shmt_acquire(t, &mine, 10);
+		res->send_ns = mine.send_ns;
+		res->returned = mono_now();
+		_exit(rc);
+	}
+	/* stopped while it waits for its slot, a second after t0 ... */
+	await_waiting(t, 1);
+	kill(kid, SIGSTOP);
+	ck_assert_int_eq(waitpid(kid, &status, WUNTRACED), kid);
+	ck_assert(WIFSTOPPED(status));
+	ck_assert_int_lt(mono_now() - t0, NS);
+	/* ... and continued half a second after it, once others have sent
+	 * in that second */
+	nap_ns(t0 + 1500 * MS - mono_now());
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	t_cont = mono_now();
+	kill(kid, SIGCONT);
+	ck_assert_int_eq(reap(kid), SHMT_OK);
+	ck_assert_msg(res->send_ns >= t_cont,
+	              "sent on a slot %.3f s before it woke",
+	              (double)(t_cont - res->send_ns) / NS);
+	ck_assert_int_ge(res->returned, res->send_ns);
+	/* the old slot stays in the log, counted as a send */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.log_count, 11);
+	ck_assert_uint_eq(st.requests, 10);
+	shmt_close(t);
+	shmt_remove(name);
+	munmap(res, sizeof(*res));
+}
+END_TEST
+
 Suite *
 faults_suite(void)
 {
@@ -390,6 +452,7 @@ faults_suite(void)
 	tcase_add_test(tc, a_reused_owner_id_is_not_the_owner);
 	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
 	tcase_add_test(tc, remove_stops_the_old_copy);
+	tcase_add_test(tc, a_late_waker_takes_a_new_slot);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
