@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -264,28 +265,38 @@ map(struct shmt_seg *sg, int fd, size_t size)
 	return SHMT_OK;
 }
 
-/* We made the name: build the segment, then publish the magic last. */
+/* Test hook: called half-way through building a segment. */
+void (*shmt_create_hook)(void);
+
+/* Build the segment on fd (ours: we created the name, or took over a blank
+ * one), under its flock, then publish the magic last. */
 static int
-create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
+build(struct shmt_seg *sg, int fd, const struct stat *sb,
+      const shmt_config *cfg, mode_t mode)
 {
 	uint32_t cap = shmt_config_capacity(cfg);
 	size_t size = shmt_seg_size(cap);
 	int rc;
 
-	if (fchmod(fd, mode) != 0 ||
+	/* a blank taken over may have another size: make it ours */
+	if (((sb->st_mode & 0777) != mode && fchmod(fd, mode) != 0) ||
+	    ((size_t)sb->st_size != size && ftruncate(fd, (off_t)size) != 0) ||
 	    (errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
 		return errno_code(errno);
 	rc = map(sg, fd, size);
 	if (rc != SHMT_OK)
 		return rc;
 	ring_bind(sg, cap);
+	/* whatever a dead creator or a forger left: the lock word free */
+	memset(sg->h, 0, sizeof(*sg->h));
 	sg->h->layout = SHMT_LAYOUT;
 	sg->h->size = size;
 	sg->h->capacity = cap;
+	if (shmt_create_hook)
+		shmt_create_hook();
 	shmt_scfg_from(&sg->h->st.cfg[0], cfg);
 	sg->h->st.cfg[1] = sg->h->st.cfg[0];
 	shmt_ring_init(&sg->ring);
-	/* the lock word is 0 (free) in the fresh space */
 	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);
 	return SHMT_OK;
 }
@@ -320,33 +331,60 @@ owner_check(const struct stat *sb, unsigned flags)
 /* How long an opener waits for a creator to publish the magic. */
 int64_t shmt_ready_wait = 2 * SHMT_NS;
 
-/* Wait until the creator has published the magic; no one ever uses a
- * half-built segment.  A segment still blank long after its creation lost
- * its creator: SHMT_EINVALID. */
+/* The magic, or 0 if the segment is too short to hold one. */
 static int
-wait_ready(int fd, struct stat *sb)
+read_magic(int fd, struct stat *sb, uint32_t *magic)
+{
+	*magic = 0;
+	if (fstat(fd, sb) != 0)
+		return errno_code(errno);
+	if ((size_t)sb->st_size >= sizeof(*magic) &&
+	    pread(fd, magic, sizeof(*magic), 0) != sizeof(*magic))
+		return errno_code(errno);
+	return SHMT_OK;
+}
+
+/*
+ * Wait until the segment on fd has its magic; no one ever uses a half-built
+ * segment.  Its creator holds flock(LOCK_EX) from creating the name to
+ * publishing the magic, so a blank segment whose flock we can take lost
+ * its creator (or its creator is between shm_open() and flock(), for a
+ * moment: a creator that then finds the flock taken waits like anyone).
+ * Under that flock a creator (cfg given) builds it itself (*built); a
+ * plain opener is told there is no throttle (SHMT_ENOENT).
+ */
+static int
+settle(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode,
+       unsigned flags, struct stat *sb, int *built)
 {
 	int64_t start = shmt_mono_ns();
 	struct timespec nap = { 0, 1000000 };
-	int first = 1;
+	uint32_t magic;
+	int rc, dead;
 
 	for (;;) {
-		if (fstat(fd, sb) != 0)
-			return errno_code(errno);
-		if ((size_t)sb->st_size >= sizeof(struct shmt_header)) {
-			uint32_t magic;
-
-			if (pread(fd, &magic, sizeof(magic), 0) !=
-			    sizeof(magic))
-				return errno_code(errno);
-			if (magic == SHMT_MAGIC)
-				return SHMT_OK;
-			if (magic != 0)
-				return SHMT_EINVALID;
+		if ((rc = read_magic(fd, sb, &magic)) != SHMT_OK)
+			return rc;
+		if (magic != 0)
+			return magic == SHMT_MAGIC ? SHMT_OK : SHMT_EINVALID;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* the builder may have finished meanwhile */
+			rc = read_magic(fd, sb, &magic);
+			dead = sb->st_size > 0 || time(NULL) - sb->st_ctime > 2;
+			if (rc == SHMT_OK && magic == 0 && cfg &&
+			    (rc = owner_check(sb, flags)) == SHMT_OK) {
+				rc = build(sg, fd, sb, cfg, mode);
+				*built = rc == SHMT_OK;
+			} else if (rc == SHMT_OK && magic == 0 && !cfg &&
+			           dead) {
+				rc = SHMT_ENOENT;
+			} else if (rc == SHMT_OK && magic == 0) {
+				rc = -1; /* a creator about to lock: wait */
+			}
+			flock(fd, LOCK_UN);
+			if (rc != -1)
+				return rc;
 		}
-		if (first && time(NULL) - sb->st_ctime > 2)
-			return SHMT_EINVALID;
-		first = 0;
 		if (shmt_mono_ns() - start > shmt_ready_wait)
 			return SHMT_ECREATING;
 		nanosleep(&nap, NULL);
@@ -354,14 +392,12 @@ wait_ready(int fd, struct stat *sb)
 }
 
 static int
-attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
+attach(struct shmt_seg *sg, int fd, const struct stat *sb, unsigned flags,
+       int64_t now)
 {
-	struct stat sb;
 	struct shmt_header h;
-	int rc = wait_ready(fd, &sb);
+	int rc = owner_check(sb, flags);
 
-	if (rc == SHMT_OK)
-		rc = owner_check(&sb, flags);
 	if (rc != SHMT_OK)
 		return rc;
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
@@ -371,7 +407,7 @@ attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
 		return SHMT_EVERSION;
 	if (h.capacity < SHMT_CAPACITY_MIN || h.capacity > SHMT_CAPACITY_MAX ||
 	    h.size != shmt_seg_size(h.capacity) ||
-	    (uint64_t)sb.st_size != h.size)
+	    (uint64_t)sb->st_size != h.size)
 		return SHMT_EINVALID;
 	rc = map(sg, fd, h.size);
 	if (rc != SHMT_OK)
@@ -385,47 +421,66 @@ attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
 	return rc;
 }
 
+/* One try at opening (or creating) the segment at path. */
+static int
+open_once(struct shmt_seg *sg, const char *path, const shmt_config *cfg,
+          unsigned flags, int64_t now)
+{
+	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
+	int fd = -1, created = 0, built = 0, rc;
+	struct stat sb;
+
+	if (flags & SHMT_CREATE) {
+		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+		if (fd < 0 && errno != EEXIST)
+			return errno_code(errno);
+		created = fd >= 0;
+	}
+	if (fd < 0 && (fd = shm_open(path, O_RDWR, 0)) < 0)
+		return errno_code(errno);
+	rc = settle(sg, fd, (flags & SHMT_CREATE) ? cfg : NULL, mode, flags,
+	            &sb, &built);
+	if (rc == SHMT_OK && !built)
+		rc = (flags & SHMT_EXCL) ? SHMT_EEXIST
+		                         : attach(sg, fd, &sb, flags, now);
+	if (rc != SHMT_OK) {
+		int saved = errno;
+
+		/* a name we made and could not build: no one can use it */
+		if (created && !built && rc != SHMT_EEXIST)
+			shm_unlink(path);
+		close(fd);
+		shmt_seg_close(sg);
+		errno = saved;
+		return rc;
+	}
+	sg->fd = fd;
+	return SHMT_OK;
+}
+
 int
 shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
               unsigned flags, int64_t now)
 {
 	char path[SHMT_NAME_MAX + 32];
-	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
-	int rc = shm_path(name, path), fd = -1, saved;
+	struct timespec nap = { 0, 1000000 };
+	int rc = shm_path(name, path);
 
-	*sg = (struct shmt_seg){ 0 };
+	*sg = (struct shmt_seg){ .fd = -1 };
 	if (rc != SHMT_OK)
 		return rc;
-	if (flags & SHMT_CREATE) {
-		if ((rc = shmt_config_check(cfg)) != SHMT_OK)
+	if ((flags & SHMT_CREATE) && (rc = shmt_config_check(cfg)) != SHMT_OK)
+		return rc;
+	/* Removed while we opened it: its remover unlinks it next, so the
+	 * name, opened again, is the next throttle or none.  A mark that
+	 * stays is damage. */
+	for (int tries = 0; tries < 10; tries++) {
+		rc = open_once(sg, path, cfg, flags, now);
+		if (rc != SHMT_EREMOVED)
 			return rc;
-		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
-		if (fd >= 0) {
-			rc = create(sg, fd, cfg, mode);
-			saved = errno;
-			close(fd);
-			if (rc != SHMT_OK) {
-				shm_unlink(path);
-				shmt_seg_close(sg);
-			}
-			errno = saved;
-			return rc;
-		}
-		if (errno != EEXIST)
-			return errno_code(errno);
-		if (flags & SHMT_EXCL)
-			return SHMT_EEXIST;
+		nanosleep(&nap, NULL);
 	}
-	fd = shm_open(path, O_RDWR, 0);
-	if (fd < 0)
-		return errno_code(errno);
-	rc = attach(sg, fd, flags, now);
-	saved = errno;
-	close(fd);
-	if (rc != SHMT_OK)
-		shmt_seg_close(sg);
-	errno = saved;
-	return rc;
+	return SHMT_ECORRUPT;
 }
 
 void
@@ -433,7 +488,23 @@ shmt_seg_close(struct shmt_seg *sg)
 {
 	if (sg->h)
 		munmap(sg->h, sg->size);
-	*sg = (struct shmt_seg){ 0 };
+	if (sg->fd >= 0)
+		close(sg->fd);
+	*sg = (struct shmt_seg){ .fd = -1 };
+}
+
+int
+shmt_seg_intact(struct shmt_seg *sg)
+{
+	struct stat sb;
+
+	if (fstat(sg->fd, &sb) != 0)
+		return errno_code(errno);
+	if ((uint64_t)sb.st_size < sg->size)
+		return SHMT_ETRUNCATED;
+	if (sb.st_nlink == 0)
+		return SHMT_EREMOVED;
+	return SHMT_OK;
 }
 
 /* Mark a segment removed and wake its waiters, if it is one of ours that

@@ -155,7 +155,9 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 		seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
 		shmt_seg_unlock(&t->seg);
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
-		if ((rc = lock(t, &now)) != SHMT_OK)
+		/* a wait is long enough for a peer to truncate or delete it */
+		if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+		    (rc = lock(t, &now)) != SHMT_OK)
 			return rc;
 		/* dropped by a reset of the log: it was due */
 		at = now;
@@ -236,9 +238,9 @@ update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
        const void *arg)
 {
 	int64_t now;
-	int rc = lock(t, &now);
+	int rc = shmt_seg_intact(&t->seg);
 
-	if (rc != SHMT_OK)
+	if (rc != SHMT_OK || (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fn(t, now, arg);
 	shmt_replan(ring(t), now, t->wall());
@@ -308,7 +310,8 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 
 	if (!t || !cfg)
 		return SHMT_EINVAL;
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	shmt_scfg_to(cfg, ring(t)->cfg, ring(t)->cap);
 	shmt_seg_unlock(&t->seg);
@@ -351,7 +354,8 @@ shmt_stat_get(shmt_throttle *t, shmt_stat *st)
 	if (!t || !st)
 		return SHMT_EINVAL;
 	*st = (shmt_stat){ 0 };
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fill_stat(t, now, st);
 	shmt_seg_unlock(&t->seg);
@@ -369,7 +373,8 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 	if (!t || (!buf && n) || !got)
 		return SHMT_EINVAL;
 	r = ring(t);
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	end = shmt_ring_first_after(r, now);
 	first = end - r->st->tail > n ? end - n : r->st->tail;

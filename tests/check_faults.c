@@ -441,6 +441,203 @@ START_TEST(a_late_waker_takes_a_new_slot)
 }
 END_TEST
 
+#ifndef TOOLS_DIR
+#error "TOOLS_DIR must name the folder of the built tools"
+#endif
+#define CTL TOOLS_DIR "/throttlectl"
+
+/* "throttlectl acquire NAME --timeout 10", its stderr into *err. */
+static pid_t
+spawn_acquire(const char *name, int *err)
+{
+	int p[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		execl(CTL, "throttlectl", "acquire", name, "--timeout", "10",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	*err = p[0];
+	return pid;
+}
+
+static void
+read_all(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < len - 1 && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+}
+
+static int
+one_line(const char *s)
+{
+	const char *nl = strchr(s, '\n');
+
+	return nl && nl[1] == '\0';
+}
+
+/* Item 5: `truncate -s 0` on a segment in use killed every attached
+ * process with SIGBUS (exit 135). */
+START_TEST(a_truncated_segment_is_an_error_not_sigbus)
+{
+	const char *name = test_name("trunc");
+	shmt_config c = one_rate(1, 2);
+	shmt_throttle *t = NULL;
+	char path[128], err[512];
+	shmt_ticket tk;
+	shmt_stat st;
+	int fd, efd, rc;
+	pid_t kid;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	/* a tool waiting two seconds for its slot */
+	kid = spawn_acquire(name, &efd);
+	await_waiting(t, 1);
+	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
+	ck_assert_int_ge(fd = shm_open(path, O_RDWR, 0), 0);
+	ck_assert_int_eq(ftruncate(fd, 0), 0);
+	close(fd);
+	rc = reap(kid);
+	read_all(efd, err, sizeof(err));
+	ck_assert_msg(rc == 6, "throttlectl ended with %d: %s", rc, err);
+	ck_assert_msg(one_line(err) && strstr(err, "truncated"), "%s", err);
+	/* the library says so wherever it can look first */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_ETRUNCATED);
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_ALL), SHMT_ETRUNCATED);
+	shmt_close(t);
+	ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_ENOENT);
+	shmt_remove(name);
+}
+END_TEST
+
+/* Truncated between the library's check and its next access: the fault
+ * itself (SIGBUS) gives the tool's one line and status, not a core. */
+START_TEST(a_tool_turns_sigbus_into_one_line)
+{
+	const char *name = test_name("sigbus");
+	shmt_config c = one_rate(1, 2);
+	shmt_throttle *t = NULL;
+	char err[512];
+	shmt_ticket tk;
+	int efd, rc;
+	pid_t kid;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	kid = spawn_acquire(name, &efd);
+	await_waiting(t, 1);
+	kill(kid, SIGBUS);
+	rc = reap(kid);
+	read_all(efd, err, sizeof(err));
+	ck_assert_msg(rc == 6, "throttlectl ended with %d: %s", rc, err);
+	ck_assert_str_eq(err, "throttlectl: the throttle's segment was "
+	                      "truncated while in use\n");
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+/* Item 6: a creator killed between creating the name and publishing the
+ * magic left a name nobody could use until someone ran `remove`. */
+START_TEST(a_blank_left_by_a_dead_creator_is_taken_over)
+{
+	const char *name = test_name("orphan");
+	shmt_config c = one_rate(5, 1), got;
+	shmt_throttle *t = NULL;
+	char path[128];
+	pid_t kid;
+	int fd;
+
+	/* what a creator killed after sizing the segment leaves */
+	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
+	ck_assert_int_ge(fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600),
+	                 0);
+	ck_assert_int_eq(ftruncate(fd, 4096), 0);
+	close(fd);
+	/* the next creator (another process) takes it over */
+	if ((kid = fork()) == 0) {
+		shmt_throttle *mine = NULL;
+		shmt_ticket tk;
+		int rc = shmt_open(&mine, name, &c, SHMT_CREATE | SHMT_EXCL);
+
+		shmt_ticket_init(&tk);
+		if (rc == SHMT_OK)
+			rc = shmt_acquire(mine, &tk, 0);
+		_exit(rc);
+	}
+	ck_assert_int_eq(reap(kid), SHMT_OK);
+	ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_config_get(t, &got), SHMT_OK);
+	ck_assert_uint_eq(got.rates[0].max, 5);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+static void
+die(void)
+{
+	raise(SIGKILL);
+}
+
+/* The same, with a real creator killed half-way through building. */
+START_TEST(a_creator_killed_mid_creation_is_taken_over)
+{
+	const char *name = test_name("midcreate");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	shmt_stat st;
+	pid_t kid;
+
+	if ((kid = fork()) == 0) {
+		shmt_config big = one_rate(100, 60);
+
+		shmt_create_hook = die;
+		_exit(shmt_open(&t, name, &big, SHMT_CREATE));
+	}
+	ck_assert_int_eq(reap(kid), 128 + SIGKILL);
+	/* nothing there for a plain opener, at once */
+	ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_ENOENT);
+	/* many creators at once: one builds it, all use it */
+	for (int i = 0; i < 4; i++)
+		if (fork() == 0) {
+			shmt_throttle *mine = NULL;
+			shmt_ticket tk;
+			int rc = shmt_open(&mine, name, &c, SHMT_CREATE);
+
+			shmt_ticket_init(&tk);
+			if (rc == SHMT_OK)
+				rc = shmt_acquire(mine, &tk, 0);
+			_exit(rc);
+		}
+	for (int i = 0; i < 4; i++) {
+		int status;
+
+		ck_assert_int_gt(wait(&status), 0);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.config.rates[0].max, 5);
+	ck_assert_uint_eq(st.requests, 4);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 faults_suite(void)
 {
@@ -453,6 +650,10 @@ faults_suite(void)
 	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
 	tcase_add_test(tc, remove_stops_the_old_copy);
 	tcase_add_test(tc, a_late_waker_takes_a_new_slot);
+	tcase_add_test(tc, a_truncated_segment_is_an_error_not_sigbus);
+	tcase_add_test(tc, a_tool_turns_sigbus_into_one_line);
+	tcase_add_test(tc, a_blank_left_by_a_dead_creator_is_taken_over);
+	tcase_add_test(tc, a_creator_killed_mid_creation_is_taken_over);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -359,9 +360,13 @@ START_TEST(a_blank_segment_is_not_used)
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, 4096), 0);
-	close(fd);
-	/* a creator that died before publishing the magic */
+	/* a creator at work (it holds the flock): wait, then say so */
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	shmt_ready_wait = 100 * MS;
 	ck_assert_int_eq(open_rc(name), SHMT_ECREATING);
+	/* a creator that died before publishing the magic: nothing there */
+	close(fd);
+	ck_assert_int_eq(open_rc(name), SHMT_ENOENT);
 	shmt_remove(name);
 }
 END_TEST

@@ -4,10 +4,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *cli_prog = "throttle";
 
@@ -32,9 +34,34 @@ cli_exit_status(int code)
 	case SHMT_ECORRUPT:
 	case SHMT_EBUSY:
 	case SHMT_ECREATING:
-	case SHMT_EFULL: return EXIT_SEGMENT;
+	case SHMT_EFULL:
+	case SHMT_ETRUNCATED: return EXIT_SEGMENT;
 	default: return EXIT_SYSTEM;
 	}
+}
+
+static char sigbus_line[128];
+static size_t sigbus_len;
+static int sigbus_status;
+
+static void
+on_sigbus(int sig)
+{
+	(void)sig;
+	(void)!write(2, sigbus_line, sigbus_len);
+	_exit(sigbus_status);
+}
+
+void
+cli_catch_sigbus(int status)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	int n = snprintf(sigbus_line, sizeof(sigbus_line), "%s: %s\n", cli_prog,
+	                 shmt_strerror(SHMT_ETRUNCATED));
+
+	sigbus_len = n < 0 ? 0 : (size_t)n;
+	sigbus_status = status;
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 int

@@ -32,6 +32,10 @@ int cli_fail(int code, const char *fmt, ...)
 /* "PROG: MESSAGE" on stderr, then EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_status(int code);
+/* A peer that truncates the throttle's segment between the library's
+ * checks makes our next access to it raise SIGBUS: print one line and
+ * exit with `status` instead of dying of the signal. */
+void cli_catch_sigbus(int status);
 
 /* Strict parsers: digits (and one '.'), nothing else; 0 on success. */
 int cli_seconds(const char *s, double *out);

@@ -511,6 +511,7 @@ main(int argc, char **argv)
 	int rc;
 
 	cli_prog = "throttle-curl";
+	cli_catch_sigbus(EXIT_THROTTLE);
 	shmt_curl_opts_init(&g.copts);
 	g.copts.retry_statuses = g.retry_statuses;
 	cli_config_init(&a.cc, NULL);
