@@ -350,8 +350,9 @@ read_magic(int fd, struct stat *sb, uint32_t *magic)
  * publishing the magic, so a blank segment whose flock we can take lost
  * its creator (or its creator is between shm_open() and flock(), for a
  * moment: a creator that then finds the flock taken waits like anyone).
- * Under that flock a creator (cfg given) builds it itself (*built); a
- * plain opener is told there is no throttle (SHMT_ENOENT).
+ * Under that flock a creator (cfg given) builds it itself (*built: 1
+ * done, -1 failed, leaving a blank); a plain opener is told there is no
+ * throttle (SHMT_ENOENT).
  */
 static int
 settle(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode,
@@ -374,7 +375,7 @@ settle(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode,
 			if (rc == SHMT_OK && magic == 0 && cfg &&
 			    (rc = owner_check(sb, flags)) == SHMT_OK) {
 				rc = build(sg, fd, sb, cfg, mode);
-				*built = rc == SHMT_OK;
+				*built = rc == SHMT_OK ? 1 : -1;
 			} else if (rc == SHMT_OK && magic == 0 && !cfg &&
 			           dead) {
 				rc = SHMT_ENOENT;
@@ -427,14 +428,13 @@ open_once(struct shmt_seg *sg, const char *path, const shmt_config *cfg,
           unsigned flags, int64_t now)
 {
 	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
-	int fd = -1, created = 0, built = 0, rc;
+	int fd = -1, built = 0, rc;
 	struct stat sb;
 
 	if (flags & SHMT_CREATE) {
 		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
 		if (fd < 0 && errno != EEXIST)
 			return errno_code(errno);
-		created = fd >= 0;
 	}
 	if (fd < 0 && (fd = shm_open(path, O_RDWR, 0)) < 0)
 		return errno_code(errno);
@@ -446,8 +446,9 @@ open_once(struct shmt_seg *sg, const char *path, const shmt_config *cfg,
 	if (rc != SHMT_OK) {
 		int saved = errno;
 
-		/* a name we made and could not build: no one can use it */
-		if (created && !built && rc != SHMT_EEXIST)
+		/* a blank we could not build (a full /dev/shm): no one can use
+		 * it; a segment someone else built is not ours to unlink */
+		if (built < 0)
 			shm_unlink(path);
 		close(fd);
 		shmt_seg_close(sg);
