@@ -256,7 +256,9 @@ SHMT_API int shmt_ticket_parse(const char *s, shmt_ticket *tk);
  * (SHMT_EAGAIN, nothing reserved, if the slot is not free now).  If the
  * slot is further away than the timeout, SHMT_ETIMEDOUT is returned at
  * once and nothing is reserved.  On success tk->seq, tk->send_ns are set
- * and tk->attempt is incremented.
+ * and tk->attempt is incremented.  A caller that reaches its slot later
+ * than the margin (stopped, starved of CPU) takes a new slot and waits
+ * for it; the missed one stays counted as a send.
  */
 SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
 
