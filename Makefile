@@ -33,7 +33,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 # the soname carries it (libshmthrottle.so.0.2); from 1.0 on, the major.
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
-LIB_SRC = clock.c config.c error.c futex.c perform.c policy.c retry_after.c ring.c runner.c \
+LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c runner.c \
 	timing.c \
 	segment.c throttle.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)

@@ -1,13 +1,18 @@
 /* fuzz_segment.c - attach to an arbitrary segment image.  The input is
  * XORed over a valid image (so the fuzzer starts past the magic); a first
- * byte of 0xff also truncates it.  Every call must return a code; none
- * may crash, hang or sleep. */
+ * byte of 0xff also truncates it.  One byte past the image picks
+ * scenarios the XOR rarely finds: the lock word naming this very thread
+ * (a dead holder whose id we got), and the configuration index switched
+ * to the other slot.  Every call must return a code; none may crash,
+ * hang or sleep. */
+#define _GNU_SOURCE /* syscall() */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -66,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_outcome out;
 	shmt_stat st;
 	shmt_log_entry log[8];
+	shmt_config c;
 	size_t got;
 	int fd;
 
@@ -75,6 +81,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(img, image, image_size);
 	for (size_t i = 0; i < size && i < image_size; i++)
 		img[i] ^= data[i];
+	if (size > image_size) {
+		struct shmt_header *h = (struct shmt_header *)img;
+
+		if (data[image_size] & 1)
+			h->lock = (uint32_t)syscall(SYS_gettid);
+		if (data[image_size] & 2)
+			h->st.cfg_active ^= 1;
+	}
 	len = size > 1 && data[0] == 0xff ? data[1] * image_size / 256
 	                                  : image_size;
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -89,6 +103,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shmt_record(t, &tk, 429, -1, NULL, 0, &out);
 		shmt_record(t, &tk, 200, -1, NULL, 0, &out);
 		shmt_log_read(t, log, 8, &got);
+		/* a switch of configuration over whatever the slots hold */
+		shmt_config_init(&c);
+		c.nrates = 1;
+		c.rates[0] = (shmt_rate){ .max = 3, .period = 2 };
+		shmt_config_set(t, &c);
+		shmt_config_get(t, &c);
 		shmt_reset(t, SHMT_RESET_ALL);
 		shmt_close(t);
 	}

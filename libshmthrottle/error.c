@@ -32,6 +32,9 @@ shmt_strerror(int code)
 	case SHMT_EFULL:
 		return "request log full of reservations (raise --capacity)";
 	case SHMT_ERUNNING: return "the task runner is already running";
+	case SHMT_EREMOVED: return "the throttle was removed; open it again";
+	case SHMT_ETRUNCATED:
+		return "the throttle's segment was truncated while in use";
 	}
 	return "unknown error code";
 }

@@ -2,6 +2,7 @@
 /* futex.c - Linux futexes on a word of the shared segment. */
 #include "futex.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -10,18 +11,28 @@
 
 #include "clock.h"
 
-void
+int
 shmt_futex_wait(uint32_t *word, uint32_t seen, int64_t ns)
 {
 	struct timespec ts;
 
 	if (ns <= 0)
-		return;
+		return ETIMEDOUT;
 	ts.tv_sec = ns / SHMT_NS;
 	ts.tv_nsec = ns % SHMT_NS;
-	/* Relative timeouts run on CLOCK_MONOTONIC.  EINTR, EAGAIN and
-	 * ETIMEDOUT all mean the same to the caller: look again. */
-	syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+	/* Relative timeouts run on CLOCK_MONOTONIC.  EINTR and EAGAIN mean
+	 * "look again"; EFAULT (a segment truncated under us) too: the
+	 * caller checks the segment's size on that path. */
+	if (syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0) != 0 &&
+	    errno == ETIMEDOUT)
+		return ETIMEDOUT;
+	return 0;
+}
+
+void
+shmt_futex_wake(uint32_t *word, int n)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 void

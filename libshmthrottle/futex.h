@@ -7,8 +7,11 @@
 
 #include <stdint.h>
 
-/* Sleep while *word == seen, for at most ns nanoseconds. */
-void shmt_futex_wait(uint32_t *word, uint32_t seen, int64_t ns);
+/* Sleep while *word == seen, for at most ns nanoseconds.  Returns
+ * ETIMEDOUT if the whole time passed, else 0 (woken, or *word differed). */
+int shmt_futex_wait(uint32_t *word, uint32_t seen, int64_t ns);
+/* Wake up to n processes sleeping on *word. */
+void shmt_futex_wake(uint32_t *word, int n);
 /* Bump *word and wake every process sleeping on it. */
 void shmt_futex_wake_all(uint32_t *word);
 

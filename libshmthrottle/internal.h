@@ -14,5 +14,7 @@ struct shmt_seg *shmt_seg_of(shmt_throttle *t);
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */
 extern int64_t shmt_ready_wait;
+/* Called half-way through building a segment (a test kills there). */
+extern void (*shmt_create_hook)(void);
 
 #endif

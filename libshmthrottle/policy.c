@@ -22,7 +22,7 @@ shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 {
 	const struct shmt_state *st = r->st;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
-	unsigned n = shmt_spacings(&st->cfg, &st->timing, sp);
+	unsigned n = shmt_spacings(r->cfg, &st->timing, sp);
 	int64_t t = max64(now, st->end_of_delay);
 
 	/* Sends stay in log order: first come, first served. */
@@ -131,7 +131,7 @@ shmt_backoff_for_attempt(const struct shmt_scfg *c, uint32_t attempt)
 static int64_t
 run_rate_estimate(const struct shmt_ring *r, int64_t now)
 {
-	const struct shmt_scfg *c = &r->st->cfg;
+	const struct shmt_scfg *c = r->cfg;
 	int64_t best = -1;
 
 	for (unsigned i = 0; i < c->nrates && i < SHMT_MAX_RATES; i++) {
@@ -154,7 +154,7 @@ int64_t
 shmt_delay_end(struct shmt_state *st, const struct shmt_ring *r,
                const struct shmt_response *rsp)
 {
-	const struct shmt_scfg *c = &st->cfg;
+	const struct shmt_scfg *c = r->cfg;
 	int64_t end, est;
 
 	if (rsp->retry_after >= 0) {
@@ -192,7 +192,7 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	}
 	if (rsp->status <= 0) {
 		/* A transport error tells nothing of the shared limit. */
-		*wait = shmt_backoff_for_attempt(&st->cfg, rsp->attempt);
+		*wait = shmt_backoff_for_attempt(r->cfg, rsp->attempt);
 	} else {
 		/* Sent before the current delay ended: that delay covers it. */
 		if (rsp->send >= st->end_of_delay)
@@ -200,7 +200,7 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 			    max64(st->end_of_delay, shmt_delay_end(st, r, rsp));
 		*wait = max64(0, shmt_sub_ns(st->end_of_delay, rsp->now));
 	}
-	if (rsp->attempt > st->cfg.max_retries)
+	if (rsp->attempt > r->cfg->max_retries)
 		return SHMT_GIVE_UP;
 	st->retries++;
 	return SHMT_RETRY;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 
 #include "clock.h"
 #include "config.h"
+#include "futex.h"
+#include "lock.h"
 #include "policy.h"
 #include "ring.h"
 
@@ -41,6 +44,7 @@ ring_bind(struct shmt_seg *sg, uint32_t cap)
 	sg->ring.fw = (int32_t *)(sg->ring.e + cap);
 	sg->ring.cap = cap;
 	sg->ring.st = &sg->h->st;
+	sg->ring.cfg = &sg->checked;
 }
 
 int
@@ -97,20 +101,27 @@ header_check(struct shmt_seg *sg, int64_t now)
 {
 	const struct shmt_header *h = sg->h;
 	const struct shmt_state *st = &h->st;
+	struct shmt_scfg cfg;
 
+	if (__atomic_load_n(&h->removed, __ATOMIC_RELAXED))
+		return SHMT_EREMOVED;
 	if (h->magic != SHMT_MAGIC || h->layout != SHMT_LAYOUT ||
 	    h->capacity != sg->ring.cap || h->size != sg->size)
 		return SHMT_ECORRUPT;
-	if (st->tail > st->head || st->head - st->tail > sg->ring.cap)
+	if (st->tail > st->head || st->head - st->tail > sg->ring.cap ||
+	    st->cfg_active > 1)
 		return SHMT_ECORRUPT;
-	/* The full check only when the configuration changed (hot path). */
-	if (memcmp(&st->cfg, &sg->checked, sizeof(sg->checked)) != 0) {
-		if (shmt_scfg_check(&st->cfg, sg->ring.cap) != SHMT_OK)
+	/* The full check only when the configuration changed (hot path), on
+	 * a copy: the segment's bytes may change after the check. */
+	memcpy(&cfg, &st->cfg[st->cfg_active], sizeof(cfg));
+	if (memcmp(&cfg, &sg->checked, sizeof(cfg)) != 0) {
+		if (shmt_scfg_check(&cfg, sg->ring.cap) != SHMT_OK)
 			return SHMT_ECORRUPT;
-		memcpy(&sg->checked, &st->cfg, sizeof(sg->checked));
+		sg->checked = cfg;
 	}
-	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max ||
-	    shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
+	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max ||
+	    shmt_sub_ns(st->end_of_delay, now) >
+	        shmt_seg_horizon(&sg->checked, 0))
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -123,11 +134,47 @@ shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 
 	if (header_check(sg, now) != SHMT_OK || shmt_ring_check(r) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	horizon = shmt_seg_horizon(&r->st->cfg, r->cap);
+	horizon = shmt_seg_horizon(r->cfg, r->cap);
 	if (r->st->head > r->st->tail &&
 	    shmt_sub_ns(shmt_ring_at(r, r->st->head - 1)->mono, now) > horizon)
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
+}
+
+/* A configuration switch is one word: the active slot is whole whatever
+ * instant its writer died.  Only damage makes it out of range: then the
+ * other slot, then the defaults. */
+static void
+repair_config(struct shmt_seg *sg)
+{
+	struct shmt_state *st = &sg->h->st;
+	uint32_t i = st->cfg_active > 1 ? 0 : st->cfg_active;
+
+	if (shmt_scfg_check(&st->cfg[i], sg->ring.cap) != SHMT_OK) {
+		i ^= 1;
+		if (shmt_scfg_check(&st->cfg[i], sg->ring.cap) != SHMT_OK) {
+			shmt_config def;
+
+			shmt_config_init(&def);
+			shmt_scfg_from(&st->cfg[i], &def);
+		}
+	}
+	st->cfg_active = i;
+	sg->checked = st->cfg[i];
+}
+
+void
+shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c)
+{
+	struct shmt_state *st = &sg->h->st;
+	uint32_t next = st->cfg_active ^ 1;
+
+	st->cfg[next] = *c;
+	/* the slot whole before the switch, whatever the compiler's order */
+	__atomic_store_n(&st->cfg_active, next, __ATOMIC_RELEASE);
+	sg->checked = *c;
+	if (st->backoff > c->backoff_max)
+		st->backoff = c->backoff_max;
 }
 
 /* The last owner died holding the lock, perhaps half-way through an
@@ -142,14 +189,7 @@ repair(struct shmt_seg *sg, int64_t now)
 	int64_t prev = INT64_MIN;
 	uint64_t from;
 
-	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK)
-		st->cfg = st->cfg_backup;
-	if (shmt_scfg_check(&st->cfg, r->cap) != SHMT_OK) {
-		shmt_config def;
-
-		shmt_config_init(&def);
-		shmt_scfg_from(&st->cfg, &def);
-	}
+	repair_config(sg);
 	if (st->tail > st->head)
 		st->tail = st->head;
 	if (st->head - st->tail > r->cap)
@@ -170,10 +210,10 @@ repair(struct shmt_seg *sg, int64_t now)
 		prev = e->mono > prev ? e->mono : prev;
 	}
 	shmt_ring_rebuild(r);
-	if (st->backoff < 0 || st->backoff > st->cfg.backoff_max)
-		st->backoff = st->cfg.backoff_max;
-	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(&st->cfg, 0))
-		st->end_of_delay = now + st->cfg.retry_after_max;
+	if (st->backoff < 0 || st->backoff > r->cfg->backoff_max)
+		st->backoff = r->cfg->backoff_max;
+	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(r->cfg, 0))
+		st->end_of_delay = now + r->cfg->retry_after_max;
 	/* A re-plan cut short leaves reservations out of order, or too close:
 	 * plan again the future ones and any out of order. */
 	if (from > shmt_ring_first_after(r, now))
@@ -187,102 +227,30 @@ repair(struct shmt_seg *sg, int64_t now)
  * is a stopped process or a forged lock word: an error, not a hang. */
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
-static int mutex_init(pthread_mutex_t *m);
-
-/* Why this peeks inside a pthread_mutex_t, which no one should: glibc
- * keeps the mutex's kind (type, robust, shared) in the mutex, and a kind
- * forged by anyone who can write the segment sends
- * pthread_mutex_timedlock() down paths that abort the process (found by
- * fuzz_segment).  Compare it with the kind our attributes give.  The
- * field is glibc's own: other C libraries get no such check. */
-#ifdef __GLIBC__
-static pthread_mutex_t model_mutex;
-static pthread_once_t model_once = PTHREAD_ONCE_INIT;
-
-static void
-model_init(void)
-{
-	mutex_init(&model_mutex);
-}
-
-static int
-mutex_sane(pthread_mutex_t *m)
-{
-	pthread_once(&model_once, model_init);
-	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) ==
-	       model_mutex.__data.__kind;
-}
-#else
-static int
-mutex_sane(pthread_mutex_t *m)
-{
-	(void)m;
-	return 1;
-}
-#endif
-
 int
 shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 {
-	int64_t until = shmt_wall_ns() + shmt_lock_timeout;
-	struct timespec ts = { .tv_sec = until / SHMT_NS,
-		               .tv_nsec = until % SHMT_NS };
+	struct shmt_header *h = sg->h;
 	int rc;
 
-	if (!mutex_sane(&sg->h->lock))
-		return SHMT_ECORRUPT;
-#ifdef __SANITIZE_THREAD__
-	/* ThreadSanitizer's timedlock does not know that EOWNERDEAD means
-	 * locked; its trylock does.  Poll, in sanitizer builds only. */
-	(void)ts;
-	while ((rc = pthread_mutex_trylock(&sg->h->lock)) == EBUSY &&
-	       shmt_wall_ns() < until)
-		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	if (rc == EBUSY)
-		rc = ETIMEDOUT;
-#else
-	rc = pthread_mutex_timedlock(&sg->h->lock, &ts);
-#endif
-	if (rc == EOWNERDEAD) {
+	switch (shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout)) {
+	case SHMT_LOCK_TIMEOUT: return SHMT_EBUSY;
+	case SHMT_LOCK_OWNER_DEAD:
 		repair(sg, now);
-		sg->h->st.repairs++;
-		rc = pthread_mutex_consistent(&sg->h->lock);
-	}
-	if (rc == ETIMEDOUT)
-		return SHMT_EBUSY;
-	if (rc == ENOTRECOVERABLE || rc == EINVAL)
-		return SHMT_ECORRUPT;
-	if (rc != 0) {
-		errno = rc;
-		return SHMT_ESYS;
+		h->st.repairs++;
+		break;
+	case SHMT_LOCK_OK: break;
 	}
 	rc = header_check(sg, now);
 	if (rc != SHMT_OK)
-		pthread_mutex_unlock(&sg->h->lock);
+		shmt_seg_unlock(sg);
 	return rc;
 }
 
 void
 shmt_seg_unlock(struct shmt_seg *sg)
 {
-	pthread_mutex_unlock(&sg->h->lock);
-}
-
-static int
-mutex_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t attr;
-	int rc = pthread_mutexattr_init(&attr);
-
-	if (rc)
-		return rc;
-	rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return rc;
+	shmt_lock_release(&sg->h->lock, &sg->h->lock_owner);
 }
 
 static int
@@ -297,31 +265,38 @@ map(struct shmt_seg *sg, int fd, size_t size)
 	return SHMT_OK;
 }
 
-/* We made the name: build the segment, then publish the magic last. */
+/* Test hook: called half-way through building a segment. */
+void (*shmt_create_hook)(void);
+
+/* Build the segment on fd (ours: we created the name, or took over a blank
+ * one), under its flock, then publish the magic last. */
 static int
-create(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode)
+build(struct shmt_seg *sg, int fd, const struct stat *sb,
+      const shmt_config *cfg, mode_t mode)
 {
 	uint32_t cap = shmt_config_capacity(cfg);
 	size_t size = shmt_seg_size(cap);
 	int rc;
 
-	if (fchmod(fd, mode) != 0 ||
+	/* a blank taken over may have another size: make it ours */
+	if (((sb->st_mode & 0777) != mode && fchmod(fd, mode) != 0) ||
+	    ((size_t)sb->st_size != size && ftruncate(fd, (off_t)size) != 0) ||
 	    (errno = posix_fallocate(fd, 0, (off_t)size)) != 0)
 		return errno_code(errno);
 	rc = map(sg, fd, size);
 	if (rc != SHMT_OK)
 		return rc;
 	ring_bind(sg, cap);
+	/* whatever a dead creator or a forger left: the lock word free */
+	memset(sg->h, 0, sizeof(*sg->h));
 	sg->h->layout = SHMT_LAYOUT;
 	sg->h->size = size;
 	sg->h->capacity = cap;
-	shmt_scfg_from(&sg->h->st.cfg, cfg);
-	sg->h->st.cfg_backup = sg->h->st.cfg;
+	if (shmt_create_hook)
+		shmt_create_hook();
+	shmt_scfg_from(&sg->h->st.cfg[0], cfg);
+	sg->h->st.cfg[1] = sg->h->st.cfg[0];
 	shmt_ring_init(&sg->ring);
-	if ((rc = mutex_init(&sg->h->lock)) != 0) {
-		errno = rc;
-		return SHMT_ESYS;
-	}
 	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);
 	return SHMT_OK;
 }
@@ -356,33 +331,61 @@ owner_check(const struct stat *sb, unsigned flags)
 /* How long an opener waits for a creator to publish the magic. */
 int64_t shmt_ready_wait = 2 * SHMT_NS;
 
-/* Wait until the creator has published the magic; no one ever uses a
- * half-built segment.  A segment still blank long after its creation lost
- * its creator: SHMT_EINVALID. */
+/* The magic, or 0 if the segment is too short to hold one. */
 static int
-wait_ready(int fd, struct stat *sb)
+read_magic(int fd, struct stat *sb, uint32_t *magic)
+{
+	*magic = 0;
+	if (fstat(fd, sb) != 0)
+		return errno_code(errno);
+	if ((size_t)sb->st_size >= sizeof(*magic) &&
+	    pread(fd, magic, sizeof(*magic), 0) != sizeof(*magic))
+		return errno_code(errno);
+	return SHMT_OK;
+}
+
+/*
+ * Wait until the segment on fd has its magic; no one ever uses a half-built
+ * segment.  Its creator holds flock(LOCK_EX) from creating the name to
+ * publishing the magic, so a blank segment whose flock we can take lost
+ * its creator (or its creator is between shm_open() and flock(), for a
+ * moment: a creator that then finds the flock taken waits like anyone).
+ * Under that flock a creator (cfg given) builds it itself (*built: 1
+ * done, -1 failed, leaving a blank); a plain opener is told there is no
+ * throttle (SHMT_ENOENT).
+ */
+static int
+settle(struct shmt_seg *sg, int fd, const shmt_config *cfg, mode_t mode,
+       unsigned flags, struct stat *sb, int *built)
 {
 	int64_t start = shmt_mono_ns();
 	struct timespec nap = { 0, 1000000 };
-	int first = 1;
+	uint32_t magic;
+	int rc, dead;
 
 	for (;;) {
-		if (fstat(fd, sb) != 0)
-			return errno_code(errno);
-		if ((size_t)sb->st_size >= sizeof(struct shmt_header)) {
-			uint32_t magic;
-
-			if (pread(fd, &magic, sizeof(magic), 0) !=
-			    sizeof(magic))
-				return errno_code(errno);
-			if (magic == SHMT_MAGIC)
-				return SHMT_OK;
-			if (magic != 0)
-				return SHMT_EINVALID;
+		if ((rc = read_magic(fd, sb, &magic)) != SHMT_OK)
+			return rc;
+		if (magic != 0)
+			return magic == SHMT_MAGIC ? SHMT_OK : SHMT_EINVALID;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* the builder may have finished meanwhile */
+			rc = read_magic(fd, sb, &magic);
+			dead = sb->st_size > 0 || time(NULL) - sb->st_ctime > 2;
+			if (rc == SHMT_OK && magic == 0 && cfg &&
+			    (rc = owner_check(sb, flags)) == SHMT_OK) {
+				rc = build(sg, fd, sb, cfg, mode);
+				*built = rc == SHMT_OK ? 1 : -1;
+			} else if (rc == SHMT_OK && magic == 0 && !cfg &&
+			           dead) {
+				rc = SHMT_ENOENT;
+			} else if (rc == SHMT_OK && magic == 0) {
+				rc = -1; /* a creator about to lock: wait */
+			}
+			flock(fd, LOCK_UN);
+			if (rc != -1)
+				return rc;
 		}
-		if (first && time(NULL) - sb->st_ctime > 2)
-			return SHMT_EINVALID;
-		first = 0;
 		if (shmt_mono_ns() - start > shmt_ready_wait)
 			return SHMT_ECREATING;
 		nanosleep(&nap, NULL);
@@ -390,14 +393,12 @@ wait_ready(int fd, struct stat *sb)
 }
 
 static int
-attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
+attach(struct shmt_seg *sg, int fd, const struct stat *sb, unsigned flags,
+       int64_t now)
 {
-	struct stat sb;
 	struct shmt_header h;
-	int rc = wait_ready(fd, &sb);
+	int rc = owner_check(sb, flags);
 
-	if (rc == SHMT_OK)
-		rc = owner_check(&sb, flags);
 	if (rc != SHMT_OK)
 		return rc;
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
@@ -407,7 +408,7 @@ attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
 		return SHMT_EVERSION;
 	if (h.capacity < SHMT_CAPACITY_MIN || h.capacity > SHMT_CAPACITY_MAX ||
 	    h.size != shmt_seg_size(h.capacity) ||
-	    (uint64_t)sb.st_size != h.size)
+	    (uint64_t)sb->st_size != h.size)
 		return SHMT_EINVALID;
 	rc = map(sg, fd, h.size);
 	if (rc != SHMT_OK)
@@ -421,47 +422,66 @@ attach(struct shmt_seg *sg, int fd, unsigned flags, int64_t now)
 	return rc;
 }
 
+/* One try at opening (or creating) the segment at path. */
+static int
+open_once(struct shmt_seg *sg, const char *path, const shmt_config *cfg,
+          unsigned flags, int64_t now)
+{
+	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
+	int fd = -1, built = 0, rc;
+	struct stat sb;
+
+	if (flags & SHMT_CREATE) {
+		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+		if (fd < 0 && errno != EEXIST)
+			return errno_code(errno);
+	}
+	if (fd < 0 && (fd = shm_open(path, O_RDWR, 0)) < 0)
+		return errno_code(errno);
+	rc = settle(sg, fd, (flags & SHMT_CREATE) ? cfg : NULL, mode, flags,
+	            &sb, &built);
+	if (rc == SHMT_OK && !built)
+		rc = (flags & SHMT_EXCL) ? SHMT_EEXIST
+		                         : attach(sg, fd, &sb, flags, now);
+	if (rc != SHMT_OK) {
+		int saved = errno;
+
+		/* a blank we could not build (a full /dev/shm): no one can use
+		 * it; a segment someone else built is not ours to unlink */
+		if (built < 0)
+			shm_unlink(path);
+		close(fd);
+		shmt_seg_close(sg);
+		errno = saved;
+		return rc;
+	}
+	sg->fd = fd;
+	return SHMT_OK;
+}
+
 int
 shmt_seg_open(struct shmt_seg *sg, const char *name, const shmt_config *cfg,
               unsigned flags, int64_t now)
 {
 	char path[SHMT_NAME_MAX + 32];
-	mode_t mode = (flags & SHMT_GROUP) ? 0660 : 0600;
-	int rc = shm_path(name, path), fd = -1, saved;
+	struct timespec nap = { 0, 1000000 };
+	int rc = shm_path(name, path);
 
-	*sg = (struct shmt_seg){ 0 };
+	*sg = (struct shmt_seg){ .fd = -1 };
 	if (rc != SHMT_OK)
 		return rc;
-	if (flags & SHMT_CREATE) {
-		if ((rc = shmt_config_check(cfg)) != SHMT_OK)
+	if ((flags & SHMT_CREATE) && (rc = shmt_config_check(cfg)) != SHMT_OK)
+		return rc;
+	/* Removed while we opened it: its remover unlinks it next, so the
+	 * name, opened again, is the next throttle or none.  A mark that
+	 * stays is damage. */
+	for (int tries = 0; tries < 10; tries++) {
+		rc = open_once(sg, path, cfg, flags, now);
+		if (rc != SHMT_EREMOVED)
 			return rc;
-		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
-		if (fd >= 0) {
-			rc = create(sg, fd, cfg, mode);
-			saved = errno;
-			close(fd);
-			if (rc != SHMT_OK) {
-				shm_unlink(path);
-				shmt_seg_close(sg);
-			}
-			errno = saved;
-			return rc;
-		}
-		if (errno != EEXIST)
-			return errno_code(errno);
-		if (flags & SHMT_EXCL)
-			return SHMT_EEXIST;
+		nanosleep(&nap, NULL);
 	}
-	fd = shm_open(path, O_RDWR, 0);
-	if (fd < 0)
-		return errno_code(errno);
-	rc = attach(sg, fd, flags, now);
-	saved = errno;
-	close(fd);
-	if (rc != SHMT_OK)
-		shmt_seg_close(sg);
-	errno = saved;
-	return rc;
+	return SHMT_ECORRUPT;
 }
 
 void
@@ -469,7 +489,57 @@ shmt_seg_close(struct shmt_seg *sg)
 {
 	if (sg->h)
 		munmap(sg->h, sg->size);
-	*sg = (struct shmt_seg){ 0 };
+	if (sg->fd >= 0)
+		close(sg->fd);
+	*sg = (struct shmt_seg){ .fd = -1 };
+}
+
+int
+shmt_seg_intact(struct shmt_seg *sg)
+{
+	struct stat sb;
+
+	if (fstat(sg->fd, &sb) != 0)
+		return errno_code(errno);
+	if ((uint64_t)sb.st_size < sg->size)
+		return SHMT_ETRUNCATED;
+	if (sb.st_nlink == 0)
+		return SHMT_EREMOVED;
+	return SHMT_OK;
+}
+
+/* Mark a segment removed and wake its waiters, if it is one of ours that
+ * we may write; anything else is simply unlinked. */
+static void
+mark_removed(const char *path)
+{
+	struct shmt_header *h;
+	struct stat sb;
+	int fd = shm_open(path, O_RDWR, 0);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) != 0 ||
+	    (size_t)sb.st_size < sizeof(struct shmt_header) ||
+	    (h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	              0)) == MAP_FAILED) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == SHMT_MAGIC &&
+	    h->layout == SHMT_LAYOUT) {
+		/* under the lock, so that no acquire is half-way through; a
+		 * lock held too long is marked all the same */
+		enum shmt_lock_result held =
+		    shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout);
+
+		__atomic_store_n(&h->removed, 1, __ATOMIC_SEQ_CST);
+		if (held != SHMT_LOCK_TIMEOUT)
+			shmt_lock_release(&h->lock, &h->lock_owner);
+		shmt_futex_wake_all(&h->wake);
+	}
+	munmap(h, sizeof(*h));
 }
 
 int
@@ -478,7 +548,10 @@ shmt_remove(const char *name)
 	char path[SHMT_NAME_MAX + 32];
 	int rc = shm_path(name, path);
 
-	if (rc == SHMT_OK && shm_unlink(path) != 0)
+	if (rc != SHMT_OK)
+		return rc;
+	mark_removed(path);
+	if (shm_unlink(path) != 0)
 		rc = errno_code(errno);
 	return rc;
 }

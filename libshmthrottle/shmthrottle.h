@@ -3,7 +3,7 @@
  *
  * A throttle is a named POSIX shared-memory segment holding a log of the
  * requests sent (a ring buffer), the backoff state and the end of the
- * current shared delay, behind a robust process-shared mutex.  Processes
+ * current shared delay, behind a process-shared lock word.  Processes
  * that never met (xargs -P workers, cron jobs, an operator's shell) open
  * the same name and together stay under the limit:
  *
@@ -29,6 +29,23 @@
  * Every function returns 0 (SHMT_OK) or a code of enum shmt_code, which
  * shmt_strerror() turns into a sentence.  Times cross this API as double
  * seconds; inside they are nanoseconds of CLOCK_MONOTONIC.
+ *
+ * Trust: every process that can write the segment (its owner, and with
+ * SHMT_GROUP the members of its group) shares the limit, and can disturb
+ * it or stop it (SHMT_EBUSY, SHMT_ECORRUPT, SHMT_EREMOVED) -- never make
+ * another process crash, follow a pointer or sleep absurdly long.  Only
+ * truncation needs the caller's help:
+ *
+ * Truncation: a peer that shrinks the segment (ftruncate, `truncate -s 0`)
+ * makes the next access to the mapping raise SIGBUS.  The library checks
+ * the size where it can -- after every wait in shmt_acquire() and before
+ * status, log, reset and configuration calls, giving SHMT_ETRUNCATED --
+ * but not on the hot path of an acquire that need not wait or of
+ * shmt_record().  A program that shares its segments with processes it
+ * does not trust must handle SIGBUS: the throttle tools print one line
+ * and exit with their segment status; a library caller installs a
+ * handler that does the same, or sigsetjmp()s around the call and treats
+ * the throttle as gone (close it; do not touch it again).
  *
  * ABI: the structs passed by address (shmt_config, shmt_stat, ...) end in
  * reserved space.  New fields are only ever taken from it, and a field's
@@ -103,7 +120,13 @@ enum shmt_code {
 	/** every entry of the log is a reservation still to come */
 	SHMT_EFULL,
 	/** the task runner is running: schedule or run once it returns */
-	SHMT_ERUNNING
+	SHMT_ERUNNING,
+	/** the throttle was removed (shmt_remove()) while this handle was
+	 *  open: close it and open the name again */
+	SHMT_EREMOVED,
+	/** the segment was truncated by another process while in use (see
+	 *  "Truncation" below) */
+	SHMT_ETRUNCATED
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -194,7 +217,15 @@ SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
                        const shmt_config *cfg, unsigned flags);
 /** Unmap and free the handle; NULL is a no-op.  The throttle stays. */
 SHMT_API void shmt_close(shmt_throttle *t);
-/** Remove the throttle `name`; open handles keep working until closed. */
+/**
+ * Remove the throttle `name`.  It is first marked removed and every
+ * process waiting in shmt_acquire() is woken: from then on every call on
+ * a handle opened before returns SHMT_EREMOVED (so that the old copy and
+ * a new throttle of the same name never pace at once).  A segment
+ * deleted behind the library's back (rm /dev/shm/shmthrottle.NAME) cannot
+ * be marked; the handles notice it when they next wait or read the
+ * status.
+ */
 SHMT_API int shmt_remove(const char *name);
 /** SHMT_OK if `name` is a valid throttle name, else SHMT_ENAME. */
 SHMT_API int shmt_name_check(const char *name);
@@ -238,7 +269,9 @@ SHMT_API int shmt_ticket_parse(const char *s, shmt_ticket *tk);
  * (SHMT_EAGAIN, nothing reserved, if the slot is not free now).  If the
  * slot is further away than the timeout, SHMT_ETIMEDOUT is returned at
  * once and nothing is reserved.  On success tk->seq, tk->send_ns are set
- * and tk->attempt is incremented.
+ * and tk->attempt is incremented.  A caller that reaches its slot later
+ * than the margin (stopped, starved of CPU) takes a new slot and waits
+ * for it; the missed one stays counted as a send.
  */
 SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
 
@@ -342,8 +375,9 @@ typedef struct shmt_stat {
 	uint64_t n429;
 	/** SHMT_RETRY verdicts */
 	uint64_t retries;
-	/** times a process died holding the lock and the next one repaired
-	 *  the state */
+	/** times a process died holding the lock (or a forged lock word named
+	 *  a holder that does not exist) and the next one repaired the state
+	 */
 	uint64_t repairs;
 	/** seconds spent waiting in acquire, all processes together */
 	double waited;

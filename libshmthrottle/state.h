@@ -1,20 +1,20 @@
 /*
  * state.h - the throttle's shared state: the layout of the segment.
  *
- * Everything here lives in shared memory, uses fixed-width types only and
- * is guarded by the segment's mutex.  Bump SHMT_LAYOUT on every change.
+ * Everything here lives in shared memory, uses fixed-width types only, holds
+ * no pointer and is guarded by the segment's lock word.  Bump SHMT_LAYOUT on
+ * every change.
  */
 #ifndef SHMT_STATE_H
 #define SHMT_STATE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 3u
+#define SHMT_LAYOUT 4u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -66,9 +66,12 @@ struct shmt_entry {
 
 /* Sequence numbers [tail, head) are in the log, at index seq % capacity. */
 struct shmt_state {
-	struct shmt_scfg cfg;
-	/* the previous one, whole while cfg is being rewritten */
-	struct shmt_scfg cfg_backup;
+	/* The configuration is cfg[cfg_active]: a change fills the other slot
+	 * whole, then switches the index, one word, so that a writer killed
+	 * at any instant leaves the old configuration or the new one. */
+	struct shmt_scfg cfg[2];
+	uint32_t cfg_active; /* 0 or 1 */
+	uint32_t pad;
 	uint64_t head;
 	uint64_t tail;
 	int64_t end_of_delay;  /* mono ns; 0: never delayed */
@@ -89,7 +92,13 @@ struct shmt_header {
 	uint64_t size; /* bytes of the whole segment */
 	uint32_t capacity;
 	uint32_t wake; /* futex word: bumped when waiters must re-read */
-	pthread_mutex_t lock;
+	/* futex word: 0 free, else the holder's thread id (lock.h) */
+	uint32_t lock;
+	/* set by shmt_remove(): every lock then fails with SHMT_EREMOVED */
+	uint32_t removed;
+	/* the holder's thread id << 32 | its start time, 0 when free */
+	uint64_t lock_owner;
+	uint32_t spare[6];
 	struct shmt_state st;
 	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
 };
@@ -98,20 +107,25 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 3u && SHMT_PIN(sizeof(struct shmt_header), 640) &&
+_Static_assert(SHMT_LAYOUT == 4u && SHMT_PIN(sizeof(struct shmt_header), 648) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+                   SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
+                   SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 576) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 584) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
                    SHMT_PIN(sizeof(struct shmt_entry), 128),
                "segment layout changed: bump SHMT_LAYOUT, then these sizes");
 
-/* The log as a process sees it: pointers into its own mapping. */
+/* The log as a process sees it: pointers into its own mapping, and the
+ * configuration as this process last checked it (never the segment's own
+ * bytes, which a peer may change after the check). */
 struct shmt_ring {
 	struct shmt_entry *e;
 	int32_t *fw; /* Fenwick tree: 429 counts by position */
 	uint32_t cap;
 	struct shmt_state *st;
+	struct shmt_scfg *cfg;
 };
 
 #endif

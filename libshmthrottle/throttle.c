@@ -108,7 +108,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 	struct shmt_state *st = r->st;
 
 	*at = shmt_admit_at(r, st->head, now);
-	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(&st->cfg, r->cap))
+	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(r->cfg, r->cap))
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
@@ -119,6 +119,19 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 		return SHMT_EFULL;
 	*seq = shmt_ring_append(r, *at, t->wall() + (*at - now));
 	return SHMT_OK;
+}
+
+/*
+ * How late a waiter may reach its slot and still send on it: the margin,
+ * which every spacing adds for this very jitter (a send at most `margin`
+ * after its slot is still `period` before the slot `max` places on), and
+ * at least 1 ms, the scheduler's usual lateness, so that a margin of 0
+ * does not send every waiter round again.
+ */
+static int64_t
+late_limit(const struct shmt_scfg *c)
+{
+	return c->margin > SHMT_NS / 1000 ? c->margin : SHMT_NS / 1000;
 }
 
 int
@@ -143,15 +156,22 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 		seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
 		shmt_seg_unlock(&t->seg);
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
-		if ((rc = lock(t, &now)) != SHMT_OK)
+		/* a wait is long enough for a peer to truncate or delete it */
+		if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+		    (rc = lock(t, &now)) != SHMT_OK)
 			return rc;
 		/* dropped by a reset of the log: it was due */
 		at = now;
 		if (shmt_ring_has(ring(t), seq) &&
 		    shmt_ring_at(ring(t), seq)->seq == seq)
 			at = shmt_ring_at(ring(t), seq)->mono;
+		/* Stopped, or starved of CPU, past our slot: a send now would
+		 * land among the sends planned after it.  Take a new slot; the
+		 * old one stays counted as a send (conservative). */
+		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg))
+			rc = reserve(t, now, deadline, 0, &seq, &at);
 		/* the slot stays used: conservative */
-		if (at > deadline)
+		else if (at > deadline)
 			rc = SHMT_ETIMEDOUT;
 	}
 	if (rc == SHMT_OK) {
@@ -240,9 +260,9 @@ update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
        const void *arg)
 {
 	int64_t now;
-	int rc = lock(t, &now);
+	int rc = shmt_seg_intact(&t->seg);
 
-	if (rc != SHMT_OK)
+	if (rc != SHMT_OK || (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fn(t, now, arg);
 	shmt_replan(ring(t), now, t->wall());
@@ -282,13 +302,8 @@ shmt_reset(shmt_throttle *t, unsigned what)
 static void
 do_set_config(shmt_throttle *t, int64_t now, const void *arg)
 {
-	struct shmt_state *st = ring(t)->st;
-
 	(void)now;
-	st->cfg_backup = st->cfg;
-	st->cfg = *(const struct shmt_scfg *)arg;
-	if (st->backoff > st->cfg.backoff_max)
-		st->backoff = st->cfg.backoff_max;
+	shmt_seg_config_set(&t->seg, arg);
 }
 
 int
@@ -317,9 +332,10 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 
 	if (!t || !cfg)
 		return SHMT_EINVAL;
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	shmt_scfg_to(cfg, &ring(t)->st->cfg, ring(t)->cap);
+	shmt_scfg_to(cfg, ring(t)->cfg, ring(t)->cap);
 	shmt_seg_unlock(&t->seg);
 	return SHMT_OK;
 }
@@ -355,11 +371,11 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	const struct shmt_state *st = r->st;
 	uint64_t due = shmt_ring_first_after(r, now);
 
-	shmt_scfg_to(&s->config, &st->cfg, r->cap);
-	for (unsigned i = 0; i < st->cfg.nrates; i++)
+	shmt_scfg_to(&s->config, r->cfg, r->cap);
+	for (unsigned i = 0; i < r->cfg->nrates; i++)
 		s->window_sends[i] =
 		    (uint32_t)(due - shmt_ring_first_after(
-		                         r, now - st->cfg.rate_period[i]));
+		                         r, now - r->cfg->rate_period[i]));
 	s->next_slot = shmt_ns_to_sec(shmt_admit_at(r, st->head, now) - now);
 	s->backoff = shmt_ns_to_sec(st->backoff);
 	if (st->end_of_delay > now)
@@ -373,7 +389,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->log_count = (uint32_t)(st->head - st->tail);
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
-	fill_timing(&st->cfg, &st->timing, s);
+	fill_timing(r->cfg, &st->timing, s);
 }
 
 int
@@ -385,7 +401,8 @@ shmt_stat_get(shmt_throttle *t, shmt_stat *st)
 	if (!t || !st)
 		return SHMT_EINVAL;
 	*st = (shmt_stat){ 0 };
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fill_stat(t, now, st);
 	shmt_seg_unlock(&t->seg);
@@ -403,7 +420,8 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 	if (!t || (!buf && n) || !got)
 		return SHMT_EINVAL;
 	r = ring(t);
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	end = shmt_ring_first_after(r, now);
 	first = end - r->st->tail > n ? end - n : r->st->tail;

@@ -247,7 +247,7 @@ START_TEST(replan_after_raising_the_limit)
 	reserve(r, now, 4, t);
 	ck_assert_int_gt(t[2], now + 60 * NS);
 	c = one_rate(5, 60);
-	shmt_scfg_from(&r->st->cfg, &c);
+	shmt_scfg_from(r->cfg, &c);
 	ck_assert_int_eq(shmt_replan(r, now, 0), 1);
 	ck_assert_int_eq(shmt_ring_at(r, 3)->mono, now);
 	ck_assert_uint_eq(r->st->head, 4); /* the log is kept */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -266,7 +267,7 @@ enum damage {
 	DELAY,
 	BACKOFF,
 	WORLD_MODE,
-	MUTEX_KIND,
+	LOCK_WORD,
 	NDAMAGE
 };
 
@@ -278,7 +279,7 @@ START_TEST(hostile_segments_are_refused)
 		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_ECORRUPT,
 		[CONFIG] = SHMT_ECORRUPT,     [DELAY] = SHMT_ECORRUPT,
 		[BACKOFF] = SHMT_ECORRUPT,    [WORLD_MODE] = SHMT_EPERM,
-		[MUTEX_KIND] = SHMT_ECORRUPT,
+		[LOCK_WORD] = SHMT_OK,
 	};
 	const char *name = test_name("hostile");
 	shmt_throttle *t = must_open(name, one_rate(10, 1));
@@ -304,12 +305,13 @@ START_TEST(hostile_segments_are_refused)
 		break;
 	case RING_INDEX: h->st.tail = h->st.head + 5; break;
 	case RING_ORDER: entries(h)[1].mono = 0; break;
-	case CONFIG: h->st.cfg.nrates = 1000; break;
+	case CONFIG: h->st.cfg[h->st.cfg_active].nrates = 1000; break;
 	case DELAY: h->st.end_of_delay = INT64_MAX; break;
 	case BACKOFF: h->st.backoff = -5; break;
 	case WORLD_MODE: ck_assert_int_eq(fchmod(fd, 0666), 0); break;
-	/* found by fuzz_segment: a forged mutex kind made glibc abort */
-	case MUTEX_KIND: h->lock.__data.__kind = (int)0xa0a0a0a0; break;
+	/* a holder no thread can be (layout 2 kept a glibc mutex here, whose
+	 * forged kind made glibc abort): taken over */
+	case LOCK_WORD: h->lock = 0xa0a0a0a0; break;
 	}
 	close(fd);
 	munmap(h, size);
@@ -358,9 +360,13 @@ START_TEST(a_blank_segment_is_not_used)
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, 4096), 0);
-	close(fd);
-	/* a creator that died before publishing the magic */
+	/* a creator at work (it holds the flock): wait, then say so */
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	shmt_ready_wait = 100 * MS;
 	ck_assert_int_eq(open_rc(name), SHMT_ECREATING);
+	/* a creator that died before publishing the magic: nothing there */
+	close(fd);
+	ck_assert_int_eq(open_rc(name), SHMT_ENOENT);
 	shmt_remove(name);
 }
 END_TEST
@@ -387,7 +393,7 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 		shmt_seg_lock(sg, mono_now());
 		/* half-way through a reconfiguration and an out-of-order append
 		 */
-		sg->h->st.cfg.nrates = 77;
+		sg->h->st.cfg[sg->h->st.cfg_active].nrates = 77;
 		shmt_ring_append(&sg->ring, 1, 1);
 		raise(SIGKILL);
 	}

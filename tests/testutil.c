@@ -44,7 +44,8 @@ ring_new(uint32_t cap, const shmt_config *cfg)
 	r->e = calloc(cap, sizeof(*r->e));
 	r->fw = calloc(cap, sizeof(*r->fw));
 	r->st = calloc(1, sizeof(*r->st));
-	shmt_scfg_from(&r->st->cfg, cfg);
+	r->cfg = calloc(1, sizeof(*r->cfg));
+	shmt_scfg_from(r->cfg, cfg);
 	return r;
 }
 
@@ -54,6 +55,7 @@ ring_free(struct shmt_ring *r)
 	free(r->e);
 	free(r->fw);
 	free(r->st);
+	free(r->cfg);
 	free(r);
 }
 

@@ -50,5 +50,6 @@ Suite *servers_suite(void);
 Suite *arrivals_suite(void);
 Suite *install_suite(void);
 Suite *tools_suite(void);
+Suite *faults_suite(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ cli_exit_status(int code)
 	case SHMT_ETICKET: return EXIT_USAGE;
 	case SHMT_ETIMEDOUT: return EXIT_TIMEOUT;
 	case SHMT_EAGAIN: return EXIT_NOT_NOW;
-	case SHMT_ENOENT: return EXIT_NOENT;
+	case SHMT_ENOENT:
+	case SHMT_EREMOVED: return EXIT_NOENT;
 	case SHMT_EEXIST: return EXIT_EXISTS;
 	case SHMT_EPERM:
 	case SHMT_EINVALID:
@@ -43,9 +45,34 @@ cli_exit_status(int code)
 	case SHMT_ECORRUPT:
 	case SHMT_EBUSY:
 	case SHMT_ECREATING:
-	case SHMT_EFULL: return EXIT_SEGMENT;
+	case SHMT_EFULL:
+	case SHMT_ETRUNCATED: return EXIT_SEGMENT;
 	default: return EXIT_SYSTEM;
 	}
+}
+
+static char sigbus_line[128];
+static size_t sigbus_len;
+static int sigbus_status;
+
+static void
+on_sigbus(int sig)
+{
+	(void)sig;
+	(void)!write(2, sigbus_line, sigbus_len);
+	_exit(sigbus_status);
+}
+
+void
+cli_catch_sigbus(int status)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	int n = snprintf(sigbus_line, sizeof(sigbus_line), "%s: %s\n", cli_prog,
+	                 shmt_strerror(SHMT_ETRUNCATED));
+
+	sigbus_len = n < 0 ? 0 : (size_t)n;
+	sigbus_status = status;
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 /* At most PIPE_BUF bytes: one write(2) to a pipe is then atomic. */

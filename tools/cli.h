@@ -56,6 +56,10 @@ int cli_exit_status(int code);
  * optstring starting with ':'), as "bad option '-x'" or "'--timeout' needs
  * a value", into buf. */
 void cli_bad_option(int opt, char **argv, char *buf, size_t len);
+/* A peer that truncates the throttle's segment between the library's
+ * checks makes our next access to it raise SIGBUS: print one line and
+ * exit with `status` instead of dying of the signal. */
+void cli_catch_sigbus(int status);
 
 /* Strict parsers: digits (and one '.'), nothing else; 0 on success. */
 int cli_seconds(const char *s, double *out);

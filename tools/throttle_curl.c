@@ -633,6 +633,7 @@ main(int argc, char **argv)
 	cli_init("throttle-curl");
 	/* as curl: a reader that goes away is a write error (23) */
 	signal(SIGPIPE, SIG_IGN);
+	cli_catch_sigbus(EXIT_THROTTLE);
 	shmt_curl_opts_init(&g.copts);
 	g.copts.retry_statuses = g.retry_statuses;
 	cli_config_init(&a.cc, NULL);

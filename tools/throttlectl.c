@@ -740,6 +740,7 @@ int
 main(int argc, char **argv)
 {
 	cli_init("throttlectl");
+	cli_catch_sigbus(EXIT_SEGMENT);
 	cli_config_init(&g_cc, NULL);
 	if (argc < 2)
 		return usage(stderr, EXIT_USAGE);
