@@ -22,33 +22,6 @@ struct server {
 	int port;
 };
 
-static int
-sh(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	if (out) {
-		n = fread(out, 1, len - 1, p);
-		out[n] = '\0';
-	} else {
-		char sink[4096];
-
-		while (fread(sink, 1, sizeof(sink), p) > 0)
-			;
-	}
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void
 server_start(struct server *s, int rate, int burst, const char *date)
 {
@@ -57,9 +30,10 @@ server_start(struct server *s, int rate, int burst, const char *date)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/shmt-nginx-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
 	/* NGINX_OWNER: the server goes when this test's process does */
-	ck_assert_msg(sh(out, sizeof(out),
-	                 "NGINX_OWNER=%ld %s start %s %d %d %s", (long)getpid(),
-	                 SERVER, s->dir, rate, burst, date ? date : "") == 0,
+	ck_assert_msg(test_sh(out, sizeof(out),
+	                      "NGINX_OWNER=%ld %s start %s %d %d %s",
+	                      (long)getpid(), SERVER, s->dir, rate, burst,
+	                      date ? date : "") == 0,
 	              "nginx did not start (is nginx-light installed?)");
 	s->port = atoi(out);
 	ck_assert_int_gt(s->port, 0);
@@ -68,7 +42,7 @@ server_start(struct server *s, int rate, int burst, const char *date)
 static void
 server_stop(struct server *s)
 {
-	sh(NULL, 0, "%s stop %s; rm -rf %s", SERVER, s->dir, s->dir);
+	test_sh(NULL, 0, "%s stop %s; rm -rf %s", SERVER, s->dir, s->dir);
 }
 
 /* Requests the server answered with `status`, under URIs starting with p. */
@@ -77,10 +51,10 @@ server_count(const struct server *s, int status, const char *prefix)
 {
 	char out[64];
 
-	sh(out, sizeof(out),
-	   "awk '$1 == %d && index($2, \"%s\") == 1' %s/logs/access.log"
-	   " | wc -l",
-	   status, prefix, s->dir);
+	test_sh(out, sizeof(out),
+	        "awk '$1 == %d && index($2, \"%s\") == 1' %s/logs/access.log"
+	        " | wc -l",
+	        status, prefix, s->dir);
 	return atoi(out);
 }
 
@@ -104,13 +78,13 @@ static int
 four_pipelines(const struct server *s, const char *name, int per,
                const char *opts)
 {
-	return sh(out, sizeof(out),
-	          "for k in 1 2 3 4; do "
-	          "  seq %d | sed \"s|^|http://127.0.0.1:%d/api/p$k-|\" | "
-	          "  xargs -P 8 -n 3 %s -t %s %s -s -o /dev/null -w "
-	          "'%%{http_code}\\n' & "
-	          "done; wait",
-	          per, s->port, TCURL, name, opts);
+	return test_sh(out, sizeof(out),
+	               "for k in 1 2 3 4; do "
+	               "  seq %d | sed \"s|^|http://127.0.0.1:%d/api/p$k-|\" | "
+	               "  xargs -P 8 -n 3 %s -t %s %s -s -o /dev/null -w "
+	               "'%%{http_code}\\n' & "
+	               "done; wait",
+	               per, s->port, TCURL, name, opts);
 }
 
 START_TEST(known_limit_no_429_reaches_the_server)
@@ -158,12 +132,13 @@ START_TEST(http_date_retry_after_is_honoured)
 	strftime(date, sizeof(date), "'%a, %d %b %Y %H:%M:%S GMT'", &tm);
 	server_start(&s, 20, 20, date);
 	start = mono_now();
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "%s -t %s -w '%%{http_code} %%{num_retries}\\n'"
-	                    " -o /dev/null http://127.0.0.1:%d/date/a "
-	                    "http://127.0.0.1:%d/date/b",
-	                    TCURL, name, s.port, s.port),
-	                 0);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out),
+	            "%s -t %s -w '%%{http_code} %%{num_retries}\\n'"
+	            " -o /dev/null http://127.0.0.1:%d/date/a "
+	            "http://127.0.0.1:%d/date/b",
+	            TCURL, name, s.port, s.port),
+	    0);
 	ck_assert_str_eq(out, "200 0\n200 1\n");
 	/* it waited for the date (at least 5 s after `when` was taken) */
 	ck_assert_int_ge(mono_now() - start, 4 * NS);
@@ -180,15 +155,16 @@ START_TEST(the_readme_shell_recipe_shares_the_limit)
 	struct server s;
 
 	server_start(&s, 10, 10, NULL);
-	ck_assert_int_eq(sh(NULL, 0,
-	                    "%s/throttlectl create %s --period 1 --max 10",
-	                    TOOLS_DIR, name),
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         "%s/throttlectl create %s --period 1 --max 10",
+	                         TOOLS_DIR, name),
 	                 0);
 	ck_assert_int_eq(
-	    sh(out, sizeof(out),
-	       "seq 25 | sed 's|^|http://127.0.0.1:%d/api/r|' | "
-	       "PATH=%s:$PATH THROTTLE_NAME=%s %s/examples/curl-workers.sh 6",
-	       s.port, TOOLS_DIR, name, SOURCE_DIR),
+	    test_sh(
+	        out, sizeof(out),
+	        "seq 25 | sed 's|^|http://127.0.0.1:%d/api/r|' | "
+	        "PATH=%s:$PATH THROTTLE_NAME=%s %s/examples/curl-workers.sh 6",
+	        s.port, TOOLS_DIR, name, SOURCE_DIR),
 	    0);
 	ck_assert_int_eq(count_lines(out, "200 "), 25);
 	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
@@ -205,11 +181,11 @@ START_TEST(threads_of_one_process_share_the_handle)
 	/* 40 URLs from stdin, 8 threads, one handle; nginx 10/s, burst 10 */
 	server_start(&s, 10, 10, NULL);
 	ck_assert_int_eq(
-	    sh(out, sizeof(out),
-	       "seq 40 | sed 's|^|http://127.0.0.1:%d/api/j|' | "
-	       "%s -t %s --period 1 --max 10 --jobs 8 -s -o /dev/null "
-	       "-w '%%{http_code}\\n'",
-	       s.port, TCURL, name),
+	    test_sh(out, sizeof(out),
+	            "seq 40 | sed 's|^|http://127.0.0.1:%d/api/j|' | "
+	            "%s -t %s --period 1 --max 10 --jobs 8 -s -o /dev/null "
+	            "-w '%%{http_code}\\n'",
+	            s.port, TCURL, name),
 	    0);
 	ck_assert_int_eq(count_lines(out, "200\n"), 40);
 	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
@@ -226,16 +202,17 @@ START_TEST(gnu_parallel_limit_paces_plain_curl)
 	if (system("command -v parallel >/dev/null") != 0)
 		return; /* GNU parallel is not part of the test dependencies */
 	server_start(&s, 5, 5, NULL);
-	ck_assert_int_eq(sh(NULL, 0,
-	                    "%s/throttlectl create %s --period 1 --max 5",
-	                    TOOLS_DIR, name),
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         "%s/throttlectl create %s --period 1 --max 5",
+	                         TOOLS_DIR, name),
 	                 0);
 	ck_assert_int_eq(
-	    sh(out, sizeof(out),
-	       "seq 15 | sed 's|^|http://127.0.0.1:%d/api/g|' | "
-	       "parallel --will-cite -j 4 --limit '%s/throttlectl check %s' "
-	       "curl -s -o /dev/null -w '%%{http_code}\\\\n' {}",
-	       s.port, TOOLS_DIR, name),
+	    test_sh(
+	        out, sizeof(out),
+	        "seq 15 | sed 's|^|http://127.0.0.1:%d/api/g|' | "
+	        "parallel --will-cite -j 4 --limit '%s/throttlectl check %s' "
+	        "curl -s -o /dev/null -w '%%{http_code}\\\\n' {}",
+	        s.port, TOOLS_DIR, name),
 	    0);
 	ck_assert_int_eq(count_lines(out, "200\n"), 15);
 	ck_assert_int_eq(server_count(&s, 429, "/api/"), 0);
@@ -252,16 +229,17 @@ START_TEST(retry_max_time_counts_only_resends_sent)
 	/* 1 a second, a burst of 1: the third request at once is a 429
 	 * with Retry-After: 1, a pause longer than --retry-max-time */
 	server_start(&s, 1, 1, NULL);
-	sh(NULL, 0,
-	   "for i in 1 2 3; do curl -s -o /dev/null "
-	   "http://127.0.0.1:%d/api/warm; done",
-	   s.port);
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "%s -t %s --retry-max-time 0.5 -o /dev/null "
-	                    "-w '%%{http_code} %%{num_retries} %%{exitcode}\n' "
-	                    "http://127.0.0.1:%d/api/t 2>&1",
-	                    TCURL, name, s.port),
-	                 75);
+	test_sh(NULL, 0,
+	        "for i in 1 2 3; do curl -s -o /dev/null "
+	        "http://127.0.0.1:%d/api/warm; done",
+	        s.port);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out),
+	            "%s -t %s --retry-max-time 0.5 -o /dev/null "
+	            "-w '%%{http_code} %%{num_retries} %%{exitcode}\n' "
+	            "http://127.0.0.1:%d/api/t 2>&1",
+	            TCURL, name, s.port),
+	    75);
 	/* the resend was never sent: 0 retries, and the message says why */
 	ck_assert_msg(strstr(out, "429 0 75\n"), "%s", out);
 	ck_assert_msg(strstr(out, "--retry-max-time"), "%s", out);
@@ -275,31 +253,34 @@ START_TEST(bad_input_to_throttle_curl)
 {
 	const char *name = test_name("tcbad");
 
-	ck_assert_int_eq(sh(out, sizeof(out), "%s -t %s 2>&1", TCURL, name), 2);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out), "%s -t %s 2>&1", TCURL, name), 2);
 	ck_assert_ptr_nonnull(strstr(out, "no URL"));
 	ck_assert_int_eq(
-	    sh(out, sizeof(out), "%s -t 'a/b' http://x 2>&1", TCURL), 2);
+	    test_sh(out, sizeof(out), "%s -t 'a/b' http://x 2>&1", TCURL), 2);
 	ck_assert_int_eq(
-	    sh(out, sizeof(out), "%s -t %s --jobs 0 - 2>&1", TCURL, name), 2);
-	ck_assert_int_eq(
-	    sh(out, sizeof(out), "%s -t %s --bogus http://x 2>&1", TCURL, name),
+	    test_sh(out, sizeof(out), "%s -t %s --jobs 0 - 2>&1", TCURL, name),
 	    2);
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "%s -t %s --period 1 --max 0 http://x 2>&1", TCURL,
-	                    name),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "%s -t %s --bogus http://x 2>&1", TCURL, name),
+	                 2);
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "%s -t %s --period 1 --max 0 http://x 2>&1",
+	                         TCURL, name),
 	                 2);
 	/* nothing listens on port 1: curl's 7, one line */
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "%s -t %s http://127.0.0.1:1/ 2>&1", TCURL, name),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "%s -t %s http://127.0.0.1:1/ 2>&1", TCURL,
+	                         name),
 	                 7);
 	ck_assert_ptr_nonnull(strstr(out, "Couldn't connect"));
 	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
 	/* the throttle exists now (no limit); asking for one warns, never
 	 * silent */
-	ck_assert_int_eq(sh(out, sizeof(out),
-	                    "%s -t %s --period 1 --max 5 "
-	                    "http://127.0.0.1:1/ 2>&1",
-	                    TCURL, name),
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "%s -t %s --period 1 --max 5 "
+	                         "http://127.0.0.1:1/ 2>&1",
+	                         TCURL, name),
 	                 7);
 	ck_assert_ptr_nonnull(strstr(out, "exists with other limits"));
 	shmt_remove(name);
