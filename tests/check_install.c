@@ -61,22 +61,13 @@ static char out[1 << 16];
 static int
 run(const char *fmt, ...)
 {
-	char cmd[8192];
 	va_list ap;
-	size_t n;
-	FILE *p;
-	int st;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	rc = test_vsh(out, sizeof(out), " 2>&1", fmt, ap);
 	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return rc;
 }
 
 #define run_ok(...) ck_assert_msg(run(__VA_ARGS__) == 0, "failed:\n%s", out)

@@ -27,25 +27,15 @@ static int
 ctl_run(int merge, const char *fmt, ...)
 {
 	char cmd[4096];
-	size_t n;
 	va_list ap;
-	FILE *p;
-	int st, len;
+	int rc;
 
-	len = snprintf(cmd, sizeof(cmd), "%s ", CTL);
+	snprintf(cmd, sizeof(cmd), CTL " %s", fmt);
 	va_start(ap, fmt);
-	vsnprintf(cmd + len, sizeof(cmd) - (size_t)len, fmt, ap);
+	rc = test_vsh(out, sizeof(out), merge ? " 2>&1" : " 2>/dev/null", cmd,
+	              ap);
 	va_end(ap);
-	if (merge)
-		strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	else
-		strncat(cmd, " 2>/dev/null", sizeof(cmd) - strlen(cmd) - 1);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return rc;
 }
 
 #define ctl(...) ctl_run(0, __VA_ARGS__)

@@ -32,21 +32,13 @@ static char out[1 << 16];
 static int
 run(const char *fmt, ...)
 {
-	char cmd[4096];
 	va_list ap;
-	size_t n;
-	FILE *p;
-	int st;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	rc = test_vsh(out, sizeof(out), "", fmt, ap);
 	va_end(ap);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return rc;
 }
 
 static int

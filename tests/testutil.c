@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,17 +94,15 @@ window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period)
 }
 
 int
-test_sh(char *buf, size_t len, const char *fmt, ...)
+test_vsh(char *buf, size_t len, const char *tail, const char *fmt, va_list ap)
 {
 	char cmd[8192];
-	va_list ap;
 	FILE *p;
 	size_t n = 0;
 	int st;
 
-	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
+	strncat(cmd, tail, sizeof(cmd) - strlen(cmd) - 1);
 	p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
 	if (buf) {
@@ -116,5 +115,17 @@ test_sh(char *buf, size_t len, const char *fmt, ...)
 			;
 	}
 	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+test_sh(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = test_vsh(buf, len, "", fmt, ap);
+	va_end(ap);
+	return rc;
 }

@@ -3,6 +3,7 @@
 #define SHMT_TESTUTIL_H
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "shmthrottle.h"
@@ -29,9 +30,12 @@ shmt_config one_rate(uint32_t max, double period);
 int window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period);
 int64_t mono_now(void);
 /* Run a shell command (printf-style); its output into buf (NULL: drained)
- * and its exit status, 128 if it died by a signal. */
+ * and its exit status, 128 + the signal if it died of one. */
 int test_sh(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with a va_list, and `tail` (e.g. " 2>&1") after the command. */
+int test_vsh(char *buf, size_t len, const char *tail, const char *fmt,
+             va_list ap) __attribute__((format(printf, 4, 0)));
 
 Suite *config_suite(void);
 Suite *policy_suite(void);
