@@ -19,26 +19,6 @@
 #include "ring.h"
 #include "testutil.h"
 
-/* Map a throttle's segment raw, as a hostile group member would. */
-static struct shmt_header *
-raw_map(const char *name, size_t *size)
-{
-	char path[128];
-	struct stat sb;
-	int fd;
-	void *p;
-
-	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
-	fd = shm_open(path, O_RDWR, 0);
-	ck_assert_int_ge(fd, 0);
-	fstat(fd, &sb);
-	*size = (size_t)sb.st_size;
-	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	ck_assert(p != MAP_FAILED);
-	return p;
-}
-
 static void
 poke32(const char *name, size_t off, uint32_t v)
 {

@@ -34,26 +34,6 @@ fake_clocked(const char *name, shmt_config c)
 	return t;
 }
 
-/* Map a throttle's segment raw, to damage it as a hostile process would. */
-static struct shmt_header *
-raw_map(const char *name, size_t *size)
-{
-	char path[128];
-	struct stat sb;
-	int fd;
-	void *p;
-
-	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
-	fd = shm_open(path, O_RDWR, 0);
-	ck_assert_int_ge(fd, 0);
-	fstat(fd, &sb);
-	*size = (size_t)sb.st_size;
-	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	ck_assert(p != MAP_FAILED);
-	return p;
-}
-
 static struct shmt_entry *
 entries(struct shmt_header *h)
 {

@@ -1,10 +1,13 @@
 /* testutil.c - helpers shared by the suites. */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,4 +131,23 @@ test_sh(char *buf, size_t len, const char *fmt, ...)
 	rc = test_vsh(buf, len, "", fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+struct shmt_header *
+raw_map(const char *name, size_t *size)
+{
+	char path[128];
+	struct stat sb;
+	int fd;
+	void *p;
+
+	snprintf(path, sizeof(path), "/shmthrottle.%s", name);
+	fd = shm_open(path, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	*size = (size_t)sb.st_size;
+	p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert(p != MAP_FAILED);
+	return p;
 }

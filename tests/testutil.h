@@ -24,6 +24,9 @@ void ring_free(struct shmt_ring *r);
 
 /* A throttle name no other test or run uses; removed by name_cleanup(). */
 const char *test_name(const char *tag);
+/* Map the segment of throttle `name` raw, read-write, as a hostile group
+ * member would; its size in *size (munmap it after). */
+struct shmt_header *raw_map(const char *name, size_t *size);
 /* A config of one rate. */
 shmt_config one_rate(uint32_t max, double period);
 /* Sorted send times: does some window of `period` hold more than `max`? */
