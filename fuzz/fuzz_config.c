@@ -12,7 +12,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_config c;
 	struct shmt_scfg s;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	struct shmt_timing none = { 0 }, wild;
 
+	memset(&wild, 0x7f, sizeof(wild));
 	shmt_config_init(&c);
 	memcpy(&c, data, size < sizeof(c) ? size : sizeof(c));
 	if (shmt_config_check(&c) != SHMT_OK)
@@ -20,7 +22,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_scfg_from(&s, &c);
 	if (shmt_scfg_check(&s, shmt_config_capacity(&c)) != SHMT_OK)
 		abort();
-	for (unsigned i = 0, n = shmt_spacings(&s, sp); i < n; i++)
+	/* with no samples, and with samples as hostile as they come */
+	for (unsigned i = 0, n = shmt_spacings(&s, &none, sp); i < n; i++)
+		if (sp[i].n < 1 || sp[i].p < 0)
+			abort();
+	for (unsigned i = 0, n = shmt_spacings(&s, &wild, sp); i < n; i++)
 		if (sp[i].n < 1 || sp[i].p < 0)
 			abort();
 	return 0;
