@@ -324,8 +324,9 @@ SHMT_API int shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 /**
  * Turn a Retry-After header value into seconds from the send.
  * value: delay-seconds ("120", also "1.5") or an HTTP-date in any of the
- *   three forms of RFC 9110 (parsed by libcurl's curl_getdate); optional
- *   white space around it is ignored.
+ *   three forms of RFC 9110 (IMF-fixdate, RFC 850, asctime; read with
+ *   strptime(3) in the C locale and timegm(3), whatever the program's
+ *   locale); optional white space around it is ignored.
  * date: the response's Date header or NULL; when given, a date is measured
  *   against it (server clock against server clock, so clock skew cancels);
  *   otherwise against sent_wall (seconds since the epoch, our clock).

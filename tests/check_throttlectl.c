@@ -332,6 +332,40 @@ START_TEST(run_and_the_environment_name)
 }
 END_TEST
 
+/* Issue 12: throttlectl loads what it uses, and libcurl is not that: its
+ * one call (curl_getdate) gave way to strptime/timegm. */
+START_TEST(throttlectl_loads_no_libcurl)
+{
+	char buf[4096];
+
+	ck_assert_int_eq(test_sh(buf, sizeof(buf), "ldd %s", CTL), 0);
+	ck_assert_msg(!strstr(buf, "libcurl"), "%s", buf);
+	/* nor does the core archive it links ask for any curl symbol */
+	ck_assert_int_eq(test_sh(buf, sizeof(buf),
+	                         "nm -u %s/libshmthrottle-core.a | grep -c "
+	                         "curl_",
+	                         TOOLS_DIR),
+	                 1);
+	ck_assert_str_eq(buf, "0\n");
+	/* and an HTTP-date still works through the tool: 5 s by its Date */
+	const char *n = test_name("nocurl");
+	double left = 0;
+
+	ck_assert_int_eq(ctl("create %s --period 60 --max 5", n), 0);
+	ck_assert_int_eq(ctl("record %s 429 --retry-after 'Sun, 06 Nov 1994 "
+	                     "08:49:47 GMT' --date 'Sunday, 06-Nov-94 "
+	                     "08:49:42 GMT'",
+	                     n),
+	                 10);
+	ck_assert_int_eq(ctl("status %s --json", n), 0);
+	ck_assert_int_eq(sscanf(strstr(out, "\"delay_remaining\":"),
+	                        "\"delay_remaining\":%lf", &left),
+	                 1);
+	ck_assert_msg(left > 4 && left <= 5, "%g", left);
+	ck_assert_int_eq(ctl("remove %s", n), 0);
+}
+END_TEST
+
 Suite *
 throttlectl_suite(void)
 {
@@ -345,6 +379,7 @@ throttlectl_suite(void)
 	                    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, damaged_and_foreign_segments);
 	tcase_add_test(tc, run_and_the_environment_name);
+	tcase_add_test(tc, throttlectl_loads_no_libcurl);
 	tcase_add_test(pr, twenty_shell_workers_share_five_per_second);
 	tcase_add_test(pr, a_429_recorded_makes_other_processes_wait);
 	tcase_add_test(pr, reset_wakes_a_blocked_acquire);
