@@ -233,7 +233,11 @@ shmt_seg_lock(struct shmt_seg *sg, int64_t now)
 	struct shmt_header *h = sg->h;
 	int rc;
 
-	switch (shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout)) {
+	int64_t timeout = shmt_lock_timeout;
+
+	if (sg->trylock && timeout > SHMT_TRYLOCK_WAIT)
+		timeout = SHMT_TRYLOCK_WAIT;
+	switch (shmt_lock_take(&h->lock, &h->lock_owner, timeout)) {
 	case SHMT_LOCK_TIMEOUT: return SHMT_EBUSY;
 	case SHMT_LOCK_OWNER_DEAD:
 		repair(sg, now);
@@ -414,6 +418,7 @@ attach(struct shmt_seg *sg, int fd, const struct stat *sb, unsigned flags,
 	if (rc != SHMT_OK)
 		return rc;
 	ring_bind(sg, h.capacity);
+	sg->trylock = (flags & SHMT_TRYLOCK) != 0;
 	rc = shmt_seg_lock(sg, now);
 	if (rc != SHMT_OK)
 		return rc;

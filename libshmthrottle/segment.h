@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "clock.h"
 #include "state.h"
 
 /* shm_open() names are "/shmthrottle.NAME": /dev/shm/shmthrottle.NAME. */
@@ -21,7 +22,11 @@ struct shmt_seg {
 	         */
 	struct shmt_ring ring;
 	struct shmt_scfg checked; /* the configuration last found in range */
+	int trylock;              /* SHMT_TRYLOCK: a short lock timeout */
 };
+
+/* How long a SHMT_TRYLOCK handle waits for the lock (ns). */
+#define SHMT_TRYLOCK_WAIT (SHMT_NS / 100)
 
 size_t shmt_seg_size(uint32_t cap);
 /* Open or create; see shmt_open().  `now` is CLOCK_MONOTONIC ns. */

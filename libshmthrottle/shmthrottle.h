@@ -204,6 +204,11 @@ typedef struct shmt_throttle shmt_throttle;
 /** create with mode 0660, and accept a segment of another user whose
  *  group is ours */
 #define SHMT_GROUP 0x4u
+/** every lock of this handle, the one at open included, gives up after
+ *  a short try (10 ms) with SHMT_EBUSY instead of waiting up to 5 s for
+ *  a holder that does not let go: for tools that look at many throttles
+ *  (throttlectl list), never for pacing */
+#define SHMT_TRYLOCK 0x8u
 
 /**
  * Open the throttle `name`, creating it from `cfg` if it is absent and

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,55 @@ START_TEST(throttlectl_loads_no_libcurl)
 }
 END_TEST
 
+/* Issue 12: list never waits on a stuck lock (it waited 5 s on each). */
+START_TEST(list_says_busy_and_goes_on)
+{
+	char a[SHMT_NAME_MAX + 1], b[SHMT_NAME_MAX + 1], path[128];
+	uint32_t holder = (uint32_t)getpid();
+	int64_t start;
+
+	snprintf(a, sizeof(a), "%s", test_name("stuck"));
+	snprintf(b, sizeof(b), "%s", test_name("stuck"));
+	for (int i = 0; i < 2; i++) {
+		const char *n = i ? b : a;
+		int fd;
+
+		ck_assert_int_eq(ctl("create %s --period 1 --max 5", n), 0);
+		snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", n);
+		fd = open(path, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		/* a live process (this one) named as the holder */
+		ck_assert_int_eq(pwrite(fd, &holder, sizeof(holder),
+		                        offsetof(struct shmt_header, lock)),
+		                 4);
+		close(fd);
+	}
+	start = mono_now();
+	ck_assert_int_eq(ctl2("list"), 0);
+	ck_assert_msg(mono_now() - start < 2 * NS, "list took %.1f s",
+	              (double)(mono_now() - start) / NS);
+	ck_assert_msg(strstr(strstr(out, a), "busy"), "%s", out);
+	ck_assert_msg(strstr(strstr(out, b), "busy"), "%s", out);
+	ck_assert_int_eq(ctl("list --json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"busy\":true"));
+	/* remove waits for the lock (5 s): free it first */
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		holder = 0;
+		snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s",
+		         i ? b : a);
+		fd = open(path, O_WRONLY);
+		ck_assert_int_eq(pwrite(fd, &holder, sizeof(holder),
+		                        offsetof(struct shmt_header, lock)),
+		                 4);
+		close(fd);
+	}
+	ck_assert_int_eq(ctl("remove %s", a), 0);
+	ck_assert_int_eq(ctl("remove %s", b), 0);
+}
+END_TEST
+
 Suite *
 throttlectl_suite(void)
 {
@@ -380,6 +430,7 @@ throttlectl_suite(void)
 	tcase_add_test(tc, damaged_and_foreign_segments);
 	tcase_add_test(tc, run_and_the_environment_name);
 	tcase_add_test(tc, throttlectl_loads_no_libcurl);
+	tcase_add_test(tc, list_says_busy_and_goes_on);
 	tcase_add_test(pr, twenty_shell_workers_share_five_per_second);
 	tcase_add_test(pr, a_429_recorded_makes_other_processes_wait);
 	tcase_add_test(pr, reset_wakes_a_blocked_acquire);
