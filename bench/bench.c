@@ -174,10 +174,10 @@ scan_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
 	uint32_t n = 0;
 
 	for (uint64_t s = r->st->tail; s < r->st->head; s++) {
-		const struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t mono = *shmt_ring_mono(r, s);
 
-		if (e->mono > now - period && e->mono <= now &&
-		    e->status != 429)
+		if (mono > now - period && mono <= now &&
+		    !(r->tag[s % r->cap] & SHMT_TAG_429))
 			n++;
 	}
 	return n > max ? max : n;

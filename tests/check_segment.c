@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -54,11 +55,16 @@ raw_map(const char *name, size_t *size)
 	return p;
 }
 
-static struct shmt_entry *
-entries(struct shmt_header *h)
+/* The send times of the log (state.h: after the header and the notes). */
+static int64_t *
+entries_mono(struct shmt_header *h)
 {
-	return (struct shmt_entry *)((char *)h +
-	                             ((sizeof(*h) + 63) & ~(size_t)63));
+	size_t notes = (sizeof(*h) + 63) & ~(size_t)63;
+
+	return (
+	    int64_t *)((char *)h +
+	               ((notes + SHMT_NOTES * sizeof(struct shmt_note) + 63) &
+	                ~(size_t)63));
 }
 
 static int
@@ -263,6 +269,7 @@ enum damage {
 	TRUNCATED,
 	RING_INDEX,
 	RING_ORDER,
+	RING_ENDS,
 	CONFIG,
 	DELAY,
 	BACKOFF,
@@ -276,10 +283,10 @@ START_TEST(hostile_segments_are_refused)
 	static const int want[NDAMAGE] = {
 		[MAGIC] = SHMT_EINVALID,      [LAYOUT] = SHMT_EVERSION,
 		[SIZE_FIELD] = SHMT_EINVALID, [TRUNCATED] = SHMT_EINVALID,
-		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_ECORRUPT,
-		[CONFIG] = SHMT_ECORRUPT,     [DELAY] = SHMT_ECORRUPT,
-		[BACKOFF] = SHMT_ECORRUPT,    [WORLD_MODE] = SHMT_EPERM,
-		[LOCK_WORD] = SHMT_OK,
+		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_OK,
+		[RING_ENDS] = SHMT_ECORRUPT,  [CONFIG] = SHMT_ECORRUPT,
+		[DELAY] = SHMT_ECORRUPT,      [BACKOFF] = SHMT_ECORRUPT,
+		[WORLD_MODE] = SHMT_EPERM,    [LOCK_WORD] = SHMT_OK,
 	};
 	const char *name = test_name("hostile");
 	shmt_throttle *t = must_open(name, one_rate(10, 1));
@@ -304,7 +311,10 @@ START_TEST(hostile_segments_are_refused)
 		ck_assert_int_eq(ftruncate(fd, (off_t)size - 64), 0);
 		break;
 	case RING_INDEX: h->st.tail = h->st.head + 5; break;
-	case RING_ORDER: entries(h)[1].mono = 0; break;
+	/* inside the log: opening is O(1) and does not look (issue 12) */
+	case RING_ORDER: entries_mono(h)[1] = 0; break;
+	/* the newest entry before the oldest: seen at once */
+	case RING_ENDS: entries_mono(h)[2] = 0; break;
 	case CONFIG: h->st.cfg[h->st.cfg_active].nrates = 1000; break;
 	case DELAY: h->st.end_of_delay = INT64_MAX; break;
 	case BACKOFF: h->st.backoff = -5; break;
@@ -316,6 +326,13 @@ START_TEST(hostile_segments_are_refused)
 	close(fd);
 	munmap(h, size);
 	ck_assert_int_eq(open_rc(name), want[_i]);
+	if (_i == RING_ORDER) {
+		/* the deep check finds it; the throttle still works */
+		ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_OK);
+		ck_assert_int_eq(shmt_verify(t), SHMT_ECORRUPT);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		shmt_close(t);
+	}
 	shmt_remove(name);
 }
 END_TEST
@@ -390,11 +407,11 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 		if (shmt_open(&c, name, NULL, 0) != SHMT_OK)
 			_exit(1);
 		sg = shmt_seg_of(c);
-		shmt_seg_lock(sg, mono_now());
+		shmt_seg_lock(sg, NULL, NULL);
 		/* half-way through a reconfiguration and an out-of-order append
 		 */
 		sg->h->st.cfg[sg->h->st.cfg_active].nrates = 77;
-		shmt_ring_append(&sg->ring, 1, 1);
+		shmt_ring_append(&sg->ring, 1);
 		raise(SIGKILL);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -535,6 +552,67 @@ START_TEST(list_sees_the_throttle)
 }
 END_TEST
 
+/* Issue 12: a send costs 16 bytes of segment, so a quota of a million a
+ * day (a log of two million) fits in 32 MB; it took 264 MB. */
+START_TEST(a_million_a_day_fits_in_32_mb)
+{
+	const char *name = test_name("big");
+	shmt_throttle *t = must_open(name, one_rate(1000000, 86400));
+	char path[128];
+	struct stat sb;
+	shmt_stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", name);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.capacity, 2000000);
+	ck_assert_int_le(sb.st_size, 32 << 20);
+	ck_assert_uint_le(shmt_seg_size(4096 * 2) - shmt_seg_size(4096),
+	                  4096 * 24);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+/* The notes keep the newest SHMT_NOTES statuses and URLs. */
+START_TEST(log_reads_the_newest_notes)
+{
+	const char *name = test_name("notes");
+	shmt_config c = one_rate(4096, 1);
+	shmt_throttle *t;
+	shmt_log_entry *log = calloc(2000, sizeof(*log));
+	shmt_ticket tk;
+	shmt_outcome out;
+	char url[64];
+	size_t n;
+
+	c.capacity = 4096;
+	t = fake_clocked(name, c);
+	for (int i = 0; i < 1500; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		snprintf(url, sizeof(url), "http://x/%d", i);
+		shmt_record(t, &tk, i % 2 ? 200 : 404, -1, url, 0, &out);
+	}
+	/* one more, not recorded yet */
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_log_read(t, log, 2000, &n), SHMT_OK);
+	ck_assert_uint_eq(n, SHMT_NOTES);
+	ck_assert_uint_eq(log[n - 1].seq, 1500);
+	ck_assert_int_eq(log[n - 1].status, 0);
+	ck_assert_str_eq(log[n - 1].url, "");
+	ck_assert_int_eq(log[n - 2].status, 200);
+	ck_assert_str_eq(log[n - 2].url, "http://x/1499");
+	ck_assert_uint_eq(log[0].seq, 1501 - SHMT_NOTES);
+	snprintf(url, sizeof(url), "http://x/%d", (int)log[0].seq);
+	ck_assert_str_eq(log[0].url, url);
+	ck_assert_double_eq(log[0].wall, fake_wall_now / 1e9);
+	free(log);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 segment_suite(void)
 {
@@ -550,6 +628,8 @@ segment_suite(void)
 	tcase_add_test(api, reset_and_reconfigure_keep_what_they_should);
 	tcase_add_test(api, tickets_round_trip_and_reject_garbage);
 	tcase_add_test(api, list_sees_the_throttle);
+	tcase_add_test(api, a_million_a_day_fits_in_32_mb);
+	tcase_add_test(api, log_reads_the_newest_notes);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);

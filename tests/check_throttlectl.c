@@ -416,6 +416,34 @@ START_TEST(list_says_busy_and_goes_on)
 }
 END_TEST
 
+/* Issue 12: opening is O(1); `verify` looks at every entry. */
+START_TEST(verify_finds_damage_inside_the_log)
+{
+	const char *n = test_name("verify");
+	char path[128];
+	int64_t zero = 0;
+	size_t at;
+	int fd;
+
+	ck_assert_int_eq(ctl("create %s --period 60 --max 5", n), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ctl("acquire %s", n), 0);
+	ck_assert_int_eq(ctl("verify %s", n), 0);
+	ck_assert_ptr_nonnull(strstr(out, "sound"));
+	/* the middle entry's send time: the log after header and notes */
+	at = (sizeof(struct shmt_header) + 63) & ~(size_t)63;
+	at = (at + SHMT_NOTES * sizeof(struct shmt_note) + 63) & ~(size_t)63;
+	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", n);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, &zero, 8, (off_t)(at + 8)), 8);
+	close(fd);
+	ck_assert_int_eq(ctl2("verify %s", n), 6);
+	ck_assert_ptr_nonnull(strstr(out, "damaged"));
+	ck_assert_int_eq(ctl("status %s", n), 0);
+	ck_assert_int_eq(ctl("remove %s", n), 0);
+}
+END_TEST
+
 Suite *
 throttlectl_suite(void)
 {
@@ -431,6 +459,7 @@ throttlectl_suite(void)
 	tcase_add_test(tc, run_and_the_environment_name);
 	tcase_add_test(tc, throttlectl_loads_no_libcurl);
 	tcase_add_test(tc, list_says_busy_and_goes_on);
+	tcase_add_test(tc, verify_finds_damage_inside_the_log);
 	tcase_add_test(pr, twenty_shell_workers_share_five_per_second);
 	tcase_add_test(pr, a_429_recorded_makes_other_processes_wait);
 	tcase_add_test(pr, reset_wakes_a_blocked_acquire);
