@@ -154,8 +154,9 @@ fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
 	done
 
 # Benchmarks: they report, they do not pass or fail (docs/benchmarks.md).
-$(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS)
-	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
+$(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS) | $(TOOLS)
+	$(CC) $(REAL_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' -o $@ $< \
+		$(B)/libshmthrottle.a $(LIBS)
 bench: all $(B)/bench
 	$(B)/bench
 	bench/e2e $(abspath $(B))

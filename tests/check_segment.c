@@ -613,6 +613,54 @@ START_TEST(log_reads_the_newest_notes)
 }
 END_TEST
 
+/* Issue 12: record the last request and acquire the next in one call. */
+START_TEST(record_acquire_records_then_takes_the_next_slot)
+{
+	const char *name = test_name("recacq");
+	shmt_throttle *t = fake_clocked(name, one_rate(3, 1));
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_log_entry log[4];
+	shmt_stat st;
+	size_t n;
+
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	tk.rtt_ns = 10 * MS;
+	/* a success: a fresh ticket for the next request */
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, "http://x/a", 0, &out, 0),
+	    SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	ck_assert_uint_eq(tk.seq, 1);
+	ck_assert_uint_eq(tk.attempt, 1);
+	ck_assert_int_eq(tk.rtt_ns, 0);
+	/* a 429: the same request again, once the delay is over */
+	ck_assert_int_eq(shmt_record_acquire(t, &tk, 429, 2, NULL, 0, &out, 0),
+	                 SHMT_EAGAIN);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert_double_eq_tol(out.delay, 2, 1e-9);
+	ck_assert_uint_eq(tk.attempt, 1);
+	fake_mono_now += 2 * NS;
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_uint_eq(tk.attempt, 2);
+	ck_assert_int_eq(shmt_log_read(t, log, 4, &n), SHMT_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(log[0].status, 200);
+	ck_assert_str_eq(log[0].url, "http://x/a");
+	ck_assert_int_eq(log[1].status, 429);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 3);
+	ck_assert_uint_eq(st.n429, 1);
+	ck_assert_uint_eq(st.samples, 1);
+	ck_assert_int_eq(
+	    shmt_record_acquire(NULL, &tk, 200, -1, NULL, 0, &out, 0),
+	    SHMT_EINVAL);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 segment_suite(void)
 {
@@ -630,6 +678,7 @@ segment_suite(void)
 	tcase_add_test(api, list_sees_the_throttle);
 	tcase_add_test(api, a_million_a_day_fits_in_32_mb);
 	tcase_add_test(api, log_reads_the_newest_notes);
+	tcase_add_test(api, record_acquire_records_then_takes_the_next_slot);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);
