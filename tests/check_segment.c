@@ -613,6 +613,50 @@ START_TEST(log_reads_the_newest_notes)
 }
 END_TEST
 
+static int mono_reads, wall_reads;
+
+static int64_t
+counted_mono(void)
+{
+	mono_reads++;
+	return fake_mono();
+}
+
+static int64_t
+counted_wall(void)
+{
+	wall_reads++;
+	return fake_wall();
+}
+
+/* Issue 12: the hot path reads the clock once a call (it read the
+ * monotonic clock three times and the wall clock once in an acquire). */
+START_TEST(one_clock_read_per_call)
+{
+	const char *name = test_name("clock1");
+	shmt_throttle *t = must_open(name, one_rate(100, 1));
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	shmt_set_clock(t, counted_mono, counted_wall);
+	shmt_ticket_init(&tk);
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 429, 0.5, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	fake_mono_now += NS;
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, -1), SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 /* Issue 12: record the last request and acquire the next in one call. */
 START_TEST(record_acquire_records_then_takes_the_next_slot)
 {
@@ -679,6 +723,7 @@ segment_suite(void)
 	tcase_add_test(api, a_million_a_day_fits_in_32_mb);
 	tcase_add_test(api, log_reads_the_newest_notes);
 	tcase_add_test(api, record_acquire_records_then_takes_the_next_slot);
+	tcase_add_test(api, one_clock_read_per_call);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);
