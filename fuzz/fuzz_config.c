@@ -12,6 +12,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_config c;
 	struct shmt_scfg s;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	/* no samples: the configured margin */
+	struct shmt_timing tm = { 0 };
 
 	shmt_config_init(&c);
 	memcpy(&c, data, size < sizeof(c) ? size : sizeof(c));
@@ -20,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_scfg_from(&s, &c);
 	if (shmt_scfg_check(&s, shmt_config_capacity(&c)) != SHMT_OK)
 		abort();
-	for (unsigned i = 0, n = shmt_spacings(&s, sp); i < n; i++)
+	for (unsigned i = 0, n = shmt_spacings(&s, &tm, sp); i < n; i++)
 		if (sp[i].n < 1 || sp[i].p < 0)
 			abort();
 	return 0;
