@@ -23,7 +23,10 @@ WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
 # `make check` may install libcurl and check (scripts/deps) a moment before.
 REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
 	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
-LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs libcurl)
+# The core (everything but the libcurl glue, perform.c) needs only these;
+# what links perform.o needs libcurl too.
+CORE_LIBS = -pthread -lrt -lm
+LIBS = $(CORE_LIBS) $(shell $(PKG_CONFIG) --libs libcurl)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -33,9 +36,11 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 # the soname carries it (libshmthrottle.so.0.2); from 1.0 on, the major.
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
-LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c runner.c \
+CORE_SRC = clock.c config.c error.c futex.c lock.c policy.c retry_after.c ring.c runner.c \
 	timing.c \
 	segment.c throttle.c
+LIB_SRC = $(CORE_SRC) perform.c
+CORE_OBJ = $(CORE_SRC:%.c=$(B)/lib/%.o)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
 HEADERS = $(wildcard libshmthrottle/*.h)
@@ -51,8 +56,11 @@ $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) -c -o $@ $<
 # The tools link the static library: one file to install, no rpath.
-$(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o $(B)/libshmthrottle.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# throttlectl needs no libcurl: it links the core archive, which has no
+# perform.o, and loads only libc (a shell recipe starts it twice a request).
+$(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o \
+		$(B)/libshmthrottle-core.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 $(B)/throttle-curl: $(B)/tools/throttle_curl.o $(B)/tools/writeout.o $(B)/tools/cli.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -64,6 +72,10 @@ $(B)/pic/%.o: libshmthrottle/%.c $(HEADERS)
 	$(CC) $(REAL_CFLAGS) -fvisibility=hidden -fPIC -c -o $@ $<
 
 $(B)/libshmthrottle.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+# Not installed: the build's own archive without the libcurl glue.
+$(B)/libshmthrottle-core.a: $(CORE_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 $(B)/$(REALNAME): $(LIB_PIC)
@@ -142,8 +154,9 @@ fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
 	done
 
 # Benchmarks: they report, they do not pass or fail (docs/benchmarks.md).
-$(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS)
-	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
+$(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS) | $(TOOLS)
+	$(CC) $(REAL_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' -o $@ $< \
+		$(B)/libshmthrottle.a $(LIBS)
 bench: all $(B)/bench
 	$(B)/bench
 	bench/e2e $(abspath $(B))

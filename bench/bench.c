@@ -1,5 +1,7 @@
 /* bench.c - what one acquire+record costs, next to baselines measured in
- * the same run; and what the log's capacity costs.  Reports, never judges.
+ * the same run; what the log's capacity costs; what a logged send costs
+ * in bytes; and what the shell pays per request and per attach, through
+ * the built throttlectl.  Reports, never judges.
  *
  *   bench [OPS]   (total operations per measurement, default 400000) */
 #define _GNU_SOURCE
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +21,15 @@
 #include "clock.h"
 #include "internal.h"
 #include "ring.h"
+
+#ifndef TOOLS_DIR
+#define TOOLS_DIR "build"
+#endif
+#define CTL TOOLS_DIR "/throttlectl"
+
+extern char **environ;
+/* argv of posix_spawn is char *const[]: it does not write the strings */
+#define A(s) ((char *)(s))
 
 static long total_ops = 400000;
 
@@ -30,11 +42,17 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+#define FLOOR_CAP 4096
+
 /* Shared by the processes of one measurement. */
 struct shared {
-	pthread_mutex_t mu; /* the floor: a bare robust process-shared mutex */
+	/* the floor: a robust process-shared mutex, one clock read, one
+	 * append of what our log keeps (16 bytes) */
+	pthread_mutex_t mu;
 	volatile int go;
-	int64_t counter;
+	uint64_t head;
+	int64_t mono[FLOOR_CAP];
+	uint32_t tag[FLOOR_CAP];
 };
 
 static struct shared *sh;
@@ -42,12 +60,18 @@ static char lockfile[64];
 static const char *name = "bench-throttle";
 
 static void
-op_mutex(long n)
+op_floor(long n)
 {
 	for (long i = 0; i < n; i++) {
+		struct timespec ts;
+		uint64_t h;
+
 		if (pthread_mutex_lock(&sh->mu) == EOWNERDEAD)
 			pthread_mutex_consistent(&sh->mu);
-		sh->counter++;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		h = sh->head++;
+		sh->mono[h % FLOOR_CAP] = ts.tv_sec * SHMT_NS + ts.tv_nsec;
+		sh->tag[h % FLOOR_CAP] = (uint32_t)(h << 1);
 		pthread_mutex_unlock(&sh->mu);
 	}
 }
@@ -86,6 +110,24 @@ op_throttle(long n)
 		shmt_acquire(t, &tk, -1);
 		shmt_record(t, &tk, 200, -1, NULL, 0, &out);
 	}
+	shmt_close(t);
+}
+
+/* The same loop with the combined call: one lock a request. */
+static void
+op_combined(long n)
+{
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	if (shmt_open(&t, name, NULL, 0) != SHMT_OK)
+		_exit(3);
+	shmt_ticket_init(&tk);
+	shmt_acquire(t, &tk, -1);
+	for (long i = 0; i < n; i++)
+		shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, -1);
+	shmt_record(t, &tk, 200, -1, NULL, 0, &out);
 	shmt_close(t);
 }
 
@@ -147,21 +189,26 @@ processes_table(void)
 {
 	static const int counts[] = { 1, 2, 8, 32 };
 
-	printf("## acquire + record, per operation, against baselines\n\n");
-	printf(
-	    "%ld operations in all per cell; ns per operation (wall time / "
-	    "operations); ratio to the bare robust mutex of the same row.\n\n",
-	    total_ops);
-	printf("| processes | robust mutex (floor) | flock(2) + file | "
-	       "acquire+record "
-	       "| vs floor | vs flock |\n|---:|---:|---:|---:|---:|---:|\n");
+	printf("## acquire + record, per request, against baselines\n\n");
+	printf("%ld requests in all per cell; ns per request (wall time / "
+	       "requests).  Floor: a robust process-shared pthread mutex, one "
+	       "clock_gettime(CLOCK_MONOTONIC) and one append of 16 bytes to "
+	       "a shared ring, per request.  acquire+record: the two calls; "
+	       "record_acquire: shmt_record_acquire(), one call a "
+	       "request.\n\n",
+	       total_ops);
+	printf("| processes | floor | flock(2) + file | acquire+record | vs "
+	       "floor | record_acquire | vs floor |\n"
+	       "|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		double m = measure(op_mutex, counts[i]);
+		double m = measure(op_floor, counts[i]);
 		double f = measure(op_flock, counts[i]);
 		double t = measure(op_throttle, counts[i]);
+		double c = measure(op_combined, counts[i]);
 
-		printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.1fx | %.2fx |\n",
-		       counts[i], m, f, t, t / m, t / f);
+		printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.1fx | %.0f ns | "
+		       "%.1fx |\n",
+		       counts[i], m, f, t, t / m, c, c / m);
 		fflush(stdout);
 	}
 }
@@ -174,10 +221,10 @@ scan_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
 	uint32_t n = 0;
 
 	for (uint64_t s = r->st->tail; s < r->st->head; s++) {
-		const struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t mono = *shmt_ring_mono(r, s);
 
-		if (e->mono > now - period && e->mono <= now &&
-		    e->status != 429)
+		if (mono > now - period && mono <= now &&
+		    !(r->tag[s % r->cap] & SHMT_TAG_429))
 			n++;
 	}
 	return n > max ? max : n;
@@ -264,6 +311,175 @@ capacity_table(void)
 	}
 }
 
+/* What a logged send costs in the segment, from the segment's size. */
+static void
+bytes_table(void)
+{
+	size_t base = shmt_seg_size(4096), twice = shmt_seg_size(8192);
+	size_t day = shmt_seg_size(2000000);
+
+	printf("\n## segment bytes per logged send\n\n");
+	printf(
+	    "| layout | bytes per logged send | segment, default log (4096) | "
+	    "segment, 1,000,000 a day (log of 2,000,000) |\n"
+	    "|---:|---:|---:|---:|\n");
+	printf("| %u | %zu | %zu bytes | %zu bytes (%.1f MiB) |\n", SHMT_LAYOUT,
+	       (twice - base) / 4096, base, day, (double)day / (1 << 20));
+}
+
+/* Run argv to its end; stdout into out (NULL: drained).  Wall ns added
+ * to *ns, the child's max RSS (KiB) into *rss.  fork, not posix_spawn:
+ * a vfork'd child's RSS peak is its parent's. */
+static int
+run(char *const argv[], char *out, size_t len, double *ns, long *rss)
+{
+	struct rusage ru;
+	int p[2], st = 0;
+	double t0 = now_s();
+	pid_t pid;
+
+	if (pipe(p) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	{
+		size_t got = 0;
+		ssize_t k;
+		char sink[4096];
+
+		while ((k = read(p[0], out ? out + got : sink,
+		                 out ? len - 1 - got : sizeof(sink))) > 0)
+			got += out ? (size_t)k : 0;
+		if (out) {
+			out[got] = '\0';
+			out[strcspn(out, "\n")] = '\0';
+		}
+	}
+	close(p[0]);
+	wait4(pid, &st, 0, &ru);
+	if (ns)
+		*ns += (now_s() - t0) * 1e9;
+	if (rss && ru.ru_maxrss > *rss)
+		*rss = ru.ru_maxrss;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The README's plain-curl recipe, without curl: per request one
+ * `throttlectl acquire` and one `throttlectl record`, against what
+ * scripts do without the library, two `flock FILE true`. */
+static void
+shell_table(void)
+{
+	enum { N = 200 };
+	const char *sname = "bench-shell";
+	char tk[128];
+	char *flock_argv[] = { A("flock"), lockfile, A("true"), NULL };
+	char *acq[] = { A(CTL), A("acquire"), A(sname), NULL };
+	char *rec[] = { A(CTL),        A("record"), A(sname), A("200"),
+		        A("--ticket"), tk,          NULL };
+	double fl = 0, ctl = 0;
+	shmt_config c;
+	shmt_throttle *t;
+
+	shmt_remove(sname);
+	shmt_config_init(&c);
+	c.nrates = 1;
+	c.rates[0] = (shmt_rate){ .max = 4096, .period = 1e-6 };
+	c.margin = 0;
+	if (shmt_open(&t, sname, &c, SHMT_CREATE) != SHMT_OK)
+		exit(1);
+	shmt_close(t);
+	/* alternate, so that a slow moment of the machine hits both */
+	for (int i = 0; i < N; i++) {
+		run(flock_argv, NULL, 0, &fl, NULL);
+		run(flock_argv, NULL, 0, &fl, NULL);
+		if (run(acq, tk, sizeof(tk), &ctl, NULL) != 0 ||
+		    run(rec, NULL, 0, &ctl, NULL) != 0)
+			exit(1);
+	}
+	printf("\n## the shell recipe, per request\n\n");
+	printf("%d requests; each: `throttlectl acquire` (its ticket read "
+	       "from a pipe) and `throttlectl record 200 --ticket T`, against "
+	       "two `flock FILE true`; every process started with "
+	       "fork and exec, no shell.\n\n",
+	       N);
+	printf("| two flock FILE true | acquire + record | vs flock |\n"
+	       "|---:|---:|---:|\n");
+	printf("| %.2f ms | %.2f ms | %.2fx |\n", fl / N / 1e6, ctl / N / 1e6,
+	       ctl / fl);
+	shmt_remove(sname);
+}
+
+/* Attach: `throttlectl status` on a full log of 4 k entries and of 1 M. */
+static void
+attach_table(void)
+{
+	static const uint32_t caps[] = { 4096, 1u << 20 };
+	enum { R = 100 };
+	double ns[2] = { 0, 0 };
+	long rss[2] = { 0, 0 };
+
+	for (int i = 0; i < 2; i++) {
+		char aname[64];
+		shmt_config c;
+		shmt_throttle *t;
+
+		snprintf(aname, sizeof(aname), "bench-attach-%u", caps[i]);
+		shmt_remove(aname);
+		shmt_config_init(&c);
+		c.nrates = 1;
+		c.rates[0] = (shmt_rate){ .max = caps[i] / 2, .period = 1e-6 };
+		c.capacity = caps[i];
+		c.margin = 0;
+		if (shmt_open(&t, aname, &c, SHMT_CREATE) != SHMT_OK)
+			exit(1);
+		for (uint32_t k = 0; k < caps[i]; k++) {
+			shmt_ticket tk;
+			shmt_outcome out;
+
+			shmt_ticket_init(&tk);
+			shmt_acquire(t, &tk, -1);
+			shmt_record(t, &tk, k % 3 ? 200 : 404, -1, NULL, 0,
+			            &out);
+		}
+		shmt_close(t);
+	}
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < 2; i++) {
+			char aname[64];
+			char *st[] = { A(CTL), A("status"), aname, NULL };
+
+			snprintf(aname, sizeof(aname), "bench-attach-%u",
+			         caps[i]);
+			if (run(st, NULL, 0, &ns[i], &rss[i]) != 0)
+				exit(1);
+		}
+	printf("\n## attach: throttlectl status, the log full\n\n");
+	printf("%d runs of each, alternating; wall time per run and the "
+	       "largest resident set of a run (getrusage of the child).\n\n",
+	       R);
+	printf("| log entries | status | max RSS |\n|---:|---:|---:|\n");
+	for (int i = 0; i < 2; i++)
+		printf("| %u | %.2f ms | %ld KiB |\n", caps[i], ns[i] / R / 1e6,
+		       rss[i]);
+	printf("| 1 M vs 4 k | %.2fx | %.2fx |\n", ns[1] / ns[0],
+	       (double)rss[1] / (double)rss[0]);
+	for (int i = 0; i < 2; i++) {
+		char aname[64];
+
+		snprintf(aname, sizeof(aname), "bench-attach-%u", caps[i]);
+		shmt_remove(aname);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -272,6 +488,9 @@ main(int argc, char **argv)
 	setup();
 	processes_table();
 	capacity_table();
+	bytes_table();
+	shell_table();
+	attach_table();
 	shmt_remove(name);
 	unlink(lockfile);
 	return 0;

@@ -102,7 +102,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shmt_acquire(t, &tk, 0);
 		shmt_record(t, &tk, 429, -1, NULL, 0, &out);
 		shmt_record(t, &tk, 200, -1, NULL, 0, &out);
+		shmt_record_acquire(t, &tk, 429, 1, "http://y/", 0, &out, 0);
 		shmt_log_read(t, log, 8, &got);
+		shmt_verify(t);
 		/* a switch of configuration over whatever the slots hold */
 		shmt_config_init(&c);
 		c.nrates = 1;

@@ -4,12 +4,6 @@
 
 #include "state.h"
 
-/* A spacing rule: a send at least `p` ns after the n-th previous send. */
-struct shmt_spacing {
-	uint32_t n;
-	int64_t p;
-};
-
 /* The log capacity a new throttle of this configuration gets. */
 uint32_t shmt_config_capacity(const shmt_config *cfg);
 void shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,32 @@
 #define SLICE_FIRST (SHMT_NS / 1000)
 #define SLICE_LAST (64 * SHMT_NS / 1000)
 
+/* This thread's id, asked of the kernel once per thread (a system call
+ * on every lock cost as much as the rest of an acquire); a forked child
+ * (one thread, the forker's, with a new id) asks again. */
+static _Thread_local uint32_t my_tid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+forget_tid(void)
+{
+	my_tid = 0;
+}
+
+static void
+atfork_init(void)
+{
+	pthread_atfork(NULL, NULL, forget_tid);
+}
+
 static uint32_t
 self_tid(void)
 {
-	return (uint32_t)syscall(SYS_gettid);
+	if (!my_tid) {
+		pthread_once(&atfork_once, atfork_init);
+		my_tid = (uint32_t)syscall(SYS_gettid);
+	}
+	return my_tid;
 }
 
 /* Fields 3 (state) and 22 (start time, clock ticks since boot) of

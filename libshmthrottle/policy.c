@@ -18,42 +18,40 @@ min64(int64_t a, int64_t b)
 }
 
 int64_t
-shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
+shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
 {
 	const struct shmt_state *st = r->st;
-	struct shmt_spacing sp[SHMT_MAX_RATES];
-	unsigned n = shmt_spacings(r->cfg, &st->timing, sp);
+	const struct shmt_rules *u = shmt_ring_rules(r);
 	int64_t t = max64(now, st->end_of_delay);
 
 	/* Sends stay in log order: first come, first served. */
 	if (seq > st->tail)
-		t = max64(t, shmt_ring_at(r, seq - 1)->mono);
-	for (unsigned i = 0; i < n; i++)
-		if (seq >= st->tail + sp[i].n)
+		t = max64(t, *shmt_ring_mono(r, seq - 1));
+	for (unsigned i = 0; i < u->n; i++)
+		if (seq >= st->tail + u->sp[i].n)
 			t = max64(
-			    t, shmt_add_ns(shmt_ring_at(r, seq - sp[i].n)->mono,
-			                   sp[i].p));
+			    t, shmt_add_ns(*shmt_ring_mono(r, seq - u->sp[i].n),
+			                   u->sp[i].p));
 	return t;
 }
 
 int
-shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall)
+shmt_replan(struct shmt_ring *r, int64_t now)
 {
-	return shmt_replan_from(r, shmt_ring_first_after(r, now), now, wall);
+	return shmt_replan_from(r, shmt_ring_first_after(r, now), now);
 }
 
 int
-shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now, int64_t wall)
+shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now)
 {
 	int earlier = 0;
 
 	for (uint64_t s = from; s < r->st->head; s++) {
-		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t *mono = shmt_ring_mono(r, s);
 		int64_t t = shmt_admit_at(r, s, now);
 
-		earlier |= t < e->mono;
-		e->mono = t;
-		e->wall = shmt_add_ns(wall, shmt_sub_ns(t, now));
+		earlier |= t < *mono;
+		*mono = t;
 	}
 	return earlier;
 }
@@ -66,28 +64,25 @@ shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
 	if (sent > now)
 		sent = now;
 	for (uint64_t s = seq; s < r->st->head; s++) {
-		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t *mono = shmt_ring_mono(r, s);
 
-		if (e->mono >= sent)
+		if (*mono >= sent)
 			break;
-		e->wall = shmt_add_ns(e->wall, shmt_sub_ns(sent, e->mono));
-		e->mono = sent;
+		*mono = sent;
 		moved = 1;
 	}
 	return moved;
 }
 
 void
-shmt_replan_later(struct shmt_ring *r, int64_t now, int64_t wall)
+shmt_replan_later(struct shmt_ring *r, int64_t now)
 {
 	for (uint64_t s = shmt_ring_first_after(r, now); s < r->st->head; s++) {
-		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t *mono = shmt_ring_mono(r, s);
 		int64_t t = shmt_admit_at(r, s, now);
 
-		if (t > e->mono) {
-			e->mono = t;
-			e->wall = shmt_add_ns(wall, shmt_sub_ns(t, now));
-		}
+		if (t > *mono)
+			*mono = t;
 	}
 }
 
@@ -142,8 +137,10 @@ run_rate_estimate(const struct shmt_ring *r, int64_t now)
 		                   &count, &oldest);
 		if (count == 0)
 			continue;
+		/* within [0, period] even if a damaged log put oldest ahead */
 		rest = max64(0, shmt_sub_ns(c->rate_period[i],
 		                            shmt_sub_ns(now, oldest)));
+		rest = min64(rest, c->rate_period[i]);
 		best = max64(best,
 		             (int64_t)((double)rest * count / c->rate_max[i]));
 	}
@@ -188,7 +185,7 @@ shmt_apply_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	}
 	if (rsp->status == 429) {
 		st->n429++;
-		st->last_429_wall = rsp->wall;
+		st->last_429 = rsp->now;
 	}
 	if (rsp->status <= 0) {
 		/* A transport error tells nothing of the shared limit. */

@@ -12,7 +12,6 @@
 /* A response, as shmt_record() hands it to the policy. */
 struct shmt_response {
 	int64_t now;         /* mono ns when it is recorded */
-	int64_t wall;        /* the same instant on the wall clock */
 	int64_t send;        /* mono ns the request was sent */
 	int64_t retry_after; /* ns from the send, or -1 */
 	int status;          /* HTTP status, <= 0 for no response */
@@ -22,7 +21,7 @@ struct shmt_response {
 
 /* The earliest time the log entry `seq` may be sent, given the entries
  * before it, the end of the shared delay and `now`. */
-int64_t shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now);
+int64_t shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now);
 /* A request really left at `sent`, after the time its entry `seq` says:
  * it counts from then.  The entry, and those after it that are earlier
  * (the log stays sorted), move to `sent`; only entries no later than now
@@ -30,14 +29,13 @@ int64_t shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now);
 int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
 /* Re-plan the reservations still in the future, moving none earlier (no
  * waiter is woken): after a new delay, a raise or a larger margin. */
-void shmt_replan_later(struct shmt_ring *r, int64_t now, int64_t wall);
+void shmt_replan_later(struct shmt_ring *r, int64_t now);
 /* Give every reservation still in the future its earliest time again (after
  * a reset, a reconfiguration or a new delay).  Returns 1 if one of them
  * moved earlier, so that its waiter must be woken. */
-int shmt_replan(struct shmt_ring *r, int64_t now, int64_t wall);
+int shmt_replan(struct shmt_ring *r, int64_t now);
 /* The same from sequence number `from` on (entries nobody has seen). */
-int shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now,
-                     int64_t wall);
+int shmt_replan_from(struct shmt_ring *r, uint64_t from, int64_t now);
 /* The backoff that follows `cur` (0: none yet): initial, then times the
  * multiplier, capped by backoff_max and by the longest known period. */
 int64_t shmt_backoff_next(const struct shmt_scfg *c, int64_t cur);

@@ -1,11 +1,15 @@
 /* retry_after.c - the Retry-After header: delay-seconds or an HTTP-date.
- * Dates are libcurl's business (curl_getdate reads all three RFC 9110
- * forms); this file only trims, checks the number form and caps. */
+ * Dates are read by libc's strptime(3) in the C locale and timegm(3), in
+ * the three forms of RFC 9110 section 5.6.7; no libcurl here, so that the
+ * library's core (and throttlectl) loads none. */
+#define _GNU_SOURCE /* strptime, timegm */
 #include <ctype.h>
-#include <curl/curl.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shmthrottle.h"
 
@@ -52,19 +56,61 @@ parse_seconds(const char *s, double max, double *seconds)
 	return SHMT_OK;
 }
 
+/* The C locale, whatever the program set: day and month names are
+ * English in HTTP. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void
+c_locale_init(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+/* IMF-fixdate, the obsolete RFC 850 form, and asctime's. */
+static const char *const date_forms[] = {
+	"%a, %d %b %Y %H:%M:%S GMT",
+	"%A, %d-%b-%y %H:%M:%S GMT",
+	"%a %b %e %H:%M:%S %Y",
+};
+
+/* An HTTP-date as seconds since the epoch; -1 if it is none. */
+static time_t
+http_date(const char *s)
+{
+	time_t when = -1;
+	locale_t old;
+
+	pthread_once(&c_locale_once, c_locale_init);
+	if (!c_locale)
+		return -1;
+	old = uselocale(c_locale);
+	for (size_t i = 0; i < sizeof(date_forms) / sizeof(date_forms[0]);
+	     i++) {
+		struct tm tm = { 0 };
+		const char *end = strptime(s, date_forms[i], &tm);
+
+		if (end && *end == '\0') {
+			when = timegm(&tm);
+			break;
+		}
+	}
+	uselocale(old);
+	return when;
+}
+
 static int
 parse_date(const char *s, const char *date, double sent_wall, double max,
            double *seconds)
 {
 	char ref_buf[VALUE_MAX];
-	time_t when = curl_getdate(s, NULL), ref;
+	time_t when = http_date(s), ref;
 	double d;
 
 	if (when == -1)
 		return SHMT_EHEADER;
 	/* The server's Date against its Retry-After: clock skew cancels. */
-	if (date && trim(date, ref_buf) &&
-	    (ref = curl_getdate(ref_buf, NULL)) != -1)
+	if (date && trim(date, ref_buf) && (ref = http_date(ref_buf)) != -1)
 		d = difftime(when, ref);
 	else
 		d = (double)when - sent_wall;

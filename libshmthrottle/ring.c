@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "clock.h"
+#include "config.h"
+
 /* Fenwick tree over positions 0..cap-1, stored 1-based in fw[i - 1]. */
 static void
 fw_add(const struct shmt_ring *r, uint32_t pos, int32_t delta)
@@ -33,7 +36,8 @@ fw_range(const struct shmt_ring *r, uint32_t a, uint32_t b)
 void
 shmt_ring_init(struct shmt_ring *r)
 {
-	memset(r->e, 0, sizeof(*r->e) * r->cap);
+	memset(r->mono, 0, sizeof(*r->mono) * r->cap);
+	memset(r->tag, 0, sizeof(*r->tag) * r->cap);
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
 	r->st->head = r->st->tail = 0;
 }
@@ -41,27 +45,27 @@ shmt_ring_init(struct shmt_ring *r)
 static void
 forget(struct shmt_ring *r, uint64_t seq)
 {
-	struct shmt_entry *e = shmt_ring_at(r, seq);
+	uint32_t pos = shmt_ring_pos(r, seq);
 
-	if (e->status == 429)
-		fw_add(r, (uint32_t)(seq % r->cap), -1);
-	e->status = 0;
+	if (r->tag[pos] & SHMT_TAG_429)
+		fw_add(r, pos, -1);
+	r->tag[pos] &= ~SHMT_TAG_429;
 }
 
 uint64_t
-shmt_ring_append(struct shmt_ring *r, int64_t mono, int64_t wall)
+shmt_ring_append(struct shmt_ring *r, int64_t mono)
 {
 	struct shmt_state *st = r->st;
 	uint64_t seq = st->head;
-	struct shmt_entry *e;
+	uint32_t pos = shmt_ring_pos(r, seq);
 
 	if (st->head - st->tail >= r->cap) {
 		forget(r, st->tail);
 		st->tail++;
 	}
-	e = shmt_ring_at(r, seq);
 	forget(r, seq);
-	*e = (struct shmt_entry){ .seq = seq, .mono = mono, .wall = wall };
+	r->mono[pos] = mono;
+	r->tag[pos] = SHMT_TAG(seq, 0);
 	/* the commit point: a crash before it loses nothing */
 	st->head = seq + 1;
 	return seq;
@@ -70,12 +74,13 @@ shmt_ring_append(struct shmt_ring *r, int64_t mono, int64_t wall)
 void
 shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status)
 {
-	struct shmt_entry *e = shmt_ring_at(r, seq);
-	int32_t delta = (status == 429) - (e->status == 429);
+	uint32_t pos = shmt_ring_pos(r, seq);
+	int was = (r->tag[pos] & SHMT_TAG_429) != 0, is = status == 429;
 
-	if (delta)
-		fw_add(r, (uint32_t)(seq % r->cap), delta);
-	e->status = status;
+	if (is != was) {
+		fw_add(r, pos, is - was);
+		r->tag[pos] ^= SHMT_TAG_429;
+	}
 }
 
 void
@@ -93,7 +98,7 @@ shmt_ring_first_after(const struct shmt_ring *r, int64_t t)
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
-		if (shmt_ring_at(r, mid)->mono > t)
+		if (*shmt_ring_mono(r, mid) > t)
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -147,7 +152,13 @@ shmt_ring_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
 		else
 			b = mid - 1;
 	}
-	*oldest = shmt_ring_at(r, a)->mono;
+	*oldest = *shmt_ring_mono(r, a);
+}
+
+static int
+indices_sound(const struct shmt_state *st, uint32_t cap)
+{
+	return st->tail <= st->head && st->head - st->tail <= cap;
 }
 
 int
@@ -156,15 +167,31 @@ shmt_ring_check(const struct shmt_ring *r)
 	const struct shmt_state *st = r->st;
 	int64_t prev = INT64_MIN;
 
-	if (st->tail > st->head || st->head - st->tail > r->cap)
+	if (!indices_sound(st, r->cap))
 		return SHMT_ECORRUPT;
 	for (uint64_t s = st->tail; s < st->head; s++) {
-		const struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t mono = *shmt_ring_mono(r, s);
 
-		if (e->seq != s || e->mono < prev)
+		if (!shmt_ring_tagged(r, s) || mono < prev)
 			return SHMT_ECORRUPT;
-		prev = e->mono;
+		prev = mono;
 	}
+	return SHMT_OK;
+}
+
+int
+shmt_ring_check_ends(const struct shmt_ring *r)
+{
+	const struct shmt_state *st = r->st;
+
+	if (!indices_sound(st, r->cap))
+		return SHMT_ECORRUPT;
+	if (st->head == st->tail)
+		return SHMT_OK;
+	if (!shmt_ring_tagged(r, st->tail) ||
+	    !shmt_ring_tagged(r, st->head - 1) ||
+	    *shmt_ring_mono(r, st->tail) > *shmt_ring_mono(r, st->head - 1))
+		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
 
@@ -173,6 +200,41 @@ shmt_ring_rebuild(struct shmt_ring *r)
 {
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
 	for (uint64_t s = r->st->tail; s < r->st->head; s++)
-		if (shmt_ring_at(r, s)->status == 429)
-			fw_add(r, (uint32_t)(s % r->cap), 1);
+		if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_429)
+			fw_add(r, shmt_ring_pos(r, s), 1);
+}
+
+void
+shmt_ring_config_changed(struct shmt_ring *r)
+{
+	r->rules.valid = 0;
+}
+
+/* How far ahead of now a time in the segment may legitimately lie. */
+static int64_t
+horizon(const struct shmt_scfg *c, uint32_t cap)
+{
+	double step = (double)shmt_longest_period(c) + (double)c->margin;
+	double h = (double)c->retry_after_max + (double)c->backoff_max +
+	           (double)cap * step + SHMT_NS;
+
+	return h >= (double)SHMT_NS_LIMIT ? SHMT_NS_LIMIT : (int64_t)h;
+}
+
+const struct shmt_rules *
+shmt_ring_rules(struct shmt_ring *r)
+{
+	struct shmt_rules *u = &r->rules;
+	int64_t margin = r->st->timing.margin;
+
+	if (u->valid && u->margin == margin)
+		return u;
+	u->n = shmt_spacings(r->cfg, &r->st->timing, u->sp);
+	u->margin = margin;
+	if (!u->valid) {
+		u->horizon = horizon(r->cfg, r->cap);
+		u->horizon0 = horizon(r->cfg, 0);
+	}
+	u->valid = 1;
+	return u;
 }

@@ -8,10 +8,17 @@
 
 #include "state.h"
 
-static inline struct shmt_entry *
-shmt_ring_at(const struct shmt_ring *r, uint64_t seq)
+static inline uint32_t
+shmt_ring_pos(const struct shmt_ring *r, uint64_t seq)
 {
-	return &r->e[seq % r->cap];
+	return (uint32_t)(seq % r->cap);
+}
+
+/* The send time of sequence number seq's slot. */
+static inline int64_t *
+shmt_ring_mono(const struct shmt_ring *r, uint64_t seq)
+{
+	return &r->mono[shmt_ring_pos(r, seq)];
 }
 
 static inline int
@@ -20,10 +27,26 @@ shmt_ring_has(const struct shmt_ring *r, uint64_t seq)
 	return seq >= r->st->tail && seq < r->st->head;
 }
 
+/* Does seq's slot hold seq (its tag's sequence bits)? */
+static inline int
+shmt_ring_tagged(const struct shmt_ring *r, uint64_t seq)
+{
+	return (r->tag[shmt_ring_pos(r, seq)] | SHMT_TAG_429) ==
+	       SHMT_TAG(seq, SHMT_TAG_429);
+}
+
+/* seq is in the log and its slot holds it. */
+static inline int
+shmt_ring_valid(const struct shmt_ring *r, uint64_t seq)
+{
+	return shmt_ring_has(r, seq) && shmt_ring_tagged(r, seq);
+}
+
 /* Empty the log and its tree; head = tail = 0. */
 void shmt_ring_init(struct shmt_ring *r);
-/* Add a send at mono/wall; the oldest entry goes if the ring is full. */
-uint64_t shmt_ring_append(struct shmt_ring *r, int64_t mono, int64_t wall);
+/* Add a send at mono; the oldest entry goes if the ring is full. */
+uint64_t shmt_ring_append(struct shmt_ring *r, int64_t mono);
+/* The response to seq: only whether it is a 429 is kept here. */
 void shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status);
 /* Forget the entries before seq. */
 void shmt_ring_drop_before(struct shmt_ring *r, uint64_t seq);
@@ -38,9 +61,15 @@ uint64_t shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b);
  */
 void shmt_ring_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
                         uint32_t max, uint32_t *count, int64_t *oldest);
-/* SHMT_OK if indices, sequence numbers and order are sound. */
+/* SHMT_OK if indices, sequence numbers and order are sound: O(capacity). */
 int shmt_ring_check(const struct shmt_ring *r);
+/* The same in O(1): indices, and the oldest and newest entries. */
+int shmt_ring_check_ends(const struct shmt_ring *r);
 /* Recompute the tree from the entries (after a crash). */
 void shmt_ring_rebuild(struct shmt_ring *r);
+/* The spacing rules and horizons in force, computed again only after
+ * shmt_ring_config_changed() or when the measured margin moved. */
+const struct shmt_rules *shmt_ring_rules(struct shmt_ring *r);
+void shmt_ring_config_changed(struct shmt_ring *r);
 
 #endif

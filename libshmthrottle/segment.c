@@ -23,16 +23,23 @@
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
 static size_t
-entries_offset(void)
+notes_offset(void)
 {
 	return ALIGN64(sizeof(struct shmt_header));
+}
+
+static size_t
+log_offset(void)
+{
+	return ALIGN64(notes_offset() + SHMT_NOTES * sizeof(struct shmt_note));
 }
 
 size_t
 shmt_seg_size(uint32_t cap)
 {
-	return entries_offset() + (size_t)cap * sizeof(struct shmt_entry) +
-	       (size_t)cap * sizeof(int32_t);
+	return log_offset() +
+	       (size_t)cap *
+	           (sizeof(int64_t) + sizeof(uint32_t) + sizeof(int32_t));
 }
 
 static void
@@ -40,11 +47,14 @@ ring_bind(struct shmt_seg *sg, uint32_t cap)
 {
 	char *base = (char *)sg->h;
 
-	sg->ring.e = (struct shmt_entry *)(base + entries_offset());
-	sg->ring.fw = (int32_t *)(sg->ring.e + cap);
+	sg->notes = (struct shmt_note *)(base + notes_offset());
+	sg->ring.mono = (int64_t *)(base + log_offset());
+	sg->ring.tag = (uint32_t *)(sg->ring.mono + cap);
+	sg->ring.fw = (int32_t *)(sg->ring.tag + cap);
 	sg->ring.cap = cap;
 	sg->ring.st = &sg->h->st;
 	sg->ring.cfg = &sg->checked;
+	shmt_ring_config_changed(&sg->ring);
 }
 
 int
@@ -85,14 +95,29 @@ errno_code(int e)
 	}
 }
 
-int64_t
-shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap)
+/* Our checked copy of the configuration is the segment's: whenever the
+ * slot or its generation moved (or at the first lock), check it again, on
+ * a copy (the segment's bytes may change after the check). */
+static int
+config_check(struct shmt_seg *sg)
 {
-	double step = (double)shmt_longest_period(c) + (double)c->margin;
-	double h = (double)c->retry_after_max + (double)c->backoff_max +
-	           (double)cap * step + SHMT_NS;
+	const struct shmt_state *st = &sg->h->st;
+	uint32_t active = st->cfg_active, gen = st->cfg_gen;
+	struct shmt_scfg cfg;
 
-	return h >= (double)SHMT_NS_LIMIT ? SHMT_NS_LIMIT : (int64_t)h;
+	if (active > 1)
+		return SHMT_ECORRUPT;
+	if (sg->cfg_seen && active == sg->cfg_active && gen == sg->cfg_gen)
+		return SHMT_OK;
+	memcpy(&cfg, &st->cfg[active], sizeof(cfg));
+	if (shmt_scfg_check(&cfg, sg->ring.cap) != SHMT_OK)
+		return SHMT_ECORRUPT;
+	sg->checked = cfg;
+	sg->cfg_seen = 1;
+	sg->cfg_active = active;
+	sg->cfg_gen = gen;
+	shmt_ring_config_changed(&sg->ring);
+	return SHMT_OK;
 }
 
 /* O(1) checks, made at every lock. */
@@ -101,7 +126,6 @@ header_check(struct shmt_seg *sg, int64_t now)
 {
 	const struct shmt_header *h = sg->h;
 	const struct shmt_state *st = &h->st;
-	struct shmt_scfg cfg;
 
 	if (__atomic_load_n(&h->removed, __ATOMIC_RELAXED))
 		return SHMT_EREMOVED;
@@ -109,19 +133,24 @@ header_check(struct shmt_seg *sg, int64_t now)
 	    h->capacity != sg->ring.cap || h->size != sg->size)
 		return SHMT_ECORRUPT;
 	if (st->tail > st->head || st->head - st->tail > sg->ring.cap ||
-	    st->cfg_active > 1)
+	    config_check(sg) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	/* The full check only when the configuration changed (hot path), on
-	 * a copy: the segment's bytes may change after the check. */
-	memcpy(&cfg, &st->cfg[st->cfg_active], sizeof(cfg));
-	if (memcmp(&cfg, &sg->checked, sizeof(cfg)) != 0) {
-		if (shmt_scfg_check(&cfg, sg->ring.cap) != SHMT_OK)
-			return SHMT_ECORRUPT;
-		sg->checked = cfg;
-	}
 	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max ||
 	    shmt_sub_ns(st->end_of_delay, now) >
-	        shmt_seg_horizon(&sg->checked, 0))
+	        shmt_ring_rules(&sg->ring)->horizon0)
+		return SHMT_ECORRUPT;
+	return SHMT_OK;
+}
+
+/* The newest entry within the horizon: O(1). */
+static int
+newest_check(struct shmt_seg *sg, int64_t now)
+{
+	const struct shmt_ring *r = &sg->ring;
+
+	if (r->st->head > r->st->tail &&
+	    shmt_sub_ns(*shmt_ring_mono(r, r->st->head - 1), now) >
+	        shmt_ring_rules(&sg->ring)->horizon)
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -129,14 +158,9 @@ header_check(struct shmt_seg *sg, int64_t now)
 int
 shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 {
-	const struct shmt_ring *r = &sg->ring;
-	int64_t horizon;
-
-	if (header_check(sg, now) != SHMT_OK || shmt_ring_check(r) != SHMT_OK)
-		return SHMT_ECORRUPT;
-	horizon = shmt_seg_horizon(r->cfg, r->cap);
-	if (r->st->head > r->st->tail &&
-	    shmt_sub_ns(shmt_ring_at(r, r->st->head - 1)->mono, now) > horizon)
+	if (header_check(sg, now) != SHMT_OK ||
+	    shmt_ring_check(&sg->ring) != SHMT_OK ||
+	    newest_check(sg, now) != SHMT_OK)
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -160,7 +184,12 @@ repair_config(struct shmt_seg *sg)
 		}
 	}
 	st->cfg_active = i;
+	st->cfg_gen++;
 	sg->checked = st->cfg[i];
+	sg->cfg_seen = 1;
+	sg->cfg_active = i;
+	sg->cfg_gen = st->cfg_gen;
+	shmt_ring_config_changed(&sg->ring);
 }
 
 void
@@ -172,7 +201,12 @@ shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c)
 	st->cfg[next] = *c;
 	/* the slot whole before the switch, whatever the compiler's order */
 	__atomic_store_n(&st->cfg_active, next, __ATOMIC_RELEASE);
+	st->cfg_gen++;
 	sg->checked = *c;
+	sg->cfg_seen = 1;
+	sg->cfg_active = next;
+	sg->cfg_gen = st->cfg_gen;
+	shmt_ring_config_changed(&sg->ring);
 	if (st->backoff > c->backoff_max)
 		st->backoff = c->backoff_max;
 }
@@ -196,23 +230,23 @@ repair(struct shmt_seg *sg, int64_t now)
 		st->tail = st->head - r->cap;
 	from = st->head;
 	for (uint64_t s = st->tail; s < st->head; s++) {
-		struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t mono = *shmt_ring_mono(r, s);
 
 		/* not a crash but damage: drop what precedes */
-		if (e->seq != s) {
+		if (!shmt_ring_tagged(r, s)) {
 			st->tail = s + 1;
 			prev = INT64_MIN;
 			continue;
 		}
 		/* out of order: never seen by anyone, plan it again */
-		if (e->mono < prev && s < from)
+		if (mono < prev && s < from)
 			from = s;
-		prev = e->mono > prev ? e->mono : prev;
+		prev = mono > prev ? mono : prev;
 	}
 	shmt_ring_rebuild(r);
 	if (st->backoff < 0 || st->backoff > r->cfg->backoff_max)
 		st->backoff = r->cfg->backoff_max;
-	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(r->cfg, 0))
+	if (shmt_sub_ns(st->end_of_delay, now) > shmt_ring_rules(r)->horizon0)
 		st->end_of_delay = now + r->cfg->retry_after_max;
 	/* A re-plan cut short leaves reservations out of order, or too close:
 	 * plan again the future ones and any out of order. */
@@ -220,7 +254,7 @@ repair(struct shmt_seg *sg, int64_t now)
 		from = shmt_ring_first_after(r, now);
 	if (from < st->tail)
 		from = st->tail;
-	shmt_replan_from(r, from, now, shmt_wall_ns());
+	shmt_replan_from(r, from, now);
 }
 
 /* No one holds the lock for more than microseconds; a lock held this long
@@ -228,20 +262,28 @@ repair(struct shmt_seg *sg, int64_t now)
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
 int
-shmt_seg_lock(struct shmt_seg *sg, int64_t now)
+shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
 {
 	struct shmt_header *h = sg->h;
+	int64_t timeout = shmt_lock_timeout, t;
+	enum shmt_lock_result got;
 	int rc;
 
-	switch (shmt_lock_take(&h->lock, &h->lock_owner, shmt_lock_timeout)) {
-	case SHMT_LOCK_TIMEOUT: return SHMT_EBUSY;
-	case SHMT_LOCK_OWNER_DEAD:
-		repair(sg, now);
+	if (sg->trylock && timeout > SHMT_TRYLOCK_WAIT)
+		timeout = SHMT_TRYLOCK_WAIT;
+	got = shmt_lock_take(&h->lock, &h->lock_owner, timeout);
+	if (got == SHMT_LOCK_TIMEOUT)
+		return SHMT_EBUSY;
+	/* The clock after the lock: a time read before it could be older
+	 * than an entry written meanwhile.  The one clock read of a call. */
+	t = clock ? clock() : shmt_mono_ns();
+	if (now)
+		*now = t;
+	if (got == SHMT_LOCK_OWNER_DEAD) {
+		repair(sg, t);
 		h->st.repairs++;
-		break;
-	case SHMT_LOCK_OK: break;
 	}
-	rc = header_check(sg, now);
+	rc = header_check(sg, t);
 	if (rc != SHMT_OK)
 		shmt_seg_unlock(sg);
 	return rc;
@@ -296,6 +338,7 @@ build(struct shmt_seg *sg, int fd, const struct stat *sb,
 		shmt_create_hook();
 	shmt_scfg_from(&sg->h->st.cfg[0], cfg);
 	sg->h->st.cfg[1] = sg->h->st.cfg[0];
+	memset(sg->notes, 0, SHMT_NOTES * sizeof(*sg->notes));
 	shmt_ring_init(&sg->ring);
 	__atomic_store_n(&sg->h->magic, SHMT_MAGIC, __ATOMIC_RELEASE);
 	return SHMT_OK;
@@ -414,10 +457,16 @@ attach(struct shmt_seg *sg, int fd, const struct stat *sb, unsigned flags,
 	if (rc != SHMT_OK)
 		return rc;
 	ring_bind(sg, h.capacity);
-	rc = shmt_seg_lock(sg, now);
+	sg->trylock = (flags & SHMT_TRYLOCK) != 0;
+	rc = shmt_seg_lock(sg, NULL, &now);
 	if (rc != SHMT_OK)
 		return rc;
-	rc = shmt_seg_validate(sg, now);
+	/* O(1), whatever the log holds: the header, the state, the oldest
+	 * and newest entries.  The whole log is checked by a repair and by
+	 * shmt_verify(); damage in between is bounded where it is used. */
+	if (shmt_ring_check_ends(&sg->ring) != SHMT_OK ||
+	    newest_check(sg, now) != SHMT_OK)
+		rc = SHMT_ECORRUPT;
 	shmt_seg_unlock(sg);
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "clock.h"
 #include "state.h"
 
 /* shm_open() names are "/shmthrottle.NAME": /dev/shm/shmthrottle.NAME. */
@@ -20,8 +21,16 @@ struct shmt_seg {
 	int fd; /* kept open: its size and link count tell truncation, removal
 	         */
 	struct shmt_ring ring;
+	struct shmt_note *notes;
 	struct shmt_scfg checked; /* the configuration last found in range */
+	/* which slot and generation `checked` came from (cfg_seen: any) */
+	int cfg_seen;
+	uint32_t cfg_active, cfg_gen;
+	int trylock; /* SHMT_TRYLOCK: a short lock timeout */
 };
+
+/* How long a SHMT_TRYLOCK handle waits for the lock (ns). */
+#define SHMT_TRYLOCK_WAIT (SHMT_NS / 100)
 
 size_t shmt_seg_size(uint32_t cap);
 /* Open or create; see shmt_open().  `now` is CLOCK_MONOTONIC ns. */
@@ -32,15 +41,15 @@ void shmt_seg_close(struct shmt_seg *sg);
  * segment is shorter than our mapping (touching the rest would raise
  * SIGBUS), SHMT_EREMOVED if its name was deleted behind our back. */
 int shmt_seg_intact(struct shmt_seg *sg);
-/* Lock, repairing the state if the last owner died with the lock, and
- * check the header; SHMT_ECORRUPT (unlocked) if it is damaged. */
-int shmt_seg_lock(struct shmt_seg *sg, int64_t now);
+/* Lock, read the clock (NULL: CLOCK_MONOTONIC) into *now (if not NULL),
+ * repair the state if the last owner died with the lock, and check the
+ * header (O(1)); SHMT_ECORRUPT (unlocked) if it is damaged. */
+int shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now);
 void shmt_seg_unlock(struct shmt_seg *sg);
 /* Under the lock: make *c the configuration, all at once. */
 void shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c);
-/* Every field in range?  O(capacity): at attach and after a repair. */
+/* Every field and every entry in range?  O(capacity), under the lock:
+ * for shmt_verify() (a repair puts them back in range itself). */
 int shmt_seg_validate(struct shmt_seg *sg, int64_t now);
-/* How far ahead of now a time in the segment may legitimately lie. */
-int64_t shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap);
 
 #endif

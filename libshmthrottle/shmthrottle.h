@@ -131,7 +131,8 @@ enum shmt_code {
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
 #define SHMT_NAME_MAX 64
-/** Size of the URL field of a log entry, NUL included (longer URLs are cut). */
+/** Size of the URL field of a log entry, NUL included (longer URLs are cut).
+ *  URLs are kept for the newest 1024 requests only (shmt_log_read()). */
 #define SHMT_URL_MAX 96
 /** Most rates one throttle enforces together. */
 #define SHMT_MAX_RATES 4
@@ -204,13 +205,20 @@ typedef struct shmt_throttle shmt_throttle;
 /** create with mode 0660, and accept a segment of another user whose
  *  group is ours */
 #define SHMT_GROUP 0x4u
+/** every lock of this handle, the one at open included, gives up after
+ *  a short try (10 ms) with SHMT_EBUSY instead of waiting up to 5 s for
+ *  a holder that does not let go: for tools that look at many throttles
+ *  (throttlectl list), never for pacing */
+#define SHMT_TRYLOCK 0x8u
 
 /**
  * Open the throttle `name`, creating it from `cfg` if it is absent and
  * flags has SHMT_CREATE (an existing throttle keeps its configuration:
  * compare with shmt_config_get()).  When many processes create one name
  * at once exactly one initialises it and no one uses it half-built.
- * The segment is validated (magic, version, size, owner, every field).
+ * The segment is checked in O(1), whatever its log holds: magic,
+ * version, size, owner, the configuration and state, the oldest and
+ * newest log entries (shmt_verify() checks every entry).
  * On success *tp is a handle to release with shmt_close().
  */
 SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
@@ -322,10 +330,28 @@ SHMT_API int shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
                          shmt_outcome *out);
 
 /**
+ * shmt_record() of the request of *tk, then shmt_acquire() of the next
+ * send, under one lock and one clock read: the loop of a worker that
+ * sends request after request.  *tk is, on entry, the ticket of the
+ * request answered; on return the ticket of the next send: the same
+ * request again if the verdict (in *out, which may be NULL) is
+ * SHMT_RETRY (attempt incremented, sent_ns and rtt_ns cleared), else a
+ * fresh ticket for the next request.  timeout as for shmt_acquire().
+ * Returns SHMT_OK, or the acquire's code (the response is recorded all
+ * the same, *out is filled, and *tk holds no slot), or the lock's code
+ * (then nothing was recorded).
+ */
+SHMT_API int shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
+                                 double retry_after, const char *url,
+                                 unsigned flags, shmt_outcome *out,
+                                 double timeout);
+
+/**
  * Turn a Retry-After header value into seconds from the send.
  * value: delay-seconds ("120", also "1.5") or an HTTP-date in any of the
- *   three forms of RFC 9110 (parsed by libcurl's curl_getdate); optional
- *   white space around it is ignored.
+ *   three forms of RFC 9110 (IMF-fixdate, RFC 850, asctime; read with
+ *   strptime(3) in the C locale and timegm(3), whatever the program's
+ *   locale); optional white space around it is ignored.
  * date: the response's Date header or NULL; when given, a date is measured
  *   against it (server clock against server clock, so clock skew cancels);
  *   otherwise against sent_wall (seconds since the epoch, our clock).
@@ -412,11 +438,25 @@ typedef struct shmt_log_entry {
 } shmt_log_entry;
 
 /**
- * Copy the newest (up to n) log entries into buf, oldest first, and their
- * number into *got.  Reservations not yet due are not included.
+ * Copy the newest (up to n, and at most 1024) log entries into buf,
+ * oldest first, and their number into *got.  Reservations not yet due
+ * are not included.  The status and URL of the newest 1024 requests are
+ * kept beside the log (the log itself keeps 16 bytes a send: the time,
+ * and whether the answer was a 429): an entry whose note a newer request
+ * took shows status 0 (429 if it was one) and no URL.
  */
 SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
                            size_t *got);
+
+/**
+ * Check the whole segment, every log entry included, under its lock:
+ * O(capacity).  Opening and every call check only what costs O(1); damage
+ * in the rest cannot crash a process, overrun a buffer or make it sleep
+ * beyond the horizon of its configuration, but may disturb the pacing.
+ * Returns SHMT_OK, SHMT_ECORRUPT, or the lock's code.  (throttlectl
+ * verify.)
+ */
+SHMT_API int shmt_verify(shmt_throttle *t);
 
 /**
  * Call fn(name, arg) for every throttle on the host (by name only; fn may

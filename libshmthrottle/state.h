@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 4u
+#define SHMT_LAYOUT 5u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -54,12 +54,26 @@ struct shmt_timing {
 	int64_t margin;
 };
 
-/* One request: its (reserved) send time and, once recorded, its status. */
-struct shmt_entry {
-	uint64_t seq;   /* equals its position's sequence number when valid */
-	int64_t mono;   /* send time, CLOCK_MONOTONIC ns */
-	int64_t wall;   /* the same instant on the wall clock, for display */
-	int32_t status; /* 0 until recorded */
+/*
+ * The log is three arrays of `capacity` slots after the notes (below):
+ *   int64_t  mono[cap]  send time (reserved or real), CLOCK_MONOTONIC ns
+ *   uint32_t tag[cap]   SHMT_TAG(seq, is429): the low 31 bits of the
+ *                       sequence number the slot holds, and whether its
+ *                       response was a 429 (what the run rate needs)
+ *   int32_t  fw[cap]    the Fenwick tree of 429s by slot
+ * 16 bytes a send.  The wall time is not kept: it is the monotonic time
+ * plus the clocks' offset when it is shown; statuses and URLs of the
+ * newest SHMT_NOTES requests are in the notes.
+ */
+#define SHMT_TAG(seq, is429) ((uint32_t)((uint32_t)(seq) << 1 | (is429)))
+#define SHMT_TAG_429 0x1u
+
+/* Notes of the newest requests, for `throttlectl log`: the request of
+ * sequence number s writes note s % SHMT_NOTES when it is recorded. */
+#define SHMT_NOTES 1024u
+struct shmt_note {
+	uint64_t seq; /* whose note this is: only then is it read */
+	int32_t status;
 	uint32_t pad;
 	char url[SHMT_URL_MAX];
 };
@@ -74,14 +88,18 @@ struct shmt_state {
 	uint32_t pad;
 	uint64_t head;
 	uint64_t tail;
-	int64_t end_of_delay;  /* mono ns; 0: never delayed */
-	int64_t backoff;       /* ns; 0: not backing off */
-	int64_t last_429_wall; /* wall ns; 0: never */
-	int64_t waited;        /* ns spent waiting in acquire */
+	int64_t end_of_delay; /* mono ns; 0: never delayed */
+	int64_t backoff;      /* ns; 0: not backing off */
+	int64_t last_429;     /* mono ns; 0: never */
+	int64_t waited;       /* ns spent waiting in acquire */
 	uint64_t requests;
 	uint64_t n429;
 	uint64_t retries;
 	uint64_t repairs; /* locks taken over from a dead holder */
+	/* bumped by every configuration change: a handle checks its copy
+	 * again only then (or when cfg_active changes) */
+	uint32_t cfg_gen;
+	uint32_t pad2;
 	struct shmt_timing timing;
 };
 
@@ -100,32 +118,56 @@ struct shmt_header {
 	uint64_t lock_owner;
 	uint32_t spare[6];
 	struct shmt_state st;
-	/* then: struct shmt_entry[capacity], int32_t fenwick[capacity] */
+	/* then, 64-aligned: struct shmt_note[SHMT_NOTES], then
+	 * int64_t mono[capacity], uint32_t tag[capacity],
+	 * int32_t fw[capacity] */
 };
 
 /* The layout pinned: whoever changes a size or an offset here changes the
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 4u && SHMT_PIN(sizeof(struct shmt_header), 648) &&
-                   SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
-                   SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
-                   SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
-                   SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 584) &&
-                   SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
-                   SHMT_PIN(sizeof(struct shmt_entry), 128),
-               "segment layout changed: bump SHMT_LAYOUT, then these sizes");
+_Static_assert(
+    SHMT_LAYOUT == 5u && SHMT_PIN(sizeof(struct shmt_header), 656) &&
+        SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+        SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
+        SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
+        SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
+        SHMT_PIN(sizeof(struct shmt_state), 592) &&
+        SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
+        SHMT_PIN(sizeof(struct shmt_note), 112) && SHMT_PIN(SHMT_NOTES, 1024) &&
+        SHMT_PIN(sizeof(int64_t) + sizeof(uint32_t) + sizeof(int32_t), 16),
+    "segment layout changed: bump SHMT_LAYOUT, then these sizes");
+
+/* A spacing rule: a send at least `p` ns after the n-th previous send. */
+struct shmt_spacing {
+	uint32_t n;
+	int64_t p;
+};
+
+/* What a handle derives from the configuration and the measured margin,
+ * kept until either changes (ring.h: shmt_ring_rules). */
+struct shmt_rules {
+	int valid;
+	unsigned n;
+	struct shmt_spacing sp[SHMT_MAX_RATES];
+	/* the measured margin (timing.margin) these spacings were made for */
+	int64_t margin;
+	/* shmt_seg_horizon(cfg, cap) and shmt_seg_horizon(cfg, 0) */
+	int64_t horizon, horizon0;
+};
 
 /* The log as a process sees it: pointers into its own mapping, and the
  * configuration as this process last checked it (never the segment's own
  * bytes, which a peer may change after the check). */
 struct shmt_ring {
-	struct shmt_entry *e;
+	int64_t *mono;
+	uint32_t *tag;
 	int32_t *fw; /* Fenwick tree: 429 counts by position */
 	uint32_t cap;
 	struct shmt_state *st;
 	struct shmt_scfg *cfg;
+	struct shmt_rules rules;
 };
 
 #endif

@@ -82,15 +82,12 @@ shmt_name(const shmt_throttle *t)
 	return t ? t->name : NULL;
 }
 
-/* Lock, then read the clock: a time read before the lock may already be
- * older than the last entry another process wrote. */
+/* Lock, then read the clock, once: a time read before the lock may
+ * already be older than the last entry another process wrote. */
 static int
 lock(shmt_throttle *t, int64_t *now)
 {
-	int rc = shmt_seg_lock(&t->seg, t->mono());
-
-	*now = t->mono();
-	return rc;
+	return shmt_seg_lock(&t->seg, t->mono, now);
 }
 
 static struct shmt_ring *
@@ -108,16 +105,15 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 	struct shmt_state *st = r->st;
 
 	*at = shmt_admit_at(r, st->head, now);
-	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(r->cfg, r->cap))
+	if (shmt_sub_ns(*at, now) > shmt_ring_rules(r)->horizon)
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
 	if (*at > deadline)
 		return SHMT_ETIMEDOUT;
-	if (st->head - st->tail >= r->cap &&
-	    shmt_ring_at(r, st->tail)->mono > now)
+	if (st->head - st->tail >= r->cap && *shmt_ring_mono(r, st->tail) > now)
 		return SHMT_EFULL;
-	*seq = shmt_ring_append(r, *at, t->wall() + (*at - now));
+	*seq = shmt_ring_append(r, *at);
 	return SHMT_OK;
 }
 
@@ -134,21 +130,18 @@ late_limit(const struct shmt_scfg *c)
 	return c->margin > SHMT_NS / 1000 ? c->margin : SHMT_NS / 1000;
 }
 
-int
-shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
+/* With the lock taken at `now`: reserve tk's slot, wait for it outside the
+ * lock, and unlock. */
+static int
+acquire_locked(shmt_throttle *t, shmt_ticket *tk, double timeout, int64_t now)
 {
-	int64_t start, deadline, at, now;
+	int64_t start = now, deadline, at;
 	uint64_t seq;
 	uint32_t seen;
 	int rc;
 
-	if (!t || !tk || isnan(timeout))
-		return SHMT_EINVAL;
-	start = t->mono();
 	deadline = timeout <= 0 ? INT64_MAX
 	                        : shmt_add_ns(start, shmt_sec_to_ns(timeout));
-	if ((rc = lock(t, &now)) != SHMT_OK)
-		return rc;
 	rc = reserve(t, now, deadline, timeout == 0, &seq, &at);
 	while (rc == SHMT_OK && at > now) {
 		/* Sleep outside the lock; a reset or reconfiguration bumps the
@@ -162,9 +155,8 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 			return rc;
 		/* dropped by a reset of the log: it was due */
 		at = now;
-		if (shmt_ring_has(ring(t), seq) &&
-		    shmt_ring_at(ring(t), seq)->seq == seq)
-			at = shmt_ring_at(ring(t), seq)->mono;
+		if (shmt_ring_valid(ring(t), seq))
+			at = *shmt_ring_mono(ring(t), seq);
 		/* Stopped, or starved of CPU, past our slot: a send now would
 		 * land among the sends planned after it.  Take a new slot; the
 		 * old one stays counted as a send (conservative). */
@@ -187,13 +179,26 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 	return rc;
 }
 
+int
+shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
+{
+	int64_t now;
+	int rc;
+
+	if (!t || !tk || isnan(timeout))
+		return SHMT_EINVAL;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	return acquire_locked(t, tk, timeout, now);
+}
+
 /* The caller's measures of the request of tk, whose entry is in the log:
  * into the shared samples, and a late send raises the log.  Returns 1 if
  * an entry moved. */
 static int
 measured(struct shmt_ring *r, const shmt_ticket *tk, int64_t now)
 {
-	int64_t admitted = shmt_ring_at(r, tk->seq)->mono;
+	int64_t admitted = *shmt_ring_mono(r, tk->seq);
 	int64_t sent = tk->sent_ns > 0 ? tk->sent_ns : 0;
 
 	if (sent > now)
@@ -205,53 +210,105 @@ measured(struct shmt_ring *r, const shmt_ticket *tk, int64_t now)
 	return sent > admitted && shmt_raise(r, tk->seq, sent, now);
 }
 
-int
-shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
-            double retry_after, const char *url, unsigned flags,
-            shmt_outcome *out)
+/* The request's status and URL, for shmt_log_read(). */
+static void
+note(struct shmt_seg *sg, uint64_t seq, int status, const char *url)
 {
-	struct shmt_ring *r;
-	struct shmt_response rsp;
-	int64_t wait, end, margin;
-	int rc, moved = 0;
+	struct shmt_note *n = &sg->notes[seq % SHMT_NOTES];
+	size_t len = 0;
 
-	if (!t || !tk || isnan(retry_after))
-		return SHMT_EINVAL;
-	r = ring(t);
-	rsp = (struct shmt_response){
+	if (url)
+		while (len < sizeof(n->url) - 1 && url[len])
+			len++;
+	n->seq = seq;
+	n->status = status;
+	memcpy(n->url, url ? url : "", len);
+	n->url[len] = '\0';
+}
+
+/* With the lock taken at `now`: the response to tk's request. */
+static void
+record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
+              double retry_after, const char *url, unsigned flags, int64_t now,
+              shmt_outcome *out)
+{
+	struct shmt_ring *r = ring(t);
+	struct shmt_response rsp = {
+		.now = now,
 		.status = status,
 		.retry_after = -1,
 		.flags = flags,
 		.attempt = tk->attempt ? tk->attempt : 1,
 	};
+	int64_t wait, end, margin = r->st->timing.margin;
+	int verdict, moved = 0;
+
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
-	if ((rc = lock(t, &rsp.now)) != SHMT_OK)
-		return rc;
-	rsp.wall = t->wall();
 	/* The log knows the send time; a ticket from a script might lie. */
-	rsp.send = tk->send_ns < rsp.now ? tk->send_ns : rsp.now;
-	margin = r->st->timing.margin;
-	if (shmt_ring_has(r, tk->seq) &&
-	    shmt_ring_at(r, tk->seq)->seq == tk->seq) {
-		struct shmt_entry *e = shmt_ring_at(r, tk->seq);
+	rsp.send = tk->send_ns < now ? tk->send_ns : now;
+	if (shmt_ring_valid(r, tk->seq)) {
+		int64_t sent = *shmt_ring_mono(r, tk->seq);
 
-		rsp.send = e->mono < rsp.now ? e->mono : rsp.now;
+		rsp.send = sent < now ? sent : now;
 		shmt_ring_set_status(r, tk->seq, status);
-		snprintf(e->url, sizeof(e->url), "%s", url ? url : "");
-		moved = measured(r, tk, rsp.now);
+		note(&t->seg, tk->seq, status, url);
+		moved = measured(r, tk, now);
 	}
 	end = r->st->end_of_delay;
-	rc = shmt_apply_response(r, &rsp, &wait);
+	verdict = shmt_apply_response(r, &rsp, &wait);
 	/* a new delay, a late send or a larger margin: later, never earlier */
 	if (moved || r->st->end_of_delay != end ||
 	    r->st->timing.margin > margin)
-		shmt_replan_later(r, rsp.now, rsp.wall);
+		shmt_replan_later(r, now);
+	*out =
+	    (shmt_outcome){ .verdict = verdict, .delay = shmt_ns_to_sec(wait) };
+}
+
+int
+shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
+            double retry_after, const char *url, unsigned flags,
+            shmt_outcome *out)
+{
+	shmt_outcome o;
+	int64_t now;
+	int rc;
+
+	if (!t || !tk || isnan(retry_after))
+		return SHMT_EINVAL;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	record_locked(t, tk, status, retry_after, url, flags, now, &o);
 	shmt_seg_unlock(&t->seg);
 	if (out)
-		*out = (shmt_outcome){ .verdict = rc,
-			               .delay = shmt_ns_to_sec(wait) };
+		*out = o;
 	return SHMT_OK;
+}
+
+int
+shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
+                    double retry_after, const char *url, unsigned flags,
+                    shmt_outcome *out, double timeout)
+{
+	shmt_outcome o;
+	int64_t now;
+	int rc;
+
+	if (!t || !tk || isnan(retry_after) || isnan(timeout))
+		return SHMT_EINVAL;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	record_locked(t, tk, status, retry_after, url, flags, now, &o);
+	if (out)
+		*out = o;
+	/* the same request again, or the next one */
+	if (o.verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
+	return acquire_locked(t, tk, timeout, now);
 }
 
 /* Run fn under the lock, re-plan the reservations and wake every waiter. */
@@ -265,7 +322,7 @@ update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
 	if (rc != SHMT_OK || (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	fn(t, now, arg);
-	shmt_replan(ring(t), now, t->wall());
+	shmt_replan(ring(t), now);
 	shmt_seg_unlock(&t->seg);
 	shmt_futex_wake_all(&t->seg.h->wake);
 	return SHMT_OK;
@@ -287,7 +344,7 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 	if (what & SHMT_RESET_COUNTERS) {
 		st->requests = st->n429 = st->retries = 0;
 		st->waited = 0;
-		st->last_429_wall = 0;
+		st->last_429 = 0;
 	}
 }
 
@@ -367,7 +424,7 @@ fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
 static void
 fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 {
-	const struct shmt_ring *r = ring(t);
+	struct shmt_ring *r = ring(t);
 	const struct shmt_state *st = r->st;
 	uint64_t due = shmt_ring_first_after(r, now);
 
@@ -385,7 +442,10 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->n429 = st->n429;
 	s->retries = st->retries;
 	s->waited = shmt_ns_to_sec(st->waited);
-	s->last_429 = shmt_ns_to_sec(st->last_429_wall);
+	/* kept on the monotonic clock; shown on the wall clock */
+	if (st->last_429)
+		s->last_429 = shmt_ns_to_sec(
+		    shmt_add_ns(st->last_429, shmt_sub_ns(t->wall(), now)));
 	s->log_count = (uint32_t)(st->head - st->tail);
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
@@ -414,7 +474,7 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 {
 	const struct shmt_ring *r;
 	uint64_t end, first;
-	int64_t now;
+	int64_t now, offset;
 	int rc;
 
 	if (!t || (!buf && n) || !got)
@@ -423,21 +483,48 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
+	/* the notes hold the newest SHMT_NOTES requests: no more */
+	if (n > SHMT_NOTES)
+		n = SHMT_NOTES;
+	offset = shmt_sub_ns(t->wall(), now);
 	end = shmt_ring_first_after(r, now);
 	first = end - r->st->tail > n ? end - n : r->st->tail;
 	for (uint64_t s = first; s < end; s++) {
-		const struct shmt_entry *e = shmt_ring_at(r, s);
+		const struct shmt_note *nt = &t->seg.notes[s % SHMT_NOTES];
 		shmt_log_entry *o = &buf[s - first];
 
-		o->seq = e->seq;
-		o->wall = shmt_ns_to_sec(e->wall);
-		o->status = e->status;
-		memcpy(o->url, e->url, sizeof(o->url));
-		o->url[sizeof(o->url) - 1] = '\0';
+		o->seq = s;
+		o->wall =
+		    shmt_ns_to_sec(shmt_add_ns(*shmt_ring_mono(r, s), offset));
+		o->status = 0;
+		o->url[0] = '\0';
+		if (nt->seq == s) {
+			o->status = nt->status;
+			memcpy(o->url, nt->url, sizeof(o->url));
+			o->url[sizeof(o->url) - 1] = '\0';
+		} else if (r->tag[s % r->cap] & SHMT_TAG_429) {
+			o->status = 429;
+		}
 	}
 	*got = (size_t)(end - first);
 	shmt_seg_unlock(&t->seg);
 	return SHMT_OK;
+}
+
+int
+shmt_verify(shmt_throttle *t)
+{
+	int64_t now;
+	int rc;
+
+	if (!t)
+		return SHMT_EINVAL;
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	rc = shmt_seg_validate(&t->seg, now);
+	shmt_seg_unlock(&t->seg);
+	return rc;
 }
 
 void

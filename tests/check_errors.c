@@ -41,8 +41,7 @@ START_TEST(a_log_full_of_reservations_is_efull_not_ebusy)
 	sg = shmt_seg_of(t);
 	/* sixteen processes waiting for slots hours away */
 	for (int i = 0; i < 16; i++)
-		shmt_ring_append(&sg->ring, mono_now() + (i + 1) * 1000 * NS,
-		                 0);
+		shmt_ring_append(&sg->ring, mono_now() + (i + 1) * 1000 * NS);
 	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_EFULL);
 	shmt_close(t);

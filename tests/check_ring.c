@@ -12,14 +12,14 @@ model_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
 	*count = 0;
 	*oldest = now;
 	for (uint64_t s = r->st->head; s-- > r->st->tail;) {
-		const struct shmt_entry *e = shmt_ring_at(r, s);
+		int64_t mono = *shmt_ring_mono(r, s);
 
-		if (e->mono > now || e->status == 429)
+		if (mono > now || (r->tag[s % r->cap] & SHMT_TAG_429))
 			continue;
-		if (e->mono <= now - period || *count == max)
+		if (mono <= now - period || *count == max)
 			break;
 		(*count)++;
-		*oldest = e->mono;
+		*oldest = mono;
 	}
 }
 
@@ -36,7 +36,7 @@ START_TEST(run_rate_matches_a_scan)
 		int64_t o1, o2, period = (1 + rand() % 5) * 100 * MS;
 
 		t += rand() % (60 * MS);
-		s = shmt_ring_append(r, t, 0);
+		s = shmt_ring_append(r, t);
 		shmt_ring_set_status(r, s, rand() % 3 ? 200 : 429);
 		if (rand() % 10 == 0) /* a late 429 for an older entry */
 			shmt_ring_set_status(r, s - (s > r->st->tail), 429);
@@ -56,7 +56,7 @@ START_TEST(count429_over_the_wrap)
 	struct shmt_ring *r = ring_new(16, &c);
 
 	for (int i = 0; i < 40; i++)
-		shmt_ring_set_status(r, shmt_ring_append(r, i * MS, 0),
+		shmt_ring_set_status(r, shmt_ring_append(r, i * MS),
 		                     i % 2 ? 429 : 200);
 	/* [24, 40) holds the odd ones: 8 */
 	ck_assert_uint_eq(shmt_ring_count429(r, 24, 40), 8);
@@ -75,7 +75,7 @@ START_TEST(first_after_is_a_binary_search)
 	struct shmt_ring *r = ring_new(32, &c);
 
 	for (int i = 0; i < 50; i++)
-		shmt_ring_append(r, (i / 2) * NS, 0); /* pairs of equal times */
+		shmt_ring_append(r, (i / 2) * NS); /* pairs of equal times */
 	ck_assert_uint_eq(r->st->tail, 18);
 	ck_assert_uint_eq(shmt_ring_first_after(r, 20 * NS), 42);
 	ck_assert_uint_eq(shmt_ring_first_after(r, 0), 18);
@@ -90,14 +90,14 @@ START_TEST(check_finds_damage)
 	struct shmt_ring *r = ring_new(16, &c);
 
 	for (int i = 0; i < 10; i++)
-		shmt_ring_append(r, i * NS, 0);
+		shmt_ring_append(r, i * NS);
 	ck_assert_int_eq(shmt_ring_check(r), SHMT_OK);
-	shmt_ring_at(r, 5)->mono = 0;
+	*shmt_ring_mono(r, 5) = 0;
 	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
-	shmt_ring_at(r, 5)->mono = 5 * NS;
-	shmt_ring_at(r, 6)->seq = 99;
+	*shmt_ring_mono(r, 5) = 5 * NS;
+	r->tag[6] = SHMT_TAG(99, 0);
 	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
-	shmt_ring_at(r, 6)->seq = 6;
+	r->tag[6] = SHMT_TAG(6, 0);
 	r->st->tail = 20;
 	ck_assert_int_eq(shmt_ring_check(r), SHMT_ECORRUPT);
 	ring_free(r);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -34,11 +35,14 @@ fake_clocked(const char *name, shmt_config c)
 	return t;
 }
 
-static struct shmt_entry *
-entries(struct shmt_header *h)
+/* The send times of the log (state.h: after the header and the notes). */
+static int64_t *
+entries_mono(struct shmt_header *h)
 {
-	return (struct shmt_entry *)((char *)h +
-	                             ((sizeof(*h) + 63) & ~(size_t)63));
+	size_t notes = (sizeof(*h) + 63) & ~(size_t)63;
+	size_t mono = notes + SHMT_NOTES * sizeof(struct shmt_note);
+
+	return (int64_t *)((char *)h + ((mono + 63) & ~(size_t)63));
 }
 
 static int
@@ -243,6 +247,7 @@ enum damage {
 	TRUNCATED,
 	RING_INDEX,
 	RING_ORDER,
+	RING_ENDS,
 	CONFIG,
 	DELAY,
 	BACKOFF,
@@ -256,10 +261,10 @@ START_TEST(hostile_segments_are_refused)
 	static const int want[NDAMAGE] = {
 		[MAGIC] = SHMT_EINVALID,      [LAYOUT] = SHMT_EVERSION,
 		[SIZE_FIELD] = SHMT_EINVALID, [TRUNCATED] = SHMT_EINVALID,
-		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_ECORRUPT,
-		[CONFIG] = SHMT_ECORRUPT,     [DELAY] = SHMT_ECORRUPT,
-		[BACKOFF] = SHMT_ECORRUPT,    [WORLD_MODE] = SHMT_EPERM,
-		[LOCK_WORD] = SHMT_OK,
+		[RING_INDEX] = SHMT_ECORRUPT, [RING_ORDER] = SHMT_OK,
+		[RING_ENDS] = SHMT_ECORRUPT,  [CONFIG] = SHMT_ECORRUPT,
+		[DELAY] = SHMT_ECORRUPT,      [BACKOFF] = SHMT_ECORRUPT,
+		[WORLD_MODE] = SHMT_EPERM,    [LOCK_WORD] = SHMT_OK,
 	};
 	const char *name = test_name("hostile");
 	shmt_throttle *t = must_open(name, one_rate(10, 1));
@@ -284,7 +289,10 @@ START_TEST(hostile_segments_are_refused)
 		ck_assert_int_eq(ftruncate(fd, (off_t)size - 64), 0);
 		break;
 	case RING_INDEX: h->st.tail = h->st.head + 5; break;
-	case RING_ORDER: entries(h)[1].mono = 0; break;
+	/* inside the log: opening is O(1) and does not look (issue 12) */
+	case RING_ORDER: entries_mono(h)[1] = 0; break;
+	/* the newest entry before the oldest: seen at once */
+	case RING_ENDS: entries_mono(h)[2] = 0; break;
 	case CONFIG: h->st.cfg[h->st.cfg_active].nrates = 1000; break;
 	case DELAY: h->st.end_of_delay = INT64_MAX; break;
 	case BACKOFF: h->st.backoff = -5; break;
@@ -296,6 +304,13 @@ START_TEST(hostile_segments_are_refused)
 	close(fd);
 	munmap(h, size);
 	ck_assert_int_eq(open_rc(name), want[_i]);
+	if (_i == RING_ORDER) {
+		/* the deep check finds it; the throttle still works */
+		ck_assert_int_eq(shmt_open(&t, name, NULL, 0), SHMT_OK);
+		ck_assert_int_eq(shmt_verify(t), SHMT_ECORRUPT);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		shmt_close(t);
+	}
 	shmt_remove(name);
 }
 END_TEST
@@ -370,11 +385,11 @@ START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 		if (shmt_open(&c, name, NULL, 0) != SHMT_OK)
 			_exit(1);
 		sg = shmt_seg_of(c);
-		shmt_seg_lock(sg, mono_now());
+		shmt_seg_lock(sg, NULL, NULL);
 		/* half-way through a reconfiguration and an out-of-order append
 		 */
 		sg->h->st.cfg[sg->h->st.cfg_active].nrates = 77;
-		shmt_ring_append(&sg->ring, 1, 1);
+		shmt_ring_append(&sg->ring, 1);
 		raise(SIGKILL);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -515,6 +530,159 @@ START_TEST(list_sees_the_throttle)
 }
 END_TEST
 
+/* Issue 12: a send costs 16 bytes of segment, so a quota of a million a
+ * day (a log of two million) fits in 32 MB; it took 264 MB. */
+START_TEST(a_million_a_day_fits_in_32_mb)
+{
+	const char *name = test_name("big");
+	shmt_throttle *t = must_open(name, one_rate(1000000, 86400));
+	char path[128];
+	struct stat sb;
+	shmt_stat st;
+
+	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", name);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.capacity, 2000000);
+	ck_assert_int_le(sb.st_size, 32 << 20);
+	ck_assert_uint_le(shmt_seg_size(4096 * 2) - shmt_seg_size(4096),
+	                  4096 * 24);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+/* The notes keep the newest SHMT_NOTES statuses and URLs. */
+START_TEST(log_reads_the_newest_notes)
+{
+	const char *name = test_name("notes");
+	shmt_config c = one_rate(4096, 1);
+	shmt_throttle *t;
+	shmt_log_entry *log = calloc(2000, sizeof(*log));
+	shmt_ticket tk;
+	shmt_outcome out;
+	char url[64];
+	size_t n;
+
+	c.capacity = 4096;
+	t = fake_clocked(name, c);
+	for (int i = 0; i < 1500; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		snprintf(url, sizeof(url), "http://x/%d", i);
+		shmt_record(t, &tk, i % 2 ? 200 : 404, -1, url, 0, &out);
+	}
+	/* one more, not recorded yet */
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_log_read(t, log, 2000, &n), SHMT_OK);
+	ck_assert_uint_eq(n, SHMT_NOTES);
+	ck_assert_uint_eq(log[n - 1].seq, 1500);
+	ck_assert_int_eq(log[n - 1].status, 0);
+	ck_assert_str_eq(log[n - 1].url, "");
+	ck_assert_int_eq(log[n - 2].status, 200);
+	ck_assert_str_eq(log[n - 2].url, "http://x/1499");
+	ck_assert_uint_eq(log[0].seq, 1501 - SHMT_NOTES);
+	snprintf(url, sizeof(url), "http://x/%d", (int)log[0].seq);
+	ck_assert_str_eq(log[0].url, url);
+	ck_assert_double_eq(log[0].wall, fake_wall_now / 1e9);
+	free(log);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+static int mono_reads, wall_reads;
+
+static int64_t
+counted_mono(void)
+{
+	mono_reads++;
+	return fake_mono();
+}
+
+static int64_t
+counted_wall(void)
+{
+	wall_reads++;
+	return fake_wall();
+}
+
+/* Issue 12: the hot path reads the clock once a call (it read the
+ * monotonic clock three times and the wall clock once in an acquire). */
+START_TEST(one_clock_read_per_call)
+{
+	const char *name = test_name("clock1");
+	shmt_throttle *t = must_open(name, one_rate(100, 1));
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	shmt_set_clock(t, counted_mono, counted_wall);
+	shmt_ticket_init(&tk);
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 429, 0.5, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	fake_mono_now += NS;
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, -1), SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+/* Issue 12: record the last request and acquire the next in one call. */
+START_TEST(record_acquire_records_then_takes_the_next_slot)
+{
+	const char *name = test_name("recacq");
+	shmt_throttle *t = fake_clocked(name, one_rate(3, 1));
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_log_entry log[4];
+	shmt_stat st;
+	size_t n;
+
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	tk.rtt_ns = 10 * MS;
+	/* a success: a fresh ticket for the next request */
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, "http://x/a", 0, &out, 0),
+	    SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	ck_assert_uint_eq(tk.seq, 1);
+	ck_assert_uint_eq(tk.attempt, 1);
+	ck_assert_int_eq(tk.rtt_ns, 0);
+	/* a 429: the same request again, once the delay is over */
+	ck_assert_int_eq(shmt_record_acquire(t, &tk, 429, 2, NULL, 0, &out, 0),
+	                 SHMT_EAGAIN);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert_double_eq_tol(out.delay, 2, 1e-9);
+	ck_assert_uint_eq(tk.attempt, 1);
+	fake_mono_now += 2 * NS;
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_uint_eq(tk.attempt, 2);
+	ck_assert_int_eq(shmt_log_read(t, log, 4, &n), SHMT_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(log[0].status, 200);
+	ck_assert_str_eq(log[0].url, "http://x/a");
+	ck_assert_int_eq(log[1].status, 429);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 3);
+	ck_assert_uint_eq(st.n429, 1);
+	ck_assert_uint_eq(st.samples, 1);
+	ck_assert_int_eq(
+	    shmt_record_acquire(NULL, &tk, 200, -1, NULL, 0, &out, 0),
+	    SHMT_EINVAL);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 segment_suite(void)
 {
@@ -530,6 +698,10 @@ segment_suite(void)
 	tcase_add_test(api, reset_and_reconfigure_keep_what_they_should);
 	tcase_add_test(api, tickets_round_trip_and_reject_garbage);
 	tcase_add_test(api, list_sees_the_throttle);
+	tcase_add_test(api, a_million_a_day_fits_in_32_mb);
+	tcase_add_test(api, log_reads_the_newest_notes);
+	tcase_add_test(api, record_acquire_records_then_takes_the_next_slot);
+	tcase_add_test(api, one_clock_read_per_call);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);

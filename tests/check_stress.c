@@ -35,11 +35,11 @@ assert_log_within(shmt_throttle *t, uint32_t max, int64_t period)
 
 	/* repairs if needed */
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_int_eq(shmt_seg_lock(sg, mono_now()), SHMT_OK);
+	ck_assert_int_eq(shmt_seg_lock(sg, NULL, NULL), SHMT_OK);
 	ck_assert_int_eq(shmt_seg_validate(sg, mono_now()), SHMT_OK);
 	for (uint64_t s = r->st->tail; s + max < r->st->head; s++)
-		ck_assert_int_ge(shmt_ring_at(r, s + max)->mono -
-		                     shmt_ring_at(r, s)->mono,
+		ck_assert_int_ge(*shmt_ring_mono(r, s + max) -
+		                     *shmt_ring_mono(r, s),
 		                 period);
 	shmt_seg_unlock(sg);
 }
@@ -72,14 +72,14 @@ spawn_holder(shmt_throttle *t)
 		struct shmt_state *st = sg->ring.st;
 		int64_t now = mono_now();
 
-		if (shmt_seg_lock(sg, now) != SHMT_OK)
+		if (shmt_seg_lock(sg, NULL, NULL) != SHMT_OK)
 			_exit(1);
-		*shmt_ring_at(&sg->ring, st->head) =
-		    (struct shmt_entry){ .seq = st->head, .mono = now };
+		*shmt_ring_mono(&sg->ring, st->head) = now;
+		sg->ring.tag[st->head % sg->ring.cap] = SHMT_TAG(st->head, 0);
 		if (st->head - st->tail >= 2 &&
-		    shmt_ring_at(&sg->ring, st->head - 1)->mono > now)
-			shmt_ring_at(&sg->ring, st->head - 1)->mono =
-			    shmt_ring_at(&sg->ring, st->head - 2)->mono - MS;
+		    *shmt_ring_mono(&sg->ring, st->head - 1) > now)
+			*shmt_ring_mono(&sg->ring, st->head - 1) =
+			    *shmt_ring_mono(&sg->ring, st->head - 2) - MS;
 		(void)!write(ready[1], &b, 1);
 		pause();
 		_exit(0);

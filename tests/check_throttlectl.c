@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,117 @@ START_TEST(run_and_the_environment_name)
 }
 END_TEST
 
+/* Issue 12: throttlectl loads what it uses, and libcurl is not that: its
+ * one call (curl_getdate) gave way to strptime/timegm. */
+START_TEST(throttlectl_loads_no_libcurl)
+{
+	char buf[4096];
+
+	ck_assert_int_eq(test_sh(buf, sizeof(buf), "ldd %s", CTL), 0);
+	ck_assert_msg(!strstr(buf, "libcurl"), "%s", buf);
+	/* nor does the core archive it links ask for any curl symbol */
+	ck_assert_int_eq(test_sh(buf, sizeof(buf),
+	                         "nm -u %s/libshmthrottle-core.a | grep -c "
+	                         "curl_",
+	                         TOOLS_DIR),
+	                 1);
+	ck_assert_str_eq(buf, "0\n");
+	/* and an HTTP-date still works through the tool: 5 s by its Date */
+	const char *n = test_name("nocurl");
+	double left = 0;
+
+	ck_assert_int_eq(ctl("create %s --period 60 --max 5", n), 0);
+	ck_assert_int_eq(ctl("record %s 429 --retry-after 'Sun, 06 Nov 1994 "
+	                     "08:49:47 GMT' --date 'Sunday, 06-Nov-94 "
+	                     "08:49:42 GMT'",
+	                     n),
+	                 10);
+	ck_assert_int_eq(ctl("status %s --json", n), 0);
+	ck_assert_int_eq(sscanf(strstr(out, "\"delay_remaining\":"),
+	                        "\"delay_remaining\":%lf", &left),
+	                 1);
+	ck_assert_msg(left > 4 && left <= 5, "%g", left);
+	ck_assert_int_eq(ctl("remove %s", n), 0);
+}
+END_TEST
+
+/* Issue 12: list never waits on a stuck lock (it waited 5 s on each). */
+START_TEST(list_says_busy_and_goes_on)
+{
+	char a[SHMT_NAME_MAX + 1], b[SHMT_NAME_MAX + 1], path[128];
+	uint32_t holder = (uint32_t)getpid();
+	int64_t start;
+
+	snprintf(a, sizeof(a), "%s", test_name("stuck"));
+	snprintf(b, sizeof(b), "%s", test_name("stuck"));
+	for (int i = 0; i < 2; i++) {
+		const char *n = i ? b : a;
+		int fd;
+
+		ck_assert_int_eq(ctl("create %s --period 1 --max 5", n), 0);
+		snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", n);
+		fd = open(path, O_WRONLY);
+		ck_assert_int_ge(fd, 0);
+		/* a live process (this one) named as the holder */
+		ck_assert_int_eq(pwrite(fd, &holder, sizeof(holder),
+		                        offsetof(struct shmt_header, lock)),
+		                 4);
+		close(fd);
+	}
+	start = mono_now();
+	ck_assert_int_eq(ctl2("list"), 0);
+	ck_assert_msg(mono_now() - start < 2 * NS, "list took %.1f s",
+	              (double)(mono_now() - start) / NS);
+	ck_assert_msg(strstr(strstr(out, a), "busy"), "%s", out);
+	ck_assert_msg(strstr(strstr(out, b), "busy"), "%s", out);
+	ck_assert_int_eq(ctl("list --json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"busy\":true"));
+	/* remove waits for the lock (5 s): free it first */
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		holder = 0;
+		snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s",
+		         i ? b : a);
+		fd = open(path, O_WRONLY);
+		ck_assert_int_eq(pwrite(fd, &holder, sizeof(holder),
+		                        offsetof(struct shmt_header, lock)),
+		                 4);
+		close(fd);
+	}
+	ck_assert_int_eq(ctl("remove %s", a), 0);
+	ck_assert_int_eq(ctl("remove %s", b), 0);
+}
+END_TEST
+
+/* Issue 12: opening is O(1); `verify` looks at every entry. */
+START_TEST(verify_finds_damage_inside_the_log)
+{
+	const char *n = test_name("verify");
+	char path[128];
+	int64_t zero = 0;
+	size_t at;
+	int fd;
+
+	ck_assert_int_eq(ctl("create %s --period 60 --max 5", n), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ctl("acquire %s", n), 0);
+	ck_assert_int_eq(ctl("verify %s", n), 0);
+	ck_assert_ptr_nonnull(strstr(out, "sound"));
+	/* the middle entry's send time: the log after header and notes */
+	at = (sizeof(struct shmt_header) + 63) & ~(size_t)63;
+	at = (at + SHMT_NOTES * sizeof(struct shmt_note) + 63) & ~(size_t)63;
+	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", n);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, &zero, 8, (off_t)(at + 8)), 8);
+	close(fd);
+	ck_assert_int_eq(ctl2("verify %s", n), 6);
+	ck_assert_ptr_nonnull(strstr(out, "damaged"));
+	ck_assert_int_eq(ctl("status %s", n), 0);
+	ck_assert_int_eq(ctl("remove %s", n), 0);
+}
+END_TEST
+
 Suite *
 throttlectl_suite(void)
 {
@@ -335,6 +447,9 @@ throttlectl_suite(void)
 	                    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, damaged_and_foreign_segments);
 	tcase_add_test(tc, run_and_the_environment_name);
+	tcase_add_test(tc, throttlectl_loads_no_libcurl);
+	tcase_add_test(tc, list_says_busy_and_goes_on);
+	tcase_add_test(tc, verify_finds_damage_inside_the_log);
 	tcase_add_test(pr, twenty_shell_workers_share_five_per_second);
 	tcase_add_test(pr, a_429_recorded_makes_other_processes_wait);
 	tcase_add_test(pr, reset_wakes_a_blocked_acquire);

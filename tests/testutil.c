@@ -45,7 +45,8 @@ ring_new(uint32_t cap, const shmt_config *cfg)
 	struct shmt_ring *r = calloc(1, sizeof(*r));
 
 	r->cap = cap;
-	r->e = calloc(cap, sizeof(*r->e));
+	r->mono = calloc(cap, sizeof(*r->mono));
+	r->tag = calloc(cap, sizeof(*r->tag));
 	r->fw = calloc(cap, sizeof(*r->fw));
 	r->st = calloc(1, sizeof(*r->st));
 	r->cfg = calloc(1, sizeof(*r->cfg));
@@ -56,7 +57,8 @@ ring_new(uint32_t cap, const shmt_config *cfg)
 void
 ring_free(struct shmt_ring *r)
 {
-	free(r->e);
+	free(r->mono);
+	free(r->tag);
 	free(r->fw);
 	free(r->st);
 	free(r->cfg);

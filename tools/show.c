@@ -201,7 +201,10 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 		shmt_throttle *t = NULL;
 		shmt_stat st;
 		char rates[64];
-		int rc = shmt_open(&t, names->v[i], NULL, open_flags);
+		/* a throttle whose lock is stuck is said busy, not waited for
+		 */
+		int rc =
+		    shmt_open(&t, names->v[i], NULL, open_flags | SHMT_TRYLOCK);
 
 		if (rc == SHMT_OK)
 			rc = shmt_stat_get(t, &st);
@@ -209,11 +212,18 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 		if (json) {
 			fputs(i ? ",{\"name\":" : "{\"name\":", f);
 			cli_json_string(f, names->v[i]);
-			if (rc != SHMT_OK)
+			if (rc == SHMT_EBUSY)
+				fputs(",\"busy\":true}", f);
+			else if (rc != SHMT_OK)
 				fprintf(f, ",\"error\":\"%s\"}",
 				        shmt_strerror(rc));
 			else
 				list_entry_json(f, &st);
+			continue;
+		}
+		if (rc == SHMT_EBUSY) {
+			fprintf(f, "%-24s (busy: its lock is held)\n",
+			        names->v[i]);
 			continue;
 		}
 		if (rc != SHMT_OK) {

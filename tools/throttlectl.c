@@ -41,6 +41,8 @@ static const char usage_text[] =
 "  check NAME                                take a slot if one is free now\n"
 "                                            (exit 0), else exit 1: for GNU\n"
 "                                            parallel --limit\n"
+"  verify NAME                               check every log entry too (opening\n"
+"                                            checks O(1)): exit 0 sound, 6 damaged\n"
 "\n"
 "CONFIG (create, set):\n"
 "  --period S --max N        at most N requests per S seconds\n"
@@ -544,6 +546,23 @@ cmd_check(const char *name, int argc, char **argv)
 }
 
 static int
+cmd_verify(const char *name, int argc, char **argv)
+{
+	shmt_throttle *t;
+	int rc;
+
+	(void)argc, (void)argv;
+	if ((rc = open_throttle(name, &t)) != 0)
+		return rc;
+	rc = shmt_verify(t);
+	shmt_close(t);
+	if (rc != SHMT_OK)
+		return cli_fail(rc, "verify '%s'", name);
+	printf("%s: sound\n", name);
+	return EXIT_OK;
+}
+
+static int
 cmd_run(const char *name, int argc, char **argv)
 {
 	char buf[80];
@@ -659,6 +678,7 @@ static const struct command commands[] = {
 	{ "watch", cmd_watch, 0, 1, o_watch, 0 },
 	{ "acquire", cmd_acquire, 0, 1, o_acquire, 0 },
 	{ "check", cmd_check, 0, 1, NULL, 0 },
+	{ "verify", cmd_verify, 0, 1, NULL, 0 },
 	{ "record", cmd_record, 1, 1, o_record, 0 },
 	{ "run", cmd_run, -1, 1, o_run, 0 },
 };
