@@ -22,8 +22,8 @@ WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
 # pkg-config is asked when a recipe needs the answer, not when make starts:
 # `make check` may install libcurl and check (scripts/deps) a moment before.
 REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
-	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
-LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs libcurl)
+	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl hiredis) $(CFLAGS) $(XCFLAGS)
+LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs libcurl hiredis)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -35,7 +35,8 @@ SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c runner.c \
 	timing.c \
-	segment.c throttle.c
+	segment.c throttle.c \
+	backend.c redis.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
 HEADERS = $(wildcard libshmthrottle/*.h)
@@ -128,7 +129,7 @@ sanitize: asan ubsan tsan valgrind
 FUZZ_TIME ?= 20
 FUZZERS = retry_after ticket config segment cli
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
-	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl)
+	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl hiredis)
 build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC:%=libshmthrottle/%) $(HEADERS) tools/cli.c tools/writeout.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC:%=libshmthrottle/%) tools/cli.c tools/writeout.c $(LIBS)

@@ -201,7 +201,8 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 		shmt_throttle *t = NULL;
 		shmt_stat st;
 		char rates[64];
-		int rc = shmt_open(&t, names->v[i], NULL, open_flags);
+		int rc = shmt_open_backend(&t, cli_backend, names->v[i], NULL,
+		                           open_flags);
 
 		if (rc == SHMT_OK)
 			rc = shmt_stat_get(t, &st);
