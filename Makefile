@@ -74,7 +74,7 @@ $(B)/libshmthrottle.so: $(B)/$(REALNAME)
 	ln -sf $(<F) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
+$(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h tests/redisutil.h
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' \
 		-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_CC='"$(CC)"' -DBUILD_CFLAGS='"$(CFLAGS)"' \
@@ -83,7 +83,8 @@ $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 $(TEST_OBJ): | $(TOOLS)
-$(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
+$(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/tests/redisutil.o \
+		$(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
 # `make check` and `make demo` first install the Debian packages they need

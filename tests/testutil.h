@@ -58,5 +58,6 @@ Suite *arrivals_suite(void);
 Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
+Suite *conformance_suite(void);
 
 #endif
