@@ -64,12 +64,15 @@ query(char *q, struct shmt_backend_url *u, int db_allowed)
 		if (db_allowed && !strncmp(p, "db=", 3) &&
 		    !number(p + 3, 0, 1e6, &v) && v == (int)v)
 			u->db = (int)v;
+		else if (db_allowed && !strncmp(p, "user=", 5) && p[5] &&
+		         strlen(p + 5) < sizeof(u->user))
+			strcpy(u->user, p + 5);
 		else if (!strncmp(p, "timeout=", 8) &&
 		         !number(p + 8, 0.001, 3600, &v))
 			u->timeout = v;
 		else
-			return bad("unknown or bad URL parameter (db=N on "
-			           "redis+unix://, timeout=SECONDS)");
+			return bad("unknown or bad URL parameter (db=N and "
+			           "user=NAME on redis+unix://, timeout=S)");
 	}
 	return SHMT_OK;
 }

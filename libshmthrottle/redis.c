@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,42 @@ struct shmt_redis {
 };
 
 /* ---- the connection --------------------------------------------------- */
+
+/* hiredis write()s: a server that closed the connection would kill the
+ * process with SIGPIPE.  Block it in this thread for the call and take
+ * back a SIGPIPE the call raised (as libpq does); one pending before
+ * stays pending. */
+struct pipe_guard {
+	sigset_t old;
+	int was_pending;
+};
+
+static void
+guard_on(struct pipe_guard *g)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void
+guard_off(struct pipe_guard *g)
+{
+	sigset_t pipe, pending;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 static struct timeval
 timeval_of(double s)
@@ -234,10 +271,26 @@ connect_to(struct shmt_redis *r)
 	return rc;
 }
 
+static int run_guarded(struct shmt_redis *r, int argc, const char **argv,
+                       redisReply **out);
+
 /* Run the script: EVALSHA, or EVAL when the server's script cache lost it
  * (SCRIPT FLUSH, a restart).  argv[0] is the operation.  Under r->mu. */
 static int
 run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
+{
+	struct pipe_guard g;
+	int rc;
+
+	guard_on(&g);
+	rc = run_guarded(r, argc, argv, out);
+	guard_off(&g);
+	return rc;
+}
+
+static int
+run_guarded(struct shmt_redis *r, int argc, const char **argv,
+            redisReply **out)
 {
 	const char *v[64];
 	redisReply *rep;
@@ -896,10 +949,12 @@ shmt_redis_list(const struct shmt_backend_url *u,
 {
 	struct shmt_redis *r = redis_new(u, NULL, NULL);
 	char cursor[32] = "0", name[SHMT_NAME_MAX + 1];
+	struct pipe_guard g;
 	int rc, stop = 0;
 
 	if (!r)
 		return SHMT_ENOMEM;
+	guard_on(&g);
 	rc = connect_to(r);
 	do {
 		redisReply *rep;
@@ -931,6 +986,7 @@ shmt_redis_list(const struct shmt_backend_url *u,
 		}
 		freeReplyObject(rep);
 	} while (rc == SHMT_OK && !stop && strcmp(cursor, "0") != 0);
+	guard_off(&g);
 	shmt_redis_close(r);
 	return rc;
 }

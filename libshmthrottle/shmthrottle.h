@@ -241,7 +241,7 @@ SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
  * Open the throttle `name` where `backend` says, as shmt_open() does:
  *   NULL, "" or "shm:"                this host's shared memory (shmt_open())
  *   redis://[USER@]HOST[:PORT][/DB]   a Redis server (port 6379, db 0)
- *   redis+unix:///PATH[?db=N]         a Redis server on a unix socket
+ *   redis+unix:///PATH[?db=N][&user=USER]  a Redis server on a unix socket
  * Either Redis form takes `timeout=S` (`?timeout=0.5`, `&timeout=0.5`):
  * the connect and the command time-out, 2 s by default.  rediss:// gives
  * SHMT_ENOTSUP (this build's hiredis has no TLS).  A password never goes

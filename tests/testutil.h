@@ -59,5 +59,6 @@ Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
 Suite *conformance_suite(void);
+Suite *redis_suite(void);
 
 #endif
