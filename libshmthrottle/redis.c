@@ -289,8 +289,7 @@ run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 }
 
 static int
-run_guarded(struct shmt_redis *r, int argc, const char **argv,
-            redisReply **out)
+run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 {
 	const char *v[64];
 	redisReply *rep;

@@ -279,7 +279,8 @@ forked(int kids, int each, shmt_config c, int64_t *times, size_t *n,
 	 * processes share one clock: CLOCK_MONOTONIC; on Redis each reads
 	 * the server's slot on it within its estimate, a round trip) */
 	for (int s = 1; s < kids * each; s++)
-		ck_assert_int_le(by_seq[s - 1], by_seq[s] + (g_b->redis ? MS : 0));
+		ck_assert_int_le(by_seq[s - 1],
+		                 by_seq[s] + (g_b->redis ? MS : 0));
 	*n = log_times(t, times, 256);
 	for (size_t s = 1; s < *n; s++)
 		ck_assert_int_le(times[s - 1], times[s]);
@@ -395,9 +396,9 @@ START_TEST(backoff_grows_and_resets)
 	ck_assert(st.backoff == 0);
 	/* and a reset clears a backoff too */
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-	ck_assert_int_eq(shmt_record(t, &tk, 503, -1, "u", SHMT_RECORD_RETRY,
-	                             &out),
-	                 SHMT_OK);
+	ck_assert_int_eq(
+	    shmt_record(t, &tk, 503, -1, "u", SHMT_RECORD_RETRY, &out),
+	    SHMT_OK);
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF | SHMT_RESET_DELAY),
 	                 SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
@@ -467,9 +468,9 @@ START_TEST(counters_and_status)
 	for (int i = 0; i < 7; i++) {
 		shmt_ticket_init(&tk);
 		ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
-		ck_assert_int_eq(shmt_record(t, &tk, i == 6 ? 401 : 200, -1,
-		                             "u", 0, &out),
-		                 SHMT_OK);
+		ck_assert_int_eq(
+		    shmt_record(t, &tk, i == 6 ? 401 : 200, -1, "u", 0, &out),
+		    SHMT_OK);
 	}
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.requests, 7);

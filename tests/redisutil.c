@@ -38,7 +38,8 @@ test_redis_stop(struct test_redis *r)
 void
 test_redis_restart(struct test_redis *r)
 {
-	ck_assert_int_eq(test_sh(NULL, 0, "'%s/scripts/test-redis' restart '%s'",
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         "'%s/scripts/test-redis' restart '%s'",
 	                         SOURCE_DIR, r->dir),
 	                 0);
 }

@@ -19,8 +19,8 @@ void test_redis_stop(struct test_redis *r);
 /* Stop and start again on the same socket and port (its data is lost). */
 void test_redis_restart(struct test_redis *r);
 /* redis-cli against it; the output in buf (may be NULL); exit status. */
-int test_redis_cli(struct test_redis *r, char *buf, size_t len,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int test_redis_cli(struct test_redis *r, char *buf, size_t len, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 /* The server's pid, for signals. */
 int test_redis_pid(const struct test_redis *r);
 
