@@ -146,8 +146,12 @@ fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
 # Benchmarks: they report, they do not pass or fail (docs/benchmarks.md).
 $(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS)
 	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
-bench: all $(B)/bench
+$(B)/bench-redis: bench/bench_redis.c $(B)/libshmthrottle.a $(HEADERS)
+	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
+bench: all $(B)/bench $(B)/bench-redis
 	$(B)/bench
+	$(B)/bench-redis $(CURDIR)
+	bench/e2e-redis $(abspath $(B))
 	bench/e2e $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
