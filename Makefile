@@ -151,12 +151,13 @@ $(B)/bench-redis: bench/bench_redis.c $(B)/libshmthrottle.a $(HEADERS)
 bench: all $(B)/bench $(B)/bench-redis
 	$(B)/bench
 	$(B)/bench-redis $(CURDIR)
-	bench/e2e-redis $(abspath $(B))
+	BACKEND=redis scripts/demo $(abspath $(B))
 	bench/e2e $(abspath $(B))
 
-# The main job on a local rate-limited server (needs nginx).
+# The main job on a local rate-limited server (needs nginx); BACKEND=redis
+# keeps the throttle on a redis-server of its own.
 run-demo: all
-	scripts/demo $(abspath $(B))
+	BACKEND=$(BACKEND) scripts/demo $(abspath $(B))
 
 # The .pc is written by install, from the install's PREFIX and dirs (never
 # DESTDIR): whatever PREFIX the build ran with, the .pc names the install.
