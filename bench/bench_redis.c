@@ -32,8 +32,8 @@ now_s(void)
 static double
 ping(const char *sock, const char *host, int port)
 {
-	redisContext *c = sock ? redisConnectUnix(sock)
-	                       : redisConnect(host, port);
+	redisContext *c =
+	    sock ? redisConnectUnix(sock) : redisConnect(host, port);
 	double start;
 
 	if (!c || c->err)
@@ -93,8 +93,8 @@ fresh(const char *backend)
 }
 
 static void
-row(const char *label, const char *backend, const char *sock,
-    const char *host, int port)
+row(const char *label, const char *backend, const char *sock, const char *host,
+    int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
 		double p, t;
@@ -102,8 +102,8 @@ row(const char *label, const char *backend, const char *sock,
 		fresh(backend);
 		p = ping(sock, host, port);
 		t = throttle(backend, procs);
-		printf("| %s | %d | %.1f us | %.1f us | %.2fx |\n", label, procs,
-		       p / 1e3, t / 1e3, t / p);
+		printf("| %s | %d | %.1f us | %.1f us | %.2fx |\n", label,
+		       procs, p / 1e3, t / 1e3, t / p);
 	}
 }
 

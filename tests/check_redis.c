@@ -275,7 +275,7 @@ END_TEST
  * commands its script runs. */
 #define ACL_RULES                                                              \
 	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +evalsha "    \
-	"+eval '+script|load' +time +type +hgetall +hget +hset +hdel +del "    \
+	"+eval '+script|load' +time +hgetall +hget +hset +hdel +del +exists "  \
 	"+scan"
 
 START_TEST(an_acl_limits_the_keys)
