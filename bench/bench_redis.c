@@ -110,7 +110,7 @@ row(const char *label, const char *backend, const char *sock, const char *host,
 int
 main(int argc, char **argv)
 {
-	char dir[] = "/tmp/shmt-bench-redis-XXXXXX", cmd[512], url[512];
+	char dir[] = "/tmp/shmt-bench-redis-XXXXXX", cmd[2048], url[512];
 	char sock[600], tcp[600];
 	FILE *f;
 	int port;
