@@ -111,7 +111,7 @@ int
 main(int argc, char **argv)
 {
 	char dir[] = "/tmp/shmt-bench-redis-XXXXXX", cmd[2048], url[512];
-	char sock[600], tcp[600];
+	char sock[600], unix_url[700];
 	FILE *f;
 	int port;
 	double shm;
@@ -129,7 +129,7 @@ main(int argc, char **argv)
 	url[strcspn(url, "\n")] = '\0';
 	port = atoi(strrchr(url, ':') + 1);
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(tcp, sizeof(tcp), "redis+unix://%s", sock);
+	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
 	printf("## Redis backend: acquire + record per request, against a PING "
 	       "round trip\n\n");
 	printf("%ld requests, no rate set (no waits); one redis-server 7 on "
@@ -137,7 +137,7 @@ main(int argc, char **argv)
 	       ops);
 	printf("| socket | processes | PING round trip | acquire + record | "
 	       "ratio |\n|---|---|---|---|---|\n");
-	row("unix", tcp, sock, NULL, 0);
+	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	fresh("shm:");
 	shm = throttle("shm:", 1);
