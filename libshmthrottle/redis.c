@@ -606,10 +606,13 @@ shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
 	return SHMT_OK;
 }
 
-/* A slot, as acquire and confirm answer. */
+/* A slot, as acquire and confirm answer; `local` is `at` on our clock and
+ * `lead` the next confirm's, both read under the handle's lock. */
 struct slot {
-	int64_t seq, at, now, final, deadline;
+	int64_t seq, at, now, final, deadline, local, lead;
 };
+
+static int64_t lead(const struct shmt_redis *r);
 
 static int
 call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
@@ -632,6 +635,8 @@ call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
 			learn_clock(r, s->now, r->last_rtt);
 		freeReplyObject(rep);
 	}
+	s->local = local_ns(r, s->at);
+	s->lead = lead(r);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
@@ -662,24 +667,26 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
 	int64_t start;
 	int rc;
 
+	pthread_mutex_lock(&r->mu);
+	s.lead = lead(r);
+	pthread_mutex_unlock(&r->mu);
 	if (timeout < 0)
 		snprintf(a[0], 32, "-1");
 	else
 		snprintf(a[0], 32, "%.0f",
 		         timeout == 0 ? 0 : fmax(1, fmin(timeout, 1e9) * 1e6));
-	snprintf(a[1], 32, "%" PRId64, lead(r) / US);
+	snprintf(a[1], 32, "%" PRId64, s.lead / US);
 	rc = call_slot(r, 3, argv, &s);
 	start = s.now;
 	while (rc == SHMT_OK && !s.final) {
-		int64_t left =
-		    shmt_sub_ns(local_ns(r, s.at) - lead(r), r->mono());
+		int64_t left = shmt_sub_ns(s.local - s.lead, r->mono());
 
 		sleep_ns(left < shmt_redis_slice ? left : shmt_redis_slice);
 		argv[0] = "confirm";
 		snprintf(a[0], 32, "%" PRId64, s.seq);
 		snprintf(a[1], 32, "%" PRId64, start);
 		snprintf(a[2], 32, "%" PRId64, s.deadline);
-		snprintf(a[3], 32, "%" PRId64, lead(r) / US);
+		snprintf(a[3], 32, "%" PRId64, s.lead / US);
 		argv[1] = a[0];
 		argv[2] = a[1];
 		argv[3] = a[2];
@@ -691,9 +698,9 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
 	/* a slot the server called due is due: our reading of its clock
 	 * could only add a sleep of microseconds (and the timer's slack) */
 	if (s.at > s.now)
-		sleep_ns(shmt_sub_ns(local_ns(r, s.at), r->mono()));
+		sleep_ns(shmt_sub_ns(s.local, r->mono()));
 	tk->seq = (uint64_t)s.seq;
-	tk->send_ns = local_ns(r, s.at);
+	tk->send_ns = s.local;
 	tk->attempt++;
 	return SHMT_OK;
 }
