@@ -22,10 +22,10 @@ WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Wshadow
 # pkg-config is asked when a recipe needs the answer, not when make starts:
 # `make check` may install libcurl and check (scripts/deps) a moment before.
 REAL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -pthread $(WARNINGS) \
-	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) $(XCFLAGS)
+	-Ilibshmthrottle $(shell $(PKG_CONFIG) --cflags libcurl hiredis) $(CFLAGS) $(XCFLAGS)
 # The core (everything but the libcurl glue, perform.c) needs only these;
 # what links perform.o needs libcurl too.
-CORE_LIBS = -pthread -lrt -lm
+CORE_LIBS = -pthread -lrt -lm $(shell $(PKG_CONFIG) --libs hiredis)
 LIBS = $(CORE_LIBS) $(shell $(PKG_CONFIG) --libs libcurl)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
@@ -38,7 +38,8 @@ SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 CORE_SRC = clock.c config.c error.c futex.c lock.c policy.c retry_after.c ring.c runner.c \
 	timing.c \
-	segment.c throttle.c
+	segment.c throttle.c \
+	backend.c redis.c
 LIB_SRC = $(CORE_SRC) perform.c
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/lib/%.o)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
@@ -85,7 +86,7 @@ $(B)/libshmthrottle.so: $(B)/$(REALNAME)
 	ln -sf $(<F) $(B)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h
+$(B)/tests/%.o: tests/%.c $(HEADERS) tests/testutil.h tests/redisutil.h
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' \
 		-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_CC='"$(CC)"' -DBUILD_CFLAGS='"$(CFLAGS)"' \
@@ -94,7 +95,8 @@ $(B)/tests/testutil.o: tests/testutil.c tests/testutil.h $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 $(TEST_OBJ): | $(TOOLS)
-$(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/libshmthrottle.a
+$(B)/check_shmthrottle: $(TEST_OBJ) $(B)/tests/testutil.o $(B)/tests/redisutil.o \
+		$(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
 # `make check` and `make demo` first install the Debian packages they need
@@ -140,7 +142,7 @@ sanitize: asan ubsan tsan valgrind
 FUZZ_TIME ?= 20
 FUZZERS = retry_after ticket config segment cli
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
-	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl)
+	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl hiredis)
 build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC:%=libshmthrottle/%) $(HEADERS) tools/cli.c tools/writeout.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC:%=libshmthrottle/%) tools/cli.c tools/writeout.c $(LIBS)
@@ -157,13 +159,18 @@ fuzz: $(FUZZERS:%=build-fuzz/fuzz_%)
 $(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS) | $(TOOLS)
 	$(CC) $(REAL_CFLAGS) -DTOOLS_DIR='"$(abspath $(B))"' -o $@ $< \
 		$(B)/libshmthrottle.a $(LIBS)
-bench: all $(B)/bench
+$(B)/bench-redis: bench/bench_redis.c $(B)/libshmthrottle.a $(HEADERS)
+	$(CC) $(REAL_CFLAGS) -o $@ $< $(B)/libshmthrottle.a $(LIBS)
+bench: all $(B)/bench $(B)/bench-redis
 	$(B)/bench
+	$(B)/bench-redis $(CURDIR)
+	BACKEND=redis scripts/demo $(abspath $(B))
 	bench/e2e $(abspath $(B))
 
-# The main job on a local rate-limited server (needs nginx).
+# The main job on a local rate-limited server (needs nginx); BACKEND=redis
+# keeps the throttle on a redis-server of its own.
 run-demo: all
-	scripts/demo $(abspath $(B))
+	BACKEND=$(BACKEND) scripts/demo $(abspath $(B))
 
 # The .pc is written by install, from the install's PREFIX and dirs (never
 # DESTDIR): whatever PREFIX the build ran with, the .pc names the install.

@@ -35,6 +35,22 @@ shmt_strerror(int code)
 	case SHMT_EREMOVED: return "the throttle was removed; open it again";
 	case SHMT_ETRUNCATED:
 		return "the throttle's segment was truncated while in use";
+	case SHMT_EURL: return "invalid backend URL";
+	case SHMT_ENOTSUP:
+		return "backend not supported by this build (rediss:// needs "
+		       "TLS)";
+	case SHMT_EUNREACHABLE: return "cannot connect to the Redis server";
+	case SHMT_ELOST:
+		return "the Redis server did not answer in time or the "
+		       "connection was lost";
+	case SHMT_EAUTH: return "the Redis server refused the user or password";
+	case SHMT_ENOPERM:
+		return "the Redis server's ACL forbids a command or key of the "
+		       "throttle";
+	case SHMT_EGONE:
+		return "the throttle's state is gone from the Redis server "
+		       "(removed, or lost in a restart); open it again";
+	case SHMT_EBACKEND: return "the Redis server refused the command";
 	}
 	return "unknown error code";
 }

@@ -10,6 +10,9 @@
 void shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void),
                     int64_t (*wall)(void));
 struct shmt_seg *shmt_seg_of(shmt_throttle *t);
+/* The timing part of a status: samples, lateness, round trips, margin. */
+void shmt_fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
+                      shmt_stat *s);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */

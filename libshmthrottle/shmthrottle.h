@@ -126,7 +126,29 @@ enum shmt_code {
 	SHMT_EREMOVED,
 	/** the segment was truncated by another process while in use (see
 	 *  "Truncation" below) */
-	SHMT_ETRUNCATED
+	SHMT_ETRUNCATED,
+	/** the backend URL is malformed (shmt_backend_message() says how) */
+	SHMT_EURL,
+	/** the backend needs what this build lacks (rediss://: TLS) */
+	SHMT_ENOTSUP,
+	/** the Redis server cannot be reached (refused, no such host, no
+	 *  connection within the time-out) */
+	SHMT_EUNREACHABLE,
+	/** the Redis server did not answer within the time-out, or the
+	 *  connection was lost: the call's effect is unknown (the handle
+	 *  connects again on its next call) */
+	SHMT_ELOST,
+	/** the Redis server refused the user or password */
+	SHMT_EAUTH,
+	/** the Redis server's ACL forbids a command or key the throttle needs
+	 */
+	SHMT_ENOPERM,
+	/** the throttle's state is gone from the Redis server (removed, or
+	 *  lost in a restart or flush): open it again */
+	SHMT_EGONE,
+	/** the Redis server refused the command otherwise (out of memory,
+	 *  read-only replica, ...; shmt_backend_message() has its words) */
+	SHMT_EBACKEND
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -223,6 +245,38 @@ typedef struct shmt_throttle shmt_throttle;
  */
 SHMT_API int shmt_open(shmt_throttle **tp, const char *name,
                        const shmt_config *cfg, unsigned flags);
+/**
+ * Open the throttle `name` where `backend` says, as shmt_open() does:
+ *   NULL, "" or "shm:"                this host's shared memory (shmt_open())
+ *   redis://[USER@]HOST[:PORT][/DB]   a Redis server (port 6379, db 0)
+ *   redis+unix:///PATH[?db=N][&user=USER]  a Redis server on a unix socket
+ * Either Redis form takes `timeout=S` (`?timeout=0.5`, `&timeout=0.5`):
+ * the connect and the command time-out, 2 s by default.  rediss:// gives
+ * SHMT_ENOTSUP (this build's hiredis has no TLS).  A password never goes
+ * in the URL (SHMT_EURL): it is read, like libpq's, from the file named
+ * by THROTTLE_REDIS_PASSWORD_FILE (first line), else from
+ * THROTTLE_REDIS_PASSWORD, else REDISCLI_AUTH.  On Redis, every call is
+ * one server-side script with the server's clock; a handle may be shared
+ * by threads (their calls take turns on its one connection) and by a
+ * child after fork() (which connects anew).  SHMT_GROUP means nothing
+ * there: Redis's ACL decides who may use the keys (docs/design.md,
+ * "Redis backend").  Failures of the server are the codes from
+ * SHMT_EURL on; shmt_backend_message() has the details.
+ */
+SHMT_API int shmt_open_backend(shmt_throttle **tp, const char *backend,
+                               const char *name, const shmt_config *cfg,
+                               unsigned flags);
+/** shmt_remove() on a backend (see shmt_open_backend()): deletes every key
+ *  of the throttle; open handles get SHMT_EGONE. */
+SHMT_API int shmt_remove_backend(const char *backend, const char *name);
+/** shmt_list() on a backend (see shmt_open_backend()). */
+SHMT_API int shmt_list_backend(const char *backend,
+                               int (*fn)(const char *name, void *arg),
+                               void *arg);
+/** What the last backend failure of this thread was, in words: a bad
+ *  URL's fault, hiredis's or the Redis server's message (never a
+ *  password); "" if none.  Valid until the thread's next call. */
+SHMT_API const char *shmt_backend_message(void);
 /** Unmap and free the handle; NULL is a no-op.  The throttle stays. */
 SHMT_API void shmt_close(shmt_throttle *t);
 /**

@@ -13,6 +13,7 @@
 #include "futex.h"
 #include "internal.h"
 #include "policy.h"
+#include "redis.h"
 #include "ring.h"
 #include "segment.h"
 #include "timing.h"
@@ -22,6 +23,8 @@ struct shmt_throttle {
 	int64_t (*mono)(void);
 	int64_t (*wall)(void);
 	char name[SHMT_NAME_MAX + 1];
+	/* a throttle on Redis (redis.c); NULL: in shared memory */
+	struct shmt_redis *rd;
 };
 
 void
@@ -29,6 +32,8 @@ shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void), int64_t (*wall)(void))
 {
 	t->mono = mono;
 	t->wall = wall;
+	if (t->rd)
+		shmt_redis_set_clock(t->rd, mono);
 }
 
 struct shmt_seg *
@@ -67,12 +72,45 @@ shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
 	return SHMT_OK;
 }
 
+int
+shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
+                  const shmt_config *cfg, unsigned flags)
+{
+	struct shmt_backend_url u;
+	shmt_throttle *t;
+	int rc;
+
+	if (!tp || ((flags & SHMT_CREATE) && !cfg))
+		return SHMT_EINVAL;
+	*tp = NULL;
+	if ((rc = shmt_backend_parse(backend, &u)) != SHMT_OK)
+		return rc;
+	if (u.kind == SHMT_BACKEND_SHM)
+		return shmt_open(tp, name, cfg, flags);
+	if ((rc = shmt_name_check(name)) != SHMT_OK)
+		return rc;
+	if (!(t = calloc(1, sizeof(*t))))
+		return SHMT_ENOMEM;
+	t->mono = shmt_mono_ns;
+	t->wall = shmt_wall_ns;
+	t->seg.fd = -1;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	if ((rc = shmt_redis_open(&t->rd, &u, name, cfg, flags, t->mono))) {
+		free(t);
+		return rc;
+	}
+	*tp = t;
+	return SHMT_OK;
+}
+
 void
 shmt_close(shmt_throttle *t)
 {
 	if (!t)
 		return;
-	shmt_seg_close(&t->seg);
+	shmt_redis_close(t->rd);
+	if (!t->rd)
+		shmt_seg_close(&t->seg);
 	free(t);
 }
 
@@ -187,6 +225,8 @@ shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 
 	if (!t || !tk || isnan(timeout))
 		return SHMT_EINVAL;
+	if (t->rd)
+		return shmt_redis_acquire(t->rd, tk, timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	return acquire_locked(t, tk, timeout, now);
@@ -276,6 +316,9 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
+	if (t->rd)
+		return shmt_redis_record(t->rd, tk, status, retry_after, url,
+		                         flags, out);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	record_locked(t, tk, status, retry_after, url, flags, now, &o);
@@ -283,6 +326,28 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	if (out)
 		*out = o;
 	return SHMT_OK;
+}
+
+static int
+record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
+                    double retry_after, const char *url, unsigned flags,
+                    shmt_outcome *out, double timeout)
+{
+	shmt_outcome o;
+	int rc =
+	    shmt_redis_record(t->rd, tk, status, retry_after, url, flags, &o);
+
+	if (rc != SHMT_OK)
+		return rc;
+	if (out)
+		*out = o;
+	if (o.verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
+	return shmt_redis_acquire(t->rd, tk, timeout);
 }
 
 int
@@ -296,6 +361,10 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 
 	if (!t || !tk || isnan(retry_after) || isnan(timeout))
 		return SHMT_EINVAL;
+	/* on Redis: two round trips, the record then the acquire */
+	if (t->rd)
+		return record_then_acquire(t, tk, status, retry_after, url,
+		                           flags, out, timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	record_locked(t, tk, status, retry_after, url, flags, now, &o);
@@ -353,6 +422,8 @@ shmt_reset(shmt_throttle *t, unsigned what)
 {
 	if (!t || (what & ~SHMT_RESET_ALL))
 		return SHMT_EINVAL;
+	if (t->rd)
+		return shmt_redis_reset(t->rd, what);
 	return update(t, do_reset, &what);
 }
 
@@ -373,6 +444,8 @@ shmt_config_set(shmt_throttle *t, const shmt_config *cfg)
 		return SHMT_EINVAL;
 	if ((rc = shmt_config_check(cfg)) != SHMT_OK)
 		return rc;
+	if (t->rd)
+		return shmt_redis_config_set(t->rd, cfg);
 	shmt_scfg_from(&s, cfg);
 	/* The log cannot grow: the new rates must fit the capacity it has. */
 	if (shmt_scfg_check(&s, t->seg.ring.cap) != SHMT_OK ||
@@ -389,6 +462,8 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 
 	if (!t || !cfg)
 		return SHMT_EINVAL;
+	if (t->rd)
+		return shmt_redis_config_get(t->rd, cfg);
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
@@ -397,9 +472,9 @@ shmt_config_get(shmt_throttle *t, shmt_config *cfg)
 	return SHMT_OK;
 }
 
-static void
-fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
-            shmt_stat *s)
+void
+shmt_fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
+                 shmt_stat *s)
 {
 	struct shmt_spacing sp[SHMT_MAX_RATES];
 
@@ -449,7 +524,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->log_count = (uint32_t)(st->head - st->tail);
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
-	fill_timing(r->cfg, &st->timing, s);
+	shmt_fill_timing(r->cfg, &st->timing, s);
 }
 
 int
@@ -461,6 +536,8 @@ shmt_stat_get(shmt_throttle *t, shmt_stat *st)
 	if (!t || !st)
 		return SHMT_EINVAL;
 	*st = (shmt_stat){ 0 };
+	if (t->rd)
+		return shmt_redis_stat(t->rd, st);
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
@@ -479,6 +556,8 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 
 	if (!t || (!buf && n) || !got)
 		return SHMT_EINVAL;
+	if (t->rd)
+		return shmt_redis_log_read(t->rd, buf, n, got);
 	r = ring(t);
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
@@ -519,6 +598,9 @@ shmt_verify(shmt_throttle *t)
 
 	if (!t)
 		return SHMT_EINVAL;
+	/* Redis checks every field at every call */
+	if (t->rd)
+		return SHMT_OK;
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;

@@ -141,7 +141,8 @@ START_TEST(a_usr_install_after_the_build_links_and_runs)
 
 	run_ok(MAKE_INSTALL " PREFIX=/usr DESTDIR='%s'", d);
 	assert_pc_prefix(d, "/usr");
-	ck_assert_msg(has_line(out, "Requires.private: libcurl"), "%s", out);
+	ck_assert_msg(has_line(out, "Requires.private: libcurl hiredis"), "%s",
+	              out);
 	ck_assert_msg(strstr(out, "\nLibs.private: -pthread -lrt"), "%s", out);
 
 	snprintf(path, sizeof(path), "%s/prog.c", d);

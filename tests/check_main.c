@@ -26,6 +26,8 @@ main(void)
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, install_suite());
 	srunner_add_suite(sr, faults_suite());
+	srunner_add_suite(sr, conformance_suite());
+	srunner_add_suite(sr, redis_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -58,5 +58,7 @@ Suite *arrivals_suite(void);
 Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
+Suite *conformance_suite(void);
+Suite *redis_suite(void);
 
 #endif

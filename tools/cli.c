@@ -13,11 +13,28 @@
 #include <unistd.h>
 
 const char *cli_prog = "throttle";
+const char *cli_backend;
+
+void
+cli_backend_option(const char *url)
+{
+	cli_backend = url;
+}
+
+/* The library reads the file when it connects: the password itself is
+ * never on a command line. */
+void
+cli_password_file_option(const char *file)
+{
+	setenv("THROTTLE_REDIS_PASSWORD_FILE", file, 1);
+}
 
 void
 cli_init(const char *prog)
 {
 	cli_prog = prog;
+	if (getenv(BACKEND_ENV) && *getenv(BACKEND_ENV))
+		cli_backend = getenv(BACKEND_ENV);
 	for (int fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
 			/* the lowest free descriptor: fd itself */
@@ -47,6 +64,14 @@ cli_exit_status(int code)
 	case SHMT_ECREATING:
 	case SHMT_EFULL:
 	case SHMT_ETRUNCATED: return EXIT_SEGMENT;
+	case SHMT_EURL:
+	case SHMT_ENOTSUP: return EXIT_USAGE;
+	case SHMT_EGONE: return EXIT_NOENT;
+	case SHMT_EUNREACHABLE:
+	case SHMT_ELOST:
+	case SHMT_EBACKEND: return EXIT_BACKEND;
+	case SHMT_EAUTH:
+	case SHMT_ENOPERM: return EXIT_ACCESS;
 	default: return EXIT_SYSTEM;
 	}
 }
@@ -128,13 +153,19 @@ cli_fail(int code, const char *fmt, ...)
 {
 	int saved = errno;
 	char what[LINE_MAX_BYTES];
+	const char *more;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	cli_error("%s failed: %s", what,
-	          code == SHMT_ESYS ? strerror(saved) : shmt_strerror(code));
+	/* a backend's failure: its words too (never a password) */
+	more = code >= SHMT_EURL && code <= SHMT_EBACKEND
+	           ? shmt_backend_message()
+	           : "";
+	cli_error("%s failed: %s%s%s%s", what,
+	          code == SHMT_ESYS ? strerror(saved) : shmt_strerror(code),
+	          *more ? " (" : "", more, *more ? ")" : "");
 	return cli_exit_status(code);
 }
 

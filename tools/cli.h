@@ -26,6 +26,11 @@ enum {
 	EXIT_SYSTEM = 7,
 	/* record: acquire again and resend */
 	EXIT_RETRY = 10,
+	/* the Redis server cannot be reached, timed out, lost the
+	 * connection or refused the command */
+	EXIT_BACKEND = 8,
+	/* the Redis server refused the password, or its ACL the throttle */
+	EXIT_ACCESS = 9,
 	/* record: retryable, but retries are used up */
 	EXIT_GIVE_UP = 11,
 	/* the output cannot be written (curl's CURLE_WRITE_ERROR) */
@@ -34,6 +39,15 @@ enum {
 
 /* The environment variable that names the default throttle. */
 #define THROTTLE_ENV "THROTTLE_NAME"
+/* ... and the one that names the backend (shmt_open_backend()). */
+#define BACKEND_ENV "THROTTLE_BACKEND"
+
+/* Where the throttles are: --backend URL, else $THROTTLE_BACKEND, else
+ * NULL (this host's shared memory). */
+extern const char *cli_backend;
+/* --backend and --redis-password-file (the tools take both). */
+void cli_backend_option(const char *url);
+void cli_password_file_option(const char *file);
 
 extern const char *cli_prog;
 

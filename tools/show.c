@@ -203,8 +203,8 @@ show_list(FILE *f, struct show_names *names, unsigned open_flags, int json)
 		char rates[64];
 		/* a throttle whose lock is stuck is said busy, not waited for
 		 */
-		int rc =
-		    shmt_open(&t, names->v[i], NULL, open_flags | SHMT_TRYLOCK);
+		int rc = shmt_open_backend(&t, cli_backend, names->v[i], NULL,
+		                           open_flags | SHMT_TRYLOCK);
 
 		if (rc == SHMT_OK)
 			rc = shmt_stat_get(t, &st);

@@ -39,6 +39,10 @@ static const char usage_text[] =
 "\n"
 "Throttle:\n"
 "  -t, --throttle NAME       the shared throttle (default $" THROTTLE_ENV ")\n"
+"      --backend URL         where it lives (default $" BACKEND_ENV ", else\n"
+"                            this host's shared memory): redis://HOST[:PORT]\n"
+"                            [/DB] or redis+unix:///PATH, as in throttlectl(1)\n"
+"      --redis-password-file F  the Redis password: F's first line\n"
 "      --period S --max N    the limit, N requests per S seconds: creates the\n"
 "                            throttle if it does not exist\n"
 "      --rate N/S, --policy window|smooth, --burst N, --margin S,\n"
@@ -338,7 +342,8 @@ static int
 open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 {
 	shmt_config have;
-	int rc = shmt_open(&g.t, name, &cc->cfg, SHMT_CREATE);
+	int rc =
+	    shmt_open_backend(&g.t, cli_backend, name, &cc->cfg, SHMT_CREATE);
 
 	if (rc == SHMT_OK)
 		rc = shmt_config_get(g.t, &have);
@@ -460,7 +465,9 @@ enum {
 	O_CONNREFUSED,
 	O_CONNECT_TIMEOUT,
 	O_RECONFIGURE,
-	O_VERSION
+	O_VERSION,
+	O_BACKEND,
+	O_PASSWORD_FILE
 };
 
 static const struct option long_opts[] = {
@@ -482,6 +489,8 @@ static const struct option long_opts[] = {
 	{ "retry-connrefused", no_argument, NULL, O_CONNREFUSED },
 	{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
 	{ "reconfigure", no_argument, NULL, O_RECONFIGURE },
+	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
 	CLI_CONFIG_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -530,6 +539,8 @@ option(struct args *a, int opt, const char *arg)
 		           : 0;
 	case O_CONNREFUSED: g.copts.retry_connrefused = 1; return 0;
 	case O_RECONFIGURE: a->reconfigure = 1; return 0;
+	case O_BACKEND: cli_backend_option(arg); return 0;
+	case O_PASSWORD_FILE: cli_password_file_option(arg); return 0;
 	case 'H':
 		if (!strchr(arg, ':') && !strchr(arg, ';'))
 			return cli_usage_error(

@@ -18,7 +18,7 @@
 static const char usage_text[] =
 "Usage: throttlectl COMMAND [NAME] [OPTIONS]\n"
 "Inspect, configure and take part in a rate-limit throttle shared by the\n"
-"processes of this host.\n"
+"processes of this host, or of several hosts through a Redis server.\n"
 "\n"
 "Commands:\n"
 "  create NAME --period S --max N [CONFIG]   create a throttle\n"
@@ -67,10 +67,21 @@ static const char usage_text[] =
 "  --group                   any command with NAME: open a throttle that\n"
 "                            another user of your group created with 660\n"
 "\n"
+"Backend (any command):\n"
+"  --backend URL             where the throttles live (default $" BACKEND_ENV ",\n"
+"                            else shm: this host's shared memory):\n"
+"                            redis://[USER@]HOST[:PORT][/DB] or\n"
+"                            redis+unix:///PATH[?db=N], either with\n"
+"                            ?timeout=S (connect and command time-out, 2)\n"
+"  --redis-password-file F   the Redis password: the first line of F (else\n"
+"                            $THROTTLE_REDIS_PASSWORD or $REDISCLI_AUTH)\n"
+"\n"
 "NAME defaults to $" THROTTLE_ENV ".\n"
 "Exit status: 0 ok, 1 not admitted now (check), 2 usage or bad value,\n"
-"3 timed out, 4 no such throttle, 5 exists, 6 segment refused (damaged,\n"
-"another user's, other version), 7 system error, 10 retry (record),\n"
+"3 timed out, 4 no such throttle (or gone from Redis), 5 exists, 6 segment\n"
+"refused (damaged, another user's, other version), 7 system error,\n"
+"8 the Redis server cannot be reached, timed out or failed, 9 the Redis\n"
+"server refused the password or its ACL the keys, 10 retry (record),\n"
 "11 retries used up (record), 23 the output cannot be written (acquire:\n"
 "the slot is taken all the same); run: the command's status.\n";
 /* clang-format on */
@@ -99,7 +110,7 @@ take_name(int argc, char **argv, int *i, int rest)
 static int
 open_throttle(const char *name, shmt_throttle **t)
 {
-	int rc = shmt_open(t, name, NULL, open_flags);
+	int rc = shmt_open_backend(t, cli_backend, name, NULL, open_flags);
 
 	return rc == SHMT_OK ? 0 : cli_fail(rc, "open '%s'", name);
 }
@@ -138,7 +149,9 @@ enum {
 	O_ALL,
 	O_GROUP,
 	O_SENT_AT,
-	O_RTT
+	O_RTT,
+	O_BACKEND,
+	O_PASSWORD_FILE
 };
 
 static const struct option long_opts[] = {
@@ -162,6 +175,8 @@ static const struct option long_opts[] = {
 	{ "log", no_argument, NULL, O_LOG },
 	{ "counters", no_argument, NULL, O_COUNTERS },
 	{ "all", no_argument, NULL, O_ALL },
+	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
 	CLI_CONFIG_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -190,6 +205,8 @@ handle(int opt, const char *arg)
 	}
 	switch (opt) {
 	case O_JSON: g_json = 1; return 0;
+	case O_BACKEND: cli_backend_option(arg); return 0;
+	case O_PASSWORD_FILE: cli_password_file_option(arg); return 0;
 	case O_GROUP: open_flags |= SHMT_GROUP; return 0;
 	case O_MODE:
 		if (strcmp(arg, "600") && strcmp(arg, "0600") &&
@@ -262,6 +279,8 @@ accepted(const struct command *c, int opt)
 		return c->config;
 	if (opt == O_GROUP)
 		return c->needs_name;
+	if (opt == O_BACKEND || opt == O_PASSWORD_FILE)
+		return 1;
 	for (const int *o = c->opts; o && *o; o++)
 		if (*o == opt)
 			return 1;
@@ -289,9 +308,9 @@ cmd_create(const char *name, int argc, char **argv)
 		    "create needs --period S --max N (or --rate N/S)");
 	if ((rc = cli_config_finish(&g_cc)) != 0)
 		return rc;
-	rc = shmt_open(&t, name, &g_cc.cfg,
-	               SHMT_CREATE | SHMT_EXCL |
-	                   (g_mode == 0660 ? SHMT_GROUP : 0));
+	rc = shmt_open_backend(&t, cli_backend, name, &g_cc.cfg,
+	                       SHMT_CREATE | SHMT_EXCL |
+	                           (g_mode == 0660 ? SHMT_GROUP : 0));
 	if (rc != SHMT_OK)
 		return cli_fail(rc, "create '%s'", name);
 	shmt_close(t);
@@ -427,7 +446,7 @@ cmd_list(const char *unused, int argc, char **argv)
 	int rc;
 
 	(void)unused, (void)argc, (void)argv;
-	rc = shmt_list(collect, &names);
+	rc = shmt_list_backend(cli_backend, collect, &names);
 	if (rc == SHMT_OK && names.failed)
 		rc = SHMT_ENOMEM;
 	if (rc != SHMT_OK) {
@@ -480,7 +499,7 @@ cmd_reset(const char *name, int argc, char **argv)
 static int
 cmd_remove(const char *name, int argc, char **argv)
 {
-	int rc = shmt_remove(name);
+	int rc = shmt_remove_backend(cli_backend, name);
 
 	(void)argc, (void)argv;
 	return rc == SHMT_OK ? EXIT_OK : cli_fail(rc, "remove '%s'", name);

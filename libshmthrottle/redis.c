@@ -1,0 +1,1001 @@
+/* redis.c - the Redis backend: a connection, one script call per
+ * operation, and the waiting on our own clock in between. */
+#include "redis.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "internal.h"
+#include "redis_lua.h"
+#include "timing.h"
+
+#define US ((int64_t)1000)
+#define MS ((int64_t)1000000)
+
+int64_t shmt_redis_slice = 500 * MS;
+
+/* The script's own codes (redis_lua.h), in its order from 1. */
+static const int script_codes[] = {
+	SHMT_EGONE,  SHMT_EVERSION, SHMT_EINVALID,  SHMT_ECORRUPT, SHMT_ENOENT,
+	SHMT_EEXIST, SHMT_EAGAIN,   SHMT_ETIMEDOUT, SHMT_EFULL,    SHMT_EINVAL,
+};
+
+/* The configuration fields, in the script's order (CF). */
+enum {
+	F_NR,
+	F_POL,
+	F_BURST,
+	F_MR,
+	F_FIXED,
+	F_CAP,
+	F_MARGIN,
+	F_BI,
+	F_BM,
+	F_RAM,
+	F_MULT,
+	F_M1,
+	F_P1 = F_M1 + SHMT_MAX_RATES,
+	F_COUNT = F_P1 + SHMT_MAX_RATES
+};
+
+struct shmt_redis {
+	struct shmt_backend_url url;
+	redisContext *c;
+	/* the process that connected: a child of fork() connects anew */
+	pid_t pid;
+	char sha[48];
+	/* "shmt:{NAME}" (state) and "shmt:{NAME}:log" */
+	char key[2][SHMT_NAME_MAX + 16];
+	char name[SHMT_NAME_MAX + 1];
+	/* of the throttle opened: a new one of the same name is another */
+	char id[40];
+	uint32_t cap;
+	int64_t (*mono)(void);
+	/* the server's clock minus ours (ns), from the quickest recent
+	 * round trip, and that round trip */
+	int64_t offset, best_rtt, best_at, last_rtt;
+	pthread_mutex_t mu;
+};
+
+/* ---- the connection --------------------------------------------------- */
+
+/* hiredis write()s: a server that closed the connection would kill the
+ * process with SIGPIPE.  Block it in this thread for the call and take
+ * back a SIGPIPE the call raised (as libpq does); one pending before
+ * stays pending. */
+struct pipe_guard {
+	sigset_t old;
+	int was_pending;
+};
+
+static void
+guard_on(struct pipe_guard *g)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void
+guard_off(struct pipe_guard *g)
+{
+	sigset_t pipe, pending;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static struct timeval
+timeval_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+static const char *
+where(const struct shmt_redis *r)
+{
+	static _Thread_local char buf[300];
+
+	if (r->url.path[0])
+		snprintf(buf, sizeof(buf), "%s", r->url.path);
+	else
+		snprintf(buf, sizeof(buf), "%s:%d", r->url.host, r->url.port);
+	return buf;
+}
+
+/* The error of the context: lost, or no answer within the time-out. */
+static int
+io_error(struct shmt_redis *r)
+{
+	if (r->c->err == REDIS_ERR_IO &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT))
+		shmt_backend_set_message("Redis at %s did not answer within "
+		                         "%g s",
+		                         where(r), r->url.timeout);
+	else
+		shmt_backend_set_message("Redis at %s: %s", where(r),
+		                         r->c->errstr);
+	redisFree(r->c);
+	r->c = NULL;
+	return SHMT_ELOST;
+}
+
+/* An error reply of the server, by its code. */
+static int
+server_error(const struct shmt_redis *r, const char *msg)
+{
+	shmt_backend_set_message("Redis at %s: %s", where(r), msg);
+	if (strstr(msg, "NOPERM"))
+		return SHMT_ENOPERM;
+	if (!strncmp(msg, "WRONGPASS", 9) || !strncmp(msg, "NOAUTH", 6) ||
+	    (strstr(msg, "AUTH") && strstr(msg, "password")))
+		return SHMT_EAUTH;
+	if (strstr(msg, "WRONGTYPE"))
+		return SHMT_EINVALID;
+	return SHMT_EBACKEND;
+}
+
+/* The password: from the file named by THROTTLE_REDIS_PASSWORD_FILE (its
+ * first line), THROTTLE_REDIS_PASSWORD or REDISCLI_AUTH; "" if none. */
+static int
+password(char *buf, size_t len)
+{
+	const char *file = getenv("THROTTLE_REDIS_PASSWORD_FILE");
+	const char *env = getenv("THROTTLE_REDIS_PASSWORD");
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if (file && *file) {
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+			shmt_backend_set_message(
+			    "read the password file %s: %s", file,
+			    strerror(errno));
+			return SHMT_EAUTH;
+		}
+		n = read(fd, buf, len - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		return SHMT_OK;
+	}
+	if (!env || !*env)
+		env = getenv("REDISCLI_AUTH");
+	if (env && strlen(env) < len)
+		strcpy(buf, env);
+	return SHMT_OK;
+}
+
+/* Send AUTH, SELECT and SCRIPT LOAD at once; read their answers. */
+static int
+handshake(struct shmt_redis *r)
+{
+	char pass[512], db[16];
+	const char *argv[3];
+	int n = 0, rc = password(pass, sizeof(pass));
+
+	if (rc != SHMT_OK)
+		return rc;
+	if (r->url.user[0] || pass[0]) {
+		int k = 0;
+
+		argv[k++] = "AUTH";
+		if (r->url.user[0])
+			argv[k++] = r->url.user;
+		argv[k++] = pass;
+		redisAppendCommandArgv(r->c, k, argv, NULL);
+		n++;
+	}
+	memset(pass, 0, sizeof(pass));
+	if (r->url.db) {
+		snprintf(db, sizeof(db), "%d", r->url.db);
+		redisAppendCommand(r->c, "SELECT %s", db);
+		n++;
+	}
+	redisAppendCommand(r->c, "SCRIPT LOAD %s", shmt_redis_script);
+	n++;
+	for (int i = 0; i < n; i++) {
+		redisReply *rep;
+
+		if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
+			return io_error(r);
+		if (rc == SHMT_OK && rep->type == REDIS_REPLY_ERROR)
+			rc = server_error(r, rep->str);
+		else if (i == n - 1 && rc == SHMT_OK &&
+		         (rep->type != REDIS_REPLY_STRING ||
+		          rep->len >= sizeof(r->sha)))
+			rc = SHMT_EBACKEND;
+		else if (i == n - 1 && rc == SHMT_OK)
+			memcpy(r->sha, rep->str, rep->len + 1);
+		freeReplyObject(rep);
+	}
+	return rc;
+}
+
+static int
+connect_to(struct shmt_redis *r)
+{
+	struct timeval tv = timeval_of(r->url.timeout);
+	int rc;
+
+	if (r->c && r->pid == getpid())
+		return SHMT_OK;
+	/* a copy from before fork(): close ours, the parent keeps its own */
+	if (r->c)
+		redisFree(r->c);
+	r->c = r->url.path[0]
+	           ? redisConnectUnixWithTimeout(r->url.path, tv)
+	           : redisConnectWithTimeout(r->url.host, r->url.port, tv);
+	r->pid = getpid();
+	if (!r->c)
+		return SHMT_ENOMEM;
+	if (r->c->err) {
+		shmt_backend_set_message("cannot connect to Redis at %s: %s",
+		                         where(r), r->c->errstr);
+		redisFree(r->c);
+		r->c = NULL;
+		return SHMT_EUNREACHABLE;
+	}
+	redisSetTimeout(r->c, tv);
+	if ((rc = handshake(r)) != SHMT_OK && r->c) {
+		redisFree(r->c);
+		r->c = NULL;
+	}
+	return rc;
+}
+
+static int run_guarded(struct shmt_redis *r, int argc, const char **argv,
+                       redisReply **out);
+
+/* Run the script: EVALSHA, or EVAL when the server's script cache lost it
+ * (SCRIPT FLUSH, a restart).  argv[0] is the operation.  Under r->mu. */
+static int
+run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
+{
+	struct pipe_guard g;
+	int rc;
+
+	guard_on(&g);
+	rc = run_guarded(r, argc, argv, out);
+	guard_off(&g);
+	return rc;
+}
+
+static int
+run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
+{
+	const char *v[64];
+	redisReply *rep;
+	int64_t t0, t1;
+	int rc;
+
+	*out = NULL;
+	if (argc + 5 > (int)(sizeof(v) / sizeof(v[0])))
+		return SHMT_EINVAL;
+	if ((rc = connect_to(r)) != SHMT_OK)
+		return rc;
+	v[0] = "EVALSHA";
+	v[1] = r->sha;
+	v[2] = "2";
+	v[3] = r->key[0];
+	v[4] = r->key[1];
+	v[5] = argv[0];
+	v[6] = r->id;
+	memcpy(v + 7, argv + 1, sizeof(*argv) * (size_t)(argc - 1));
+	t0 = r->mono();
+	rep = redisCommandArgv(r->c, argc + 6, v, NULL);
+	if (rep && rep->type == REDIS_REPLY_ERROR &&
+	    !strncmp(rep->str, "NOSCRIPT", 8)) {
+		freeReplyObject(rep);
+		v[0] = "EVAL";
+		v[1] = shmt_redis_script;
+		t0 = r->mono();
+		rep = redisCommandArgv(r->c, argc + 6, v, NULL);
+	}
+	t1 = r->mono();
+	if (!rep)
+		return io_error(r);
+	r->last_rtt = t1 - t0;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		rc = server_error(r, rep->str);
+		freeReplyObject(rep);
+		return rc;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(rep);
+		shmt_backend_set_message("Redis at %s: unexpected reply",
+		                         where(r));
+		return SHMT_EBACKEND;
+	}
+	rc = (int)rep->element[0]->integer;
+	if (rc > 0 &&
+	    (size_t)rc <= sizeof(script_codes) / sizeof(script_codes[0])) {
+		rc = script_codes[rc - 1];
+	} else if (rc != 0) {
+		shmt_backend_set_message("Redis at %s: unexpected reply",
+		                         where(r));
+		rc = SHMT_EBACKEND;
+	}
+	if (rc != SHMT_OK)
+		freeReplyObject(rep);
+	else
+		*out = rep;
+	if (rc == SHMT_EGONE)
+		shmt_backend_set_message("Redis at %s: %s is gone", where(r),
+		                         r->key[0]);
+	return rc;
+}
+
+/* The server's time `now_us` came back in a reply of round trip t0..t1:
+ * our estimate of the server's clock follows the quickest recent one. */
+static void
+learn_clock(struct shmt_redis *r, int64_t now_us, int64_t rtt)
+{
+	int64_t t = r->mono();
+
+	if (rtt <= r->best_rtt || t - r->best_at > 10 * SHMT_NS ||
+	    !r->best_at) {
+		r->offset = now_us * US - (t - rtt / 2);
+		r->best_rtt = rtt;
+		r->best_at = t;
+	}
+}
+
+/* Server µs to our clock's ns, and back. */
+static int64_t
+local_ns(const struct shmt_redis *r, int64_t us)
+{
+	return shmt_sub_ns(shmt_add_ns(0, us * US), r->offset);
+}
+
+static int64_t
+server_us(const struct shmt_redis *r, int64_t ns)
+{
+	return shmt_add_ns(ns, r->offset) / US;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static int
+is_int(const redisReply *a, size_t i)
+{
+	return a->type == REDIS_REPLY_ARRAY && i < a->elements &&
+	       a->element[i]->type == REDIS_REPLY_INTEGER;
+}
+
+/* Element i of an array reply as an integer; *ok cleared if it is not. */
+static int64_t
+ival(const redisReply *a, size_t i, int *ok)
+{
+	if (!is_int(a, i)) {
+		*ok = 0;
+		return 0;
+	}
+	return a->element[i]->integer;
+}
+
+static const char *
+sval(const redisReply *a, size_t i, int *ok)
+{
+	if (a->type != REDIS_REPLY_ARRAY || i >= a->elements ||
+	    a->element[i]->type != REDIS_REPLY_STRING) {
+		*ok = 0;
+		return "";
+	}
+	return a->element[i]->str;
+}
+
+static int
+malformed(const struct shmt_redis *r)
+{
+	shmt_backend_set_message("Redis at %s: the throttle's reply is "
+	                         "malformed",
+	                         where(r));
+	return SHMT_ECORRUPT;
+}
+
+/* The configuration in a reply (the script's CF order), checked as one
+ * read from a segment. */
+static int
+parse_config(const struct shmt_redis *r, const redisReply *a,
+             struct shmt_scfg *s)
+{
+	int ok = 1;
+	double mult;
+
+	if (a->type != REDIS_REPLY_ARRAY || a->elements != F_COUNT)
+		return malformed(r);
+	*s = (struct shmt_scfg){
+		.nrates = (uint32_t)ival(a, F_NR, &ok),
+		.policy = (uint32_t)ival(a, F_POL, &ok),
+		.burst = (uint32_t)ival(a, F_BURST, &ok),
+		.max_retries = (uint32_t)ival(a, F_MR, &ok),
+		.flags = ival(a, F_FIXED, &ok) ? SHMT_SCFG_FIXED_MARGIN : 0,
+		.margin = ival(a, F_MARGIN, &ok) * US,
+		.backoff_initial = ival(a, F_BI, &ok) * US,
+		.backoff_max = ival(a, F_BM, &ok) * US,
+		.retry_after_max = ival(a, F_RAM, &ok) * US,
+	};
+	mult = strtod(sval(a, F_MULT, &ok), NULL);
+	s->backoff_multiplier = mult;
+	for (int i = 0; i < SHMT_MAX_RATES; i++) {
+		int64_t m = ival(a, F_M1 + i, &ok), p = ival(a, F_P1 + i, &ok);
+
+		if (m < 0 || m > UINT32_MAX || p < 0 || p > SHMT_NS_LIMIT / US)
+			ok = 0;
+		s->rate_max[i] = (uint32_t)m;
+		s->rate_period[i] = p * US;
+	}
+	if (!ok || ival(a, F_CAP, &ok) != r->cap ||
+	    shmt_scfg_check(s, r->cap) != SHMT_OK)
+		return malformed(r);
+	return SHMT_OK;
+}
+
+/* ---- the operations ---------------------------------------------------- */
+
+static void
+cfg_args(const shmt_config *c, char buf[][32], const char **argv, int *argc)
+{
+	static const char *const names[] = { "nr",    "pol",    "burst", "mr",
+		                             "fixed", "margin", "bi",    "bm",
+		                             "ram",   "mult" };
+	double v[] = {
+		c->nrates,
+		c->policy,
+		c->burst,
+		c->max_retries,
+		c->margin_fixed,
+		c->margin * 1e6,
+		c->backoff_initial * 1e6,
+		c->backoff_max * 1e6,
+		c->retry_after_max * 1e6,
+	};
+	int k = 0;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++, k++) {
+		argv[(*argc)++] = names[i];
+		snprintf(buf[k], 32, "%.0f", v[i]);
+		argv[(*argc)++] = buf[k];
+	}
+	argv[(*argc)++] = names[9];
+	snprintf(buf[k], 32, "%.17g", c->backoff_multiplier);
+	argv[(*argc)++] = buf[k++];
+	for (unsigned i = 0; i < SHMT_MAX_RATES; i++, k += 2) {
+		static const char *const mp[] = { "m1", "p1", "m2", "p2",
+			                          "m3", "p3", "m4", "p4" };
+		int on = i < c->nrates;
+
+		snprintf(buf[k], 32, "%u", on ? c->rates[i].max : 0);
+		snprintf(buf[k + 1], 32, "%.0f",
+		         on ? c->rates[i].period * 1e6 : 0.0);
+		argv[(*argc)++] = mp[2 * i];
+		argv[(*argc)++] = buf[k];
+		argv[(*argc)++] = mp[2 * i + 1];
+		argv[(*argc)++] = buf[k + 1];
+	}
+}
+
+/* A new throttle's id: 128 random bits, in hex. */
+static void
+new_id(char *buf, size_t len)
+{
+	unsigned char b[16] = { 0 };
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	uint64_t mix = (uint64_t)shmt_wall_ns() ^ ((uint64_t)getpid() << 32);
+
+	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		memcpy(b, &mix, sizeof(mix));
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < sizeof(b) && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", b[i]);
+}
+
+static struct shmt_redis *
+redis_new(const struct shmt_backend_url *u, const char *name,
+          int64_t (*mono)(void))
+{
+	struct shmt_redis *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->url = *u;
+	r->mono = mono ? mono : shmt_mono_ns;
+	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+	snprintf(r->key[0], sizeof(r->key[0]), "shmt:{%s}", r->name);
+	snprintf(r->key[1], sizeof(r->key[1]), "shmt:{%s}:log", r->name);
+	pthread_mutex_init(&r->mu, NULL);
+	return r;
+}
+
+void
+shmt_redis_close(struct shmt_redis *r)
+{
+	if (!r)
+		return;
+	if (r->c)
+		redisFree(r->c);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+void
+shmt_redis_set_clock(struct shmt_redis *r, int64_t (*mono)(void))
+{
+	pthread_mutex_lock(&r->mu);
+	r->mono = mono;
+	r->best_at = 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
+int
+shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
+                const char *name, const shmt_config *cfg, unsigned flags,
+                int64_t (*mono)(void))
+{
+	char buf[32][32], cap[16], id[40];
+	const char *argv[64];
+	struct shmt_redis *r;
+	redisReply *rep;
+	int argc = 0, rc, ok = 1;
+
+	if ((flags & SHMT_CREATE) && (rc = shmt_config_check(cfg)) != SHMT_OK)
+		return rc;
+	if (!(r = redis_new(u, name, mono)))
+		return SHMT_ENOMEM;
+	new_id(id, sizeof(id));
+	argv[argc++] = "open";
+	argv[argc++] = flags & SHMT_CREATE ? "1" : "0";
+	argv[argc++] = flags & SHMT_EXCL ? "1" : "0";
+	argv[argc++] = id;
+	snprintf(cap, sizeof(cap), "%u",
+	         cfg ? shmt_config_capacity(cfg) : SHMT_CAPACITY_MIN);
+	argv[argc++] = cap;
+	if (flags & SHMT_CREATE)
+		cfg_args(cfg, buf, argv, &argc);
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, argc, argv, &rep);
+	pthread_mutex_unlock(&r->mu);
+	if (rc == SHMT_OK) {
+		const char *got = sval(rep, 1, &ok);
+		int64_t c = ival(rep, 2, &ok);
+
+		if (!ok || strlen(got) >= sizeof(r->id) ||
+		    c < SHMT_CAPACITY_MIN || c > SHMT_CAPACITY_MAX)
+			rc = malformed(r);
+		else
+			strcpy(r->id, got);
+		r->cap = (uint32_t)c;
+		learn_clock(r, ival(rep, 3, &ok), r->last_rtt);
+		freeReplyObject(rep);
+	}
+	if (rc != SHMT_OK) {
+		shmt_redis_close(r);
+		return rc;
+	}
+	*rp = r;
+	return SHMT_OK;
+}
+
+/* A slot, as acquire and confirm answer; `local` is `at` on our clock and
+ * `lead` the next confirm's, both read under the handle's lock. */
+struct slot {
+	int64_t seq, at, now, final, deadline, local, lead;
+};
+
+static int64_t lead(const struct shmt_redis *r);
+
+static int
+call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
+{
+	redisReply *rep;
+	int ok = 1, rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, argc, argv, &rep);
+	if (rc == SHMT_OK) {
+		s->seq = ival(rep, 1, &ok);
+		s->at = ival(rep, 2, &ok);
+		s->now = ival(rep, 3, &ok);
+		s->final = ival(rep, 4, &ok);
+		if (is_int(rep, 5))
+			s->deadline = ival(rep, 5, &ok);
+		if (!ok || s->seq < 0 || s->at < 0 || s->now < 0)
+			rc = malformed(r);
+		else
+			learn_clock(r, s->now, r->last_rtt);
+		freeReplyObject(rep);
+	}
+	s->local = local_ns(r, s->at);
+	s->lead = lead(r);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* How long before its slot a waiter confirms it: a round trip and some,
+ * so that the answer is back before the slot. */
+static int64_t
+lead(const struct shmt_redis *r)
+{
+	int64_t l = 2 * r->last_rtt + MS;
+
+	return l > 250 * MS ? 250 * MS : l;
+}
+
+static void
+sleep_ns(int64_t ns)
+{
+	if (ns > 0)
+		shmt_sleep(shmt_ns_to_sec(ns));
+}
+
+int
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+{
+	char a[5][32];
+	const char *argv[6] = { "acquire", a[0], a[1] };
+	struct slot s = { .deadline = -1 };
+	int64_t start;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	s.lead = lead(r);
+	pthread_mutex_unlock(&r->mu);
+	if (timeout < 0)
+		snprintf(a[0], 32, "-1");
+	else
+		snprintf(a[0], 32, "%.0f",
+		         timeout == 0 ? 0 : fmax(1, fmin(timeout, 1e9) * 1e6));
+	snprintf(a[1], 32, "%" PRId64, s.lead / US);
+	rc = call_slot(r, 3, argv, &s);
+	start = s.now;
+	while (rc == SHMT_OK && !s.final) {
+		int64_t left = shmt_sub_ns(s.local - s.lead, r->mono());
+
+		sleep_ns(left < shmt_redis_slice ? left : shmt_redis_slice);
+		argv[0] = "confirm";
+		snprintf(a[0], 32, "%" PRId64, s.seq);
+		snprintf(a[1], 32, "%" PRId64, start);
+		snprintf(a[2], 32, "%" PRId64, s.deadline);
+		snprintf(a[3], 32, "%" PRId64, s.lead / US);
+		argv[1] = a[0];
+		argv[2] = a[1];
+		argv[3] = a[2];
+		argv[4] = a[3];
+		rc = call_slot(r, 5, argv, &s);
+	}
+	if (rc != SHMT_OK)
+		return rc;
+	/* a slot the server called due is due: our reading of its clock
+	 * could only add a sleep of microseconds (and the timer's slack) */
+	if (s.at > s.now)
+		sleep_ns(shmt_sub_ns(s.local, r->mono()));
+	tk->seq = (uint64_t)s.seq;
+	tk->send_ns = s.local;
+	tk->attempt++;
+	return SHMT_OK;
+}
+
+int
+shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
+                  double retry_after, const char *url, unsigned flags,
+                  shmt_outcome *out)
+{
+	char a[10][32], u[SHMT_URL_MAX];
+	const char *argv[12] = { "record" };
+	redisReply *rep;
+	int ok = 1, rc;
+	int64_t verdict = SHMT_DONE, wait = 0;
+
+	pthread_mutex_lock(&r->mu);
+	/* beyond 2^53 a Lua number is not exact: no entry of ours */
+	snprintf(a[0], 32, "%" PRId64,
+	         tk->seq < (1ULL << 53) ? (int64_t)tk->seq : -1);
+	snprintf(a[1], 32, "%" PRId64, server_us(r, tk->send_ns));
+	snprintf(a[2], 32, "%" PRId64,
+	         tk->sent_ns > 0 ? server_us(r, tk->sent_ns) : -1);
+	snprintf(a[3], 32, "%" PRId64, tk->rtt_ns > 0 ? tk->rtt_ns / US : -1);
+	snprintf(a[4], 32, "%d", status);
+	snprintf(a[5], 32, "%.0f",
+	         retry_after >= 0 ? fmin(retry_after, 1e7) * 1e6 : -1.0);
+	snprintf(a[6], 32, "%u", flags & SHMT_RECORD_RETRY);
+	snprintf(a[7], 32, "%" PRIu32, tk->attempt);
+	snprintf(u, sizeof(u), "%s", url ? url : "");
+	/* our reading of the server's clock is good to a round trip: the
+	 * lateness counts it, so the margin covers it */
+	snprintf(a[8], 32, "%" PRId64, r->best_rtt / US);
+	for (int i = 0; i < 8; i++)
+		argv[i + 1] = a[i];
+	argv[9] = u;
+	argv[10] = a[8];
+	rc = run(r, 11, argv, &rep);
+	if (rc == SHMT_OK) {
+		verdict = ival(rep, 1, &ok);
+		wait = ival(rep, 2, &ok);
+		if (!ok || verdict < 0 || verdict > 2 || wait < 0)
+			rc = malformed(r);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc != SHMT_OK)
+		return rc;
+	if (out)
+		*out = (shmt_outcome){ .verdict = (int)verdict,
+			               .delay = (double)wait / 1e6 };
+	return SHMT_OK;
+}
+
+/* An operation whose answer is only its code. */
+static int
+simple(struct shmt_redis *r, int argc, const char **argv)
+{
+	redisReply *rep;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, argc, argv, &rep);
+	pthread_mutex_unlock(&r->mu);
+	if (rc == SHMT_OK)
+		freeReplyObject(rep);
+	return rc;
+}
+
+int
+shmt_redis_reset(struct shmt_redis *r, unsigned what)
+{
+	char w[16];
+	const char *argv[2] = { "reset", w };
+
+	snprintf(w, sizeof(w), "%u", what);
+	return simple(r, 2, argv);
+}
+
+int
+shmt_redis_config_set(struct shmt_redis *r, const shmt_config *cfg)
+{
+	char buf[32][32];
+	const char *argv[64] = { "config_set" };
+	struct shmt_scfg s;
+	int argc = 1;
+
+	shmt_scfg_from(&s, cfg);
+	if (shmt_scfg_check(&s, r->cap) != SHMT_OK ||
+	    (cfg->capacity && cfg->capacity != r->cap))
+		return SHMT_ECONFIG;
+	cfg_args(cfg, buf, argv, &argc);
+	return simple(r, argc, argv);
+}
+
+int
+shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg)
+{
+	const char *argv[1] = { "config_get" };
+	struct shmt_scfg s;
+	redisReply *rep;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, 1, argv, &rep);
+	if (rc == SHMT_OK) {
+		rc = rep->elements == 2 ? parse_config(r, rep->element[1], &s)
+		                        : malformed(r);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc == SHMT_OK)
+		shmt_scfg_to(cfg, &s, r->cap);
+	return rc;
+}
+
+/* Samples (µs) of a reply's array into us[], at most SHMT_SAMPLES. */
+static int
+samples(const redisReply *a, int32_t *us, uint32_t n)
+{
+	int ok = 1;
+
+	if (a->type != REDIS_REPLY_ARRAY ||
+	    a->elements != (n < SHMT_SAMPLES ? n : SHMT_SAMPLES))
+		return 0;
+	for (size_t i = 0; i < a->elements; i++) {
+		int64_t v = ival(a, i, &ok);
+
+		us[i] = v < 0 ? 0 : v > 60000000 ? 60000000 : (int32_t)v;
+	}
+	return ok;
+}
+
+/* The stat reply (the script's ops.stat) into *st. */
+static int
+parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
+{
+	struct shmt_timing tm = { 0 };
+	struct shmt_scfg s;
+	int ok = 1, rc;
+	const redisReply *ws;
+
+	if (rep->elements != 18 || (rc = parse_config(r, rep->element[2], &s)))
+		return rep->elements != 18 ? malformed(r) : rc;
+	shmt_scfg_to(&st->config, &s, r->cap);
+	ws = rep->element[3];
+	for (int i = 0; i < SHMT_MAX_RATES; i++) {
+		int64_t v = ival(ws, (size_t)i, &ok);
+
+		st->window_sends[i] = v < 0 || v > UINT32_MAX ? 0 : (uint32_t)v;
+	}
+	st->next_slot = (double)ival(rep, 4, &ok) / 1e6;
+	st->backoff = (double)ival(rep, 5, &ok) / 1e6;
+	st->delay_remaining = (double)ival(rep, 6, &ok) / 1e6;
+	st->waiting = (uint32_t)ival(rep, 7, &ok);
+	st->log_count = (uint32_t)ival(rep, 8, &ok);
+	st->requests = (uint64_t)ival(rep, 9, &ok);
+	st->n429 = (uint64_t)ival(rep, 10, &ok);
+	st->retries = (uint64_t)ival(rep, 11, &ok);
+	st->waited = (double)ival(rep, 12, &ok) / 1e6;
+	st->last_429 = (double)ival(rep, 13, &ok) / 1e6;
+	st->capacity = r->cap;
+	tm.n_late = (uint32_t)ival(rep, 14, &ok);
+	tm.n_rtt = (uint32_t)ival(rep, 15, &ok);
+	if (!ok || !samples(rep->element[16], tm.late_us, tm.n_late) ||
+	    !samples(rep->element[17], tm.rtt_us, tm.n_rtt))
+		return malformed(r);
+	tm.margin = shmt_timing_high(tm.late_us, tm.n_late) +
+	            shmt_timing_high(tm.rtt_us, tm.n_rtt) -
+	            shmt_timing_low(tm.rtt_us, tm.n_rtt);
+	shmt_fill_timing(&s, &tm, st);
+	return SHMT_OK;
+}
+
+int
+shmt_redis_stat(struct shmt_redis *r, shmt_stat *st)
+{
+	const char *argv[1] = { "stat" };
+	redisReply *rep;
+	int rc, ok = 1;
+
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, 1, argv, &rep);
+	if (rc == SHMT_OK) {
+		rc = parse_stat(r, rep, st);
+		if (rc == SHMT_OK)
+			learn_clock(r, ival(rep, 1, &ok), r->last_rtt);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+int
+shmt_redis_log_read(struct shmt_redis *r, shmt_log_entry *buf, size_t n,
+                    size_t *got)
+{
+	char w[32];
+	const char *argv[2] = { "log", w };
+	redisReply *rep;
+	int rc, ok = 1;
+
+	*got = 0;
+	snprintf(w, sizeof(w), "%zu", n);
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, 2, argv, &rep);
+	if (rc == SHMT_OK) {
+		for (size_t i = 1; i < rep->elements && *got < n; i++) {
+			const redisReply *e = rep->element[i];
+			shmt_log_entry *o = &buf[(*got)++];
+
+			o->seq = (uint64_t)ival(e, 0, &ok);
+			o->wall = (double)ival(e, 1, &ok) / 1e6;
+			o->status = (int)ival(e, 2, &ok);
+			snprintf(o->url, sizeof(o->url), "%s", sval(e, 3, &ok));
+		}
+		if (!ok)
+			rc = malformed(r);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+int
+shmt_redis_remove(const struct shmt_backend_url *u, const char *name)
+{
+	struct shmt_redis *r = redis_new(u, name, NULL);
+	const char *argv[1] = { "remove" };
+	int rc;
+
+	if (!r)
+		return SHMT_ENOMEM;
+	rc = simple(r, 1, argv);
+	shmt_redis_close(r);
+	return rc;
+}
+
+/* "shmt:{NAME}" -> NAME, if it is one. */
+static int
+name_of(const char *key, char *name)
+{
+	size_t n = strlen(key);
+
+	if (n < 8 || strncmp(key, "shmt:{", 6) || key[n - 1] != '}' ||
+	    n - 7 > SHMT_NAME_MAX)
+		return 0;
+	memcpy(name, key + 6, n - 7);
+	name[n - 7] = '\0';
+	return shmt_name_check(name) == SHMT_OK;
+}
+
+int
+shmt_redis_list(const struct shmt_backend_url *u,
+                int (*fn)(const char *, void *), void *arg)
+{
+	struct shmt_redis *r = redis_new(u, NULL, NULL);
+	char cursor[32] = "0", name[SHMT_NAME_MAX + 1];
+	struct pipe_guard g;
+	int rc, stop = 0;
+
+	if (!r)
+		return SHMT_ENOMEM;
+	guard_on(&g);
+	rc = connect_to(r);
+	do {
+		redisReply *rep;
+
+		if (rc != SHMT_OK)
+			break;
+		rep = redisCommand(r->c, "SCAN %s MATCH shmt:{* COUNT 1000",
+		                   cursor);
+		if (!rep) {
+			rc = io_error(r);
+			break;
+		}
+		if (rep->type == REDIS_REPLY_ERROR)
+			rc = server_error(r, rep->str);
+		else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+		         rep->element[0]->type != REDIS_REPLY_STRING ||
+		         rep->element[1]->type != REDIS_REPLY_ARRAY)
+			rc = SHMT_EBACKEND;
+		if (rc == SHMT_OK) {
+			const redisReply *keys = rep->element[1];
+
+			snprintf(cursor, sizeof(cursor), "%s",
+			         rep->element[0]->str);
+			for (size_t i = 0; i < keys->elements && !stop; i++)
+				if (keys->element[i]->type ==
+				        REDIS_REPLY_STRING &&
+				    name_of(keys->element[i]->str, name))
+					stop = fn(name, arg);
+		}
+		freeReplyObject(rep);
+	} while (rc == SHMT_OK && !stop && strcmp(cursor, "0") != 0);
+	guard_off(&g);
+	shmt_redis_close(r);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * redis.h - a throttle kept on a Redis server: the same calls as the
+ * shared-memory handle, each one server-side script (redis_lua.h) run
+ * with the server's clock.  Hidden symbols: throttle.c dispatches here.
+ */
+#ifndef SHMT_REDIS_H
+#define SHMT_REDIS_H
+
+#include <stdint.h>
+
+#include "backend.h"
+
+struct shmt_redis;
+
+int shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
+                    const char *name, const shmt_config *cfg, unsigned flags,
+                    int64_t (*mono)(void));
+void shmt_redis_close(struct shmt_redis *r);
+void shmt_redis_set_clock(struct shmt_redis *r, int64_t (*mono)(void));
+int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout);
+int shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
+                      double retry_after, const char *url, unsigned flags,
+                      shmt_outcome *out);
+int shmt_redis_reset(struct shmt_redis *r, unsigned what);
+int shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg);
+int shmt_redis_config_set(struct shmt_redis *r, const shmt_config *cfg);
+int shmt_redis_stat(struct shmt_redis *r, shmt_stat *st);
+int shmt_redis_log_read(struct shmt_redis *r, shmt_log_entry *buf, size_t n,
+                        size_t *got);
+int shmt_redis_remove(const struct shmt_backend_url *u, const char *name);
+int shmt_redis_list(const struct shmt_backend_url *u,
+                    int (*fn)(const char *, void *), void *arg);
+
+/* A waiter confirms its slot at least this often (ns), so that a reset, a
+ * reconfiguration or a removal reaches it; tests may shorten it. */
+extern int64_t shmt_redis_slice;
+
+#endif

@@ -1,0 +1,565 @@
+/*
+ * check_redis.c - what only the Redis backend has: its URLs, its faults
+ * (a restart, SCRIPT FLUSH, CLIENT KILL, a stopped server, passwords, an
+ * ACL, keys of the wrong type), what a waiter does when the server
+ * vanishes, the tools' exit statuses for them, and several "hosts" whose
+ * clocks disagree by minutes sharing one limit against a real
+ * rate-limited server behind relays that add latency.
+ */
+#define _DEFAULT_SOURCE
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "redisutil.h"
+#include "testutil.h"
+
+#ifndef TOOLS_DIR
+#error "TOOLS_DIR and SOURCE_DIR must be defined"
+#endif
+#define CTL TOOLS_DIR "/throttlectl"
+
+static struct test_redis g_r;
+
+static shmt_throttle *
+make(const char *url, const char *name, uint32_t max, double period)
+{
+	shmt_config c = one_rate(max, period);
+	shmt_throttle *t;
+
+	ck_assert_int_eq(shmt_open_backend(&t, url, name, &c, SHMT_CREATE),
+	                 SHMT_OK);
+	return t;
+}
+
+static int
+acquire(shmt_throttle *t, double timeout)
+{
+	shmt_ticket tk;
+
+	shmt_ticket_init(&tk);
+	return shmt_acquire(t, &tk, timeout);
+}
+
+START_TEST(urls)
+{
+	shmt_throttle *t;
+
+	ck_assert_int_eq(shmt_open_backend(&t, "rediss://h", "x", NULL, 0),
+	                 SHMT_ENOTSUP);
+	ck_assert(strstr(shmt_backend_message(), "TLS"));
+	ck_assert_int_eq(shmt_open_backend(&t, "redis://u:pw@h", "x", NULL, 0),
+	                 SHMT_EURL);
+	ck_assert(strstr(shmt_backend_message(), "THROTTLE_REDIS_PASSWORD"));
+	ck_assert(!strstr(shmt_backend_message(), "pw"));
+	ck_assert_int_eq(shmt_open_backend(&t, "redis://h:0", "x", NULL, 0),
+	                 SHMT_EURL);
+	ck_assert_int_eq(shmt_open_backend(&t, "redis://h/x", "x", NULL, 0),
+	                 SHMT_EURL);
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, "redis+unix://rel", "x", NULL, 0), SHMT_EURL);
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, "redis+unix:///s?x=1", "x", NULL, 0),
+	    SHMT_EURL);
+	ck_assert_int_eq(shmt_open_backend(&t, "memcached://h", "x", NULL, 0),
+	                 SHMT_EURL);
+	ck_assert_int_eq(shmt_open_backend(&t, "redis://[::1", "x", NULL, 0),
+	                 SHMT_EURL);
+	/* nothing listens on port 1 */
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, "redis://127.0.0.1:1", "x", NULL, 0),
+	    SHMT_EUNREACHABLE);
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, "redis://127.0.0.1:1", "bad/n", NULL, 0),
+	    SHMT_ENAME);
+	ck_assert_int_eq(shmt_remove_backend("rediss://h", "x"), SHMT_ENOTSUP);
+}
+END_TEST
+
+START_TEST(tcp_and_db)
+{
+	char url[600];
+	shmt_throttle *t, *t2;
+
+	test_redis_start(&g_r, "--tcp");
+	snprintf(url, sizeof(url), "%s/3?timeout=1", g_r.url);
+	t = make(url, "tcpdb", 10, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	/* another database is another namespace */
+	ck_assert_int_eq(shmt_open_backend(&t2, g_r.url, "tcpdb", NULL, 0),
+	                 SHMT_ENOENT);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(a_restart_loses_the_state_and_says_so)
+{
+	shmt_throttle *t;
+	int rc;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "restart", 10, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	test_redis_restart(&g_r);
+	/* the call in flight finds the connection gone; the next one
+	 * connects and finds the throttle gone: never a silent new one */
+	rc = acquire(t, -1);
+	if (rc == SHMT_ELOST)
+		rc = acquire(t, -1);
+	ck_assert_int_eq(rc, SHMT_EGONE);
+	ck_assert_int_eq(acquire(t, -1), SHMT_EGONE);
+	shmt_close(t);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " status restart --backend '%s' 2>&1",
+	                         g_r.url),
+	                 4);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(a_flushed_script_cache_is_reloaded)
+{
+	shmt_throttle *t;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "flush", 10, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SCRIPT FLUSH"), 0);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SCRIPT FLUSH"), 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 2);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(a_killed_connection_is_an_error_then_reconnects)
+{
+	shmt_throttle *t;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "kill", 10, 1);
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, NULL, 0, "CLIENT KILL TYPE normal"), 0);
+	ck_assert_int_eq(acquire(t, -1), SHMT_ELOST);
+	ck_assert(strstr(shmt_backend_message(), "Redis at"));
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 1);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(a_stopped_server_times_out)
+{
+	char url[600];
+	shmt_throttle *t, *t2;
+	int pid;
+
+	test_redis_start(&g_r, "");
+	snprintf(url, sizeof(url), "%s?timeout=0.3", g_r.url);
+	t = make(url, "stopped", 10, 1);
+	pid = test_redis_pid(&g_r);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	ck_assert_int_eq(acquire(t, -1), SHMT_ELOST);
+	ck_assert(strstr(shmt_backend_message(), "did not answer within"));
+	/* a new connection too: the kernel accepts it, nobody answers */
+	ck_assert_int_eq(shmt_open_backend(&t2, url, "stopped", NULL, 0),
+	                 SHMT_ELOST);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " status stopped --backend '%s' 2>&1", url),
+	    8);
+	kill(pid, SIGCONT);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* A waiter in a long pause when the server goes: an error, not a send. */
+START_TEST(a_waiter_whose_server_vanishes_gets_an_error)
+{
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	int fds[2], rc = -1, status;
+	pid_t pid;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "vanish", 10, 1);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk, 429, 3600, "u", 0, &out), SHMT_OK);
+	ck_assert_int_eq(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		shmt_throttle *w;
+
+		rc = shmt_open_backend(&w, g_r.url, "vanish", NULL, 0);
+		if (rc == SHMT_OK)
+			rc = acquire(w, -1);
+		_exit(write(fds[1], &rc, sizeof(rc)) == sizeof(rc) ? 0 : 1);
+	}
+	close(fds[1]);
+	do {
+		usleep(20000);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.waiting < 1);
+	test_redis_stop(&g_r);
+	ck_assert_int_eq(read(fds[0], &rc, sizeof(rc)), sizeof(rc));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* the connection it confirms on is lost, or no new one is taken */
+	ck_assert_msg(rc == SHMT_ELOST || rc == SHMT_EUNREACHABLE,
+	              "waiter got %d: %s", rc, shmt_strerror(rc));
+	shmt_close(t);
+}
+END_TEST
+
+START_TEST(passwords_from_the_environment_or_a_file_never_shown)
+{
+	char file[300], out[2048];
+	shmt_throttle *t;
+	FILE *f;
+
+	test_redis_start(&g_r, "--requirepass sekrit-42");
+	unsetenv("REDISCLI_AUTH");
+	unsetenv("THROTTLE_REDIS_PASSWORD");
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "pw", NULL, 0),
+	                 SHMT_EAUTH);
+	setenv("THROTTLE_REDIS_PASSWORD", "wrong-99", 1);
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "pw", NULL, 0),
+	                 SHMT_EAUTH);
+	ck_assert(!strstr(shmt_backend_message(), "wrong-99"));
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         CTL " status pw --backend '%s' 2>&1", g_r.url),
+	                 9);
+	ck_assert(!strstr(out, "wrong-99") && strstr(out, "password"));
+	setenv("THROTTLE_REDIS_PASSWORD", "sekrit-42", 1);
+	t = make(g_r.url, "pw", 10, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	shmt_close(t);
+	unsetenv("THROTTLE_REDIS_PASSWORD");
+	/* REDISCLI_AUTH, as redis-cli reads it */
+	setenv("REDISCLI_AUTH", "sekrit-42", 1);
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "pw", NULL, 0),
+	                 SHMT_OK);
+	shmt_close(t);
+	unsetenv("REDISCLI_AUTH");
+	/* a file, for the tools */
+	snprintf(file, sizeof(file), "%s/pw", g_r.dir);
+	f = fopen(file, "w");
+	fputs("sekrit-42\n", f);
+	fclose(f);
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         CTL " status pw --backend '%s' "
+	                             "--redis-password-file '%s' 2>&1",
+	                         g_r.url, file),
+	                 0);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* The ACL of docs/design.md: a user limited to the throttle's keys and the
+ * commands its script runs. */
+#define ACL_RULES                                                              \
+	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +evalsha "    \
+	"+eval '+script|load' +time +hgetall +hget +hset +hdel +del +exists "  \
+	"+scan"
+
+START_TEST(an_acl_limits_the_keys)
+{
+	char url[600];
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "");
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, NULL, 0, "ACL SETUSER thr " ACL_RULES), 0);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0,
+	                                "ACL SETUSER other on '>pw-1' "
+	                                "'~elsewhere:*' +@all"),
+	                 0);
+	setenv("THROTTLE_REDIS_PASSWORD", "pw-1", 1);
+	snprintf(url, sizeof(url), "%s?user=thr", g_r.url);
+	t = make(url, "api", 10, 1);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, &out), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_ALL), SHMT_OK);
+	shmt_close(t);
+	/* another throttle's keys are out of this user's reach */
+	ck_assert_int_eq(shmt_open_backend(&t, url, "payroll", NULL, 0),
+	                 SHMT_ENOPERM);
+	snprintf(url, sizeof(url), "%s?user=other", g_r.url);
+	ck_assert_int_eq(shmt_open_backend(&t, url, "api", NULL, 0),
+	                 SHMT_ENOPERM);
+	ck_assert(strstr(shmt_backend_message(), "NOPERM") ||
+	          strstr(shmt_backend_message(), "permission"));
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " status api --backend '%s' 2>&1", url), 9);
+	snprintf(url, sizeof(url), "%s?user=thr", g_r.url);
+	ck_assert_int_eq(shmt_remove_backend(url, "api"), SHMT_OK);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(keys_of_another_kind_are_refused_untouched)
+{
+	char out[256];
+	shmt_throttle *t;
+
+	test_redis_start(&g_r, "");
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SET 'shmt:{str}' x"),
+	                 0);
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "str", NULL, 0),
+	                 SHMT_EINVALID);
+	ck_assert_int_eq(shmt_remove_backend(g_r.url, "str"), SHMT_EINVALID);
+	test_redis_cli(&g_r, out, sizeof(out), "GET 'shmt:{str}'");
+	ck_assert_str_eq(out, "x\n");
+	/* a hash that is not a throttle's */
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{h}' a b");
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "h", NULL, 0),
+	                 SHMT_EINVALID);
+	/* a throttle whose log is a list */
+	t = make(g_r.url, "lst", 10, 1);
+	test_redis_cli(&g_r, NULL, 0, "RPUSH 'shmt:{lst}:log' a");
+	ck_assert_int_eq(acquire(t, -1), SHMT_EINVALID);
+	shmt_close(t);
+	/* a field damaged */
+	t = make(g_r.url, "dmg", 10, 1);
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' head lots");
+	ck_assert_int_eq(acquire(t, -1), SHMT_ECORRUPT);
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' head 0 fmt 9");
+	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
+	shmt_close(t);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " status str --backend '%s' 2>&1", g_r.url),
+	    6);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(remove_deletes_every_key)
+{
+	char out[256];
+	shmt_throttle *t;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "tidy", 10, 1);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	test_redis_cli(&g_r, out, sizeof(out), "DBSIZE");
+	ck_assert_str_eq(out, "2\n");
+	ck_assert_int_eq(shmt_remove_backend(g_r.url, "tidy"), SHMT_OK);
+	test_redis_cli(&g_r, out, sizeof(out), "DBSIZE");
+	ck_assert_str_eq(out, "0\n");
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(the_log_is_bounded_by_its_capacity)
+{
+	shmt_config c;
+	shmt_throttle *t;
+	char out[256];
+
+	test_redis_start(&g_r, "");
+	shmt_config_init(&c);
+	c.capacity = 16;
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "cap", &c, SHMT_CREATE),
+	                 SHMT_OK);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	test_redis_cli(&g_r, out, sizeof(out), "HLEN 'shmt:{cap}:log'");
+	ck_assert_str_eq(out, "16\n");
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(the_tools_work_unchanged)
+{
+	char out[4096];
+
+	test_redis_start(&g_r, "");
+	setenv("THROTTLE_BACKEND", g_r.url, 1);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " create tools --period 1 --max 3 2>&1"), 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "tk=$(" CTL " acquire tools) && " CTL
+	                         " record tools 429 --ticket \"$tk\" "
+	                         "--retry-after 5; echo $?"),
+	                 0);
+	ck_assert_str_eq(out, "10\n");
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " check tools"), 1);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status tools --json"),
+	                 0);
+	ck_assert(strstr(out, "\"n429\":1"));
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " list"), 0);
+	ck_assert(strstr(out, "tools"));
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " reset tools"), 0);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " check tools"), 0);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " remove tools"), 0);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " status tools 2>/dev/null"), 4);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " status tools --backend rediss://x "
+	                             "2>/dev/null"),
+	                 2);
+	unsetenv("THROTTLE_BACKEND");
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* ---- several hosts, one limit ------------------------------------------ */
+
+/* A host's clock: minutes off, as set per process. */
+static int64_t skew;
+
+static int64_t
+skewed(void)
+{
+	return mono_now() + skew;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p, (void)arg;
+	return size * n;
+}
+
+/* One "host": its own connection and clock, `n` GETs to url. */
+static void
+host(const char *backend, const char *url, int n, int k)
+{
+	shmt_throttle *t;
+	CURL *easy = curl_easy_init();
+	int bad = 0;
+
+	skew = (int64_t)(k - 1) * 7 * 60 * NS;
+	if (shmt_open_backend(&t, backend, "hosts", NULL, 0) != SHMT_OK)
+		_exit(2);
+	shmt_set_clock(t, skewed, shmt_wall_ns);
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+	for (int i = 0; i < n; i++) {
+		shmt_ticket tk;
+		shmt_outcome out;
+		long status = 0;
+
+		shmt_ticket_init(&tk);
+		do {
+			if (shmt_acquire(t, &tk, -1) != SHMT_OK)
+				_exit(3);
+			tk.sent_ns = skewed();
+			if (curl_easy_perform(easy) == CURLE_OK) {
+				curl_off_t pre = 0, first = 0;
+
+				curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE,
+				                  &status);
+				/* the round trip, as shmt_curl_perform takes
+				 * it: the adaptive margin follows its spread */
+				curl_easy_getinfo(
+				    easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+				curl_easy_getinfo(easy,
+				                  CURLINFO_STARTTRANSFER_TIME_T,
+				                  &first);
+				tk.rtt_ns = (int64_t)(first - pre) * 1000;
+			}
+			bad += status != 200;
+			if (shmt_record(t, &tk, (int)status, -1, url, 0,
+			                &out) != SHMT_OK)
+				_exit(4);
+		} while (out.verdict == SHMT_RETRY);
+	}
+	curl_easy_cleanup(easy);
+	shmt_close(t);
+	_exit(bad ? 5 : 0);
+}
+
+START_TEST(several_hosts_with_skewed_clocks_share_one_limit)
+{
+	struct test_redis relayed;
+	char dir[] = "/tmp/shmt-hosts-XXXXXX", port[32], url[128], out[512];
+	shmt_config c = one_rate(10, 1);
+	shmt_throttle *t;
+	pid_t kids[3];
+	int status, fails = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* the API: a sliding window of 10 a second, behind 5-15 ms */
+	ck_assert_int_eq(test_sh(port, sizeof(port),
+	                         "TEST_SERVER_OWNER=%ld " SOURCE_DIR
+	                         "/scripts/test-server start %s sliding 10 1 "
+	                         "--relay 5-15",
+	                         (long)getpid(), dir),
+	                 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", atoi(port));
+	/* Redis behind a relay of 1-4 ms */
+	test_redis_start(&relayed, "--relay 1-4");
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, relayed.url, "hosts", &c, SHMT_CREATE),
+	    SHMT_OK);
+	for (int k = 0; k < 3; k++)
+		if ((kids[k] = fork()) == 0)
+			host(relayed.url, url, 12, k);
+	for (int k = 0; k < 3; k++) {
+		ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+		fails += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	}
+	test_sh(out, sizeof(out), SOURCE_DIR "/scripts/test-server count %s",
+	        dir);
+	ck_assert_msg(fails == 0, "%d hosts failed: %s", fails, out);
+	ck_assert_msg(strstr(out, "refused 0"), "%s", out);
+	ck_assert_msg(strstr(out, "admitted 36"), "%s", out);
+	shmt_close(t);
+	test_sh(NULL, 0, SOURCE_DIR "/scripts/test-server stop %s; rm -rf %s",
+	        dir, dir);
+	test_redis_stop(&relayed);
+}
+END_TEST
+
+Suite *
+redis_suite(void)
+{
+	Suite *s = suite_create("redis");
+	TCase *tc = tcase_create("faults");
+	TCase *hosts = tcase_create("hosts");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, urls);
+	tcase_add_test(tc, tcp_and_db);
+	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
+	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
+	tcase_add_test(tc, a_killed_connection_is_an_error_then_reconnects);
+	tcase_add_test(tc, a_stopped_server_times_out);
+	tcase_add_test(tc, a_waiter_whose_server_vanishes_gets_an_error);
+	tcase_add_test(tc,
+	               passwords_from_the_environment_or_a_file_never_shown);
+	tcase_add_test(tc, an_acl_limits_the_keys);
+	tcase_add_test(tc, keys_of_another_kind_are_refused_untouched);
+	tcase_add_test(tc, remove_deletes_every_key);
+	tcase_add_test(tc, the_log_is_bounded_by_its_capacity);
+	tcase_add_test(tc, the_tools_work_unchanged);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(hosts, 60);
+	tcase_add_test(hosts, several_hosts_with_skewed_clocks_share_one_limit);
+	suite_add_tcase(s, hosts);
+	return s;
+}
