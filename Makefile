@@ -34,7 +34,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c runner.c \
-	timing.c \
+	timing.c quota.c \
 	segment.c throttle.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)
@@ -126,7 +126,7 @@ sanitize: asan ubsan tsan valgrind
 # seed corpus; what it finds new goes to build-fuzz/corpus, crashes to
 # build-fuzz/crash-*.
 FUZZ_TIME ?= 20
-FUZZERS = retry_after ticket config segment cli
+FUZZERS = retry_after ticket config segment cli quota
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl)
 build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC:%=libshmthrottle/%) $(HEADERS) tools/cli.c tools/writeout.c

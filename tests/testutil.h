@@ -51,5 +51,6 @@ Suite *arrivals_suite(void);
 Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
+Suite *quota_suite(void);
 
 #endif
