@@ -34,7 +34,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 LIB_SRC = clock.c config.c error.c futex.c lock.c perform.c policy.c retry_after.c ring.c runner.c \
-	timing.c quota.c \
+	timing.c quota.c learn.c \
 	segment.c throttle.c
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/lib/%.o)
 LIB_PIC = $(LIB_SRC:%.c=$(B)/pic/%.o)

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "learn.h"
 #include "ring.h"
 
 static int64_t
@@ -33,7 +34,8 @@ shmt_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 			t = max64(
 			    t, shmt_add_ns(shmt_ring_at(r, seq - sp[i].n)->mono,
 			                   sp[i].p));
-	return t;
+	/* what the server announced, or its refusals taught */
+	return max64(t, shmt_learn_admit_at(r, seq, now));
 }
 
 int

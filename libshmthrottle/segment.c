@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "config.h"
 #include "futex.h"
+#include "learn.h"
 #include "lock.h"
 #include "policy.h"
 #include "ring.h"
@@ -86,9 +87,15 @@ errno_code(int e)
 }
 
 int64_t
-shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap)
+shmt_seg_horizon(const struct shmt_scfg *c, const struct shmt_state *st,
+                 uint32_t cap)
 {
-	double step = (double)shmt_longest_period(c) + (double)c->margin;
+	int64_t longest = shmt_longest_period(c);
+	double step;
+
+	if (st && shmt_learn_step(st, c) > longest)
+		longest = shmt_learn_step(st, c);
+	step = (double)longest + (double)c->margin;
 	double h = (double)c->retry_after_max + (double)c->backoff_max +
 	           (double)cap * step + SHMT_NS;
 
@@ -121,7 +128,7 @@ header_check(struct shmt_seg *sg, int64_t now)
 	}
 	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max ||
 	    shmt_sub_ns(st->end_of_delay, now) >
-	        shmt_seg_horizon(&sg->checked, 0))
+	        shmt_seg_horizon(&sg->checked, NULL, 0))
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -134,7 +141,7 @@ shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 
 	if (header_check(sg, now) != SHMT_OK || shmt_ring_check(r) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	horizon = shmt_seg_horizon(r->cfg, r->cap);
+	horizon = shmt_seg_horizon(r->cfg, r->st, r->cap);
 	if (r->st->head > r->st->tail &&
 	    shmt_sub_ns(shmt_ring_at(r, r->st->head - 1)->mono, now) > horizon)
 		return SHMT_ECORRUPT;
@@ -212,7 +219,8 @@ repair(struct shmt_seg *sg, int64_t now)
 	shmt_ring_rebuild(r);
 	if (st->backoff < 0 || st->backoff > r->cfg->backoff_max)
 		st->backoff = r->cfg->backoff_max;
-	if (shmt_sub_ns(st->end_of_delay, now) > shmt_seg_horizon(r->cfg, 0))
+	if (shmt_sub_ns(st->end_of_delay, now) >
+	    shmt_seg_horizon(r->cfg, NULL, 0))
 		st->end_of_delay = now + r->cfg->retry_after_max;
 	/* A re-plan cut short leaves reservations out of order, or too close:
 	 * plan again the future ones and any out of order. */

@@ -40,7 +40,10 @@ void shmt_seg_unlock(struct shmt_seg *sg);
 void shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c);
 /* Every field in range?  O(capacity): at attach and after a repair. */
 int shmt_seg_validate(struct shmt_seg *sg, int64_t now);
-/* How far ahead of now a time in the segment may legitimately lie. */
-int64_t shmt_seg_horizon(const struct shmt_scfg *c, uint32_t cap);
+/* How far ahead of now a time in the segment may legitimately lie: a log of
+ * `cap` reservations spaced by the configured rates or, given the state,
+ * the learned ones (learn.h). */
+int64_t shmt_seg_horizon(const struct shmt_scfg *c, const struct shmt_state *st,
+                         uint32_t cap);
 
 #endif

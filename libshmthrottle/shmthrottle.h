@@ -492,8 +492,30 @@ typedef struct shmt_stat {
 	double rtt_low, rtt_high;
 	/** the margin in force for the first rate's spacing, seconds */
 	double margin;
+	/** the limit the server announced in its quota headers: learned_max
+	 *  requests per learned_period seconds, enforced beside the
+	 *  configured rates (the stricter holds); 0: none */
+	uint32_t learned_max;
+	/** enum shmt_quota_dialect of the headers that announced it */
+	int learned_dialect;
+	double learned_period;
+	/** 1: the server announced learned_period; 0: it is the longest time
+	 *  to a reset seen, rounded up to a usual window (1 s, 1 min...) */
+	int learned_period_announced;
+	/** 1: no limit known and no response heard yet: one request goes
+	 *  first, the others wait for its answer (at most 1 s each) */
+	int probing;
+	/** the header the limit was read from, lower case */
+	char learned_header[40];
+	/** the last quota announced: requests left (-1: none), and seconds
+	 *  to its reset */
+	int64_t quota_remaining;
+	double quota_reset;
+	/** with no limit configured or announced: the pacing rate learned
+	 *  from refusals and successes, requests per second; 0: none */
+	double learned_rate;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[472];
+	unsigned char reserved[384];
 } shmt_stat;
 
 /** Fill *st (reserved space zeroed). */

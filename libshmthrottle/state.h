@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 4u
+#define SHMT_LAYOUT 5u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -54,6 +54,44 @@ struct shmt_timing {
 	int64_t margin;
 };
 
+/* What the server said of its quota, or what its refusals taught
+ * (learn.c).  Bounded where it is read: a peer may write anything here. */
+struct shmt_learn {
+	/* an announced limit: max sends per period ns (0: none) */
+	uint32_t max;
+	/* the enum shmt_quota_dialect that announced it */
+	uint32_t dialect;
+	int64_t period;
+	/* 1: the period was announced; 0: the longest time to a reset seen */
+	uint32_t period_announced;
+	/* a response with a status was recorded: the probe is over */
+	uint32_t heard;
+	/* the last quota: from sequence number q_seq on, q_budget sends
+	 * before q_reset (mono ns), counted from q_from */
+	uint64_t q_seq;
+	int64_t q_from;
+	int64_t q_reset;
+	/* the reset is known to lie after this (whole seconds are rounded
+	 * up: readings of one window narrow it) */
+	int64_t q_low;
+	uint32_t q_budget;
+	/* as announced, for the status */
+	uint32_t q_remaining;
+	/* learned from refusals: ns between sends (0: none) */
+	int64_t pace;
+	/* successes recorded since ok_since: the start of the log heard,
+	 * then the end of the last refusal's pause */
+	uint64_t ok_count;
+	int64_t ok_since;
+	/* refusals that began a pause, and the ok_since the last one
+	 * counted from */
+	uint32_t episodes;
+	uint32_t pad;
+	int64_t cycle;
+	/* the header that announced the limit, for the status */
+	char header[40];
+};
+
 /* One request: its (reserved) send time and, once recorded, its status. */
 struct shmt_entry {
 	uint64_t seq;   /* equals its position's sequence number when valid */
@@ -83,6 +121,7 @@ struct shmt_state {
 	uint64_t retries;
 	uint64_t repairs; /* locks taken over from a dead holder */
 	struct shmt_timing timing;
+	struct shmt_learn learn;
 };
 
 /* Offset 0 of the segment. */
@@ -107,12 +146,13 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 4u && SHMT_PIN(sizeof(struct shmt_header), 648) &&
+_Static_assert(SHMT_LAYOUT == 5u && SHMT_PIN(sizeof(struct shmt_header), 792) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 584) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 728) &&
+                   SHMT_PIN(sizeof(struct shmt_learn), 144) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
                    SHMT_PIN(sizeof(struct shmt_entry), 128),
                "segment layout changed: bump SHMT_LAYOUT, then these sizes");

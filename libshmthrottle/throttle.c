@@ -12,6 +12,7 @@
 #include "config.h"
 #include "futex.h"
 #include "internal.h"
+#include "learn.h"
 #include "policy.h"
 #include "ring.h"
 #include "segment.h"
@@ -108,7 +109,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 	struct shmt_state *st = r->st;
 
 	*at = shmt_admit_at(r, st->head, now);
-	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(r->cfg, r->cap))
+	if (shmt_sub_ns(*at, now) > shmt_seg_horizon(r->cfg, st, r->cap))
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
@@ -210,10 +211,20 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
             double retry_after, const char *url, unsigned flags,
             shmt_outcome *out)
 {
+	return shmt_record_quota(t, tk, status, retry_after, NULL, url, flags,
+	                         out);
+}
+
+int
+shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
+                  double retry_after, const shmt_quota *q, const char *url,
+                  unsigned flags, shmt_outcome *out)
+{
 	struct shmt_ring *r;
 	struct shmt_response rsp;
 	int64_t wait, end, margin;
-	int rc, moved = 0;
+	uint64_t seq = UINT64_MAX;
+	int rc, moved = 0, learned, woken = 0;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
@@ -236,18 +247,32 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 	    shmt_ring_at(r, tk->seq)->seq == tk->seq) {
 		struct shmt_entry *e = shmt_ring_at(r, tk->seq);
 
+		seq = tk->seq;
 		rsp.send = e->mono < rsp.now ? e->mono : rsp.now;
 		shmt_ring_set_status(r, tk->seq, status);
 		snprintf(e->url, sizeof(e->url), "%s", url ? url : "");
 		moved = measured(r, tk, rsp.now);
 	}
+	shmt_learn_prepare(&rsp, q);
 	end = r->st->end_of_delay;
 	rc = shmt_apply_response(r, &rsp, &wait);
-	/* a new delay, a late send or a larger margin: later, never earlier */
-	if (moved || r->st->end_of_delay != end ||
-	    r->st->timing.margin > margin)
+	learned =
+	    shmt_learn_response(r, &rsp, seq, q, r->st->end_of_delay != end);
+	/* the quota's pause counts for this request too */
+	if (rc != SHMT_DONE && rsp.status > 0)
+		wait = shmt_sub_ns(r->st->end_of_delay, rsp.now) > wait
+		           ? shmt_sub_ns(r->st->end_of_delay, rsp.now)
+		           : wait;
+	/* what was learned may free slots earlier: re-plan and wake; else
+	 * a new delay, a late send or a larger margin: later, never earlier */
+	if (learned)
+		woken = shmt_replan(r, rsp.now, rsp.wall);
+	else if (moved || r->st->end_of_delay != end ||
+	         r->st->timing.margin > margin)
 		shmt_replan_later(r, rsp.now, rsp.wall);
 	shmt_seg_unlock(&t->seg);
+	if (woken)
+		shmt_futex_wake_all(&t->seg.h->wake);
 	if (out)
 		*out = (shmt_outcome){ .verdict = rc,
 			               .delay = shmt_ns_to_sec(wait) };
@@ -390,6 +415,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
 	fill_timing(r->cfg, &st->timing, s);
+	shmt_learn_stat(r, now, s);
 }
 
 int
