@@ -51,7 +51,8 @@ $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(REAL_CFLAGS) -c -o $@ $<
 # The tools link the static library: one file to install, no rpath.
-$(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o $(B)/libshmthrottle.a
+$(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o $(B)/tools/headers.o \
+		$(B)/tools/spark.o $(B)/tools/show_learn.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(B)/throttle-curl: $(B)/tools/throttle_curl.o $(B)/tools/writeout.o $(B)/tools/cli.o $(B)/libshmthrottle.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

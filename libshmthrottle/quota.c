@@ -588,7 +588,8 @@ flat(const struct headers *hs, const struct family *f, double now, double date)
 		return rd;
 	if (f->limit && (v = get(hs, f->limit)) && count_value(v, &rd.limit))
 		rd.header = f->limit;
-	if ((v = get(hs, f->remaining)) && count_value(v, &rd.remaining))
+	if ((v = get(hs, f->remaining)) && count_value(v, &rd.remaining) &&
+	    !rd.header)
 		rd.header = f->remaining;
 	/* Reddit: used + remaining is the limit */
 	if (f->used && rd.remaining >= 0 &&

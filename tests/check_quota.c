@@ -406,6 +406,8 @@ START_TEST(the_header_is_named)
 	shmt_quota q;
 
 	shmt_quota_parse(h, 2, NOW, CAP, &q);
+	ck_assert_str_eq(q.header, "x-ratelimit-limit");
+	shmt_quota_parse(h + 1, 1, NOW, CAP, &q);
 	ck_assert_str_eq(q.header, "x-ratelimit-remaining");
 }
 END_TEST
