@@ -7,6 +7,7 @@
 #ifndef SHMT_LEARN_H
 #define SHMT_LEARN_H
 
+#include "clock.h"
 #include "policy.h"
 
 /* No limit known, nothing heard yet: each send waits at most this long

@@ -15,6 +15,7 @@ main(void)
 	srunner_add_suite(sr, ring_suite());
 	srunner_add_suite(sr, retry_after_suite());
 	srunner_add_suite(sr, quota_suite());
+	srunner_add_suite(sr, learn_suite());
 	srunner_add_suite(sr, segment_suite());
 	srunner_add_suite(sr, multiproc_suite());
 	srunner_add_suite(sr, throttlectl_suite());

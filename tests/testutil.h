@@ -52,5 +52,7 @@ Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
 Suite *quota_suite(void);
+Suite *learn_suite(void);
+Suite *quota_servers_suite(void);
 
 #endif
