@@ -17,7 +17,7 @@
  * most 0.5 % of the rate per success below 1 request/s): 0.5 % a second. */
 #define SHMT_LEARN_UP 0.005
 /* The rate after a refusal is at most this share of the one before. */
-#define SHMT_LEARN_DOWN 0.9
+#define SHMT_LEARN_DOWN 0.95
 
 /* The earliest time the log entry `seq` may be sent under the learned
  * rules (the probe, the announced limit, the quota left, the pace);

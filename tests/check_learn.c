@@ -239,12 +239,12 @@ START_TEST(refusals_teach_a_pace_that_follows_them)
 		record(r, s, answer(now, now, 200), NULL);
 	ck_assert_int_lt(r->st->learn.pace, pace);
 	ck_assert_int_gt(r->st->learn.pace, pace * 99 / 100);
-	/* a later refusal lowers it, by 10 % at most */
+	/* a later refusal lowers it, by 5 % at least, half at most */
 	pace = r->st->learn.pace;
 	rsp = answer(now + 2 * NS, now + 2 * NS, 429);
 	shmt_ring_append(r, now + 2 * NS, 0);
 	record(r, r->st->head - 1, rsp, NULL);
-	ck_assert_int_ge(r->st->learn.pace, pace * 10 / 9);
+	ck_assert_int_ge(r->st->learn.pace, pace * 20 / 19);
 	ck_assert_int_le(r->st->learn.pace, pace * 2);
 	ring_free(r);
 }
