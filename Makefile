@@ -148,6 +148,7 @@ $(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS)
 bench: all $(B)/bench
 	$(B)/bench
 	bench/e2e $(abspath $(B))
+	bench/e2e-quota $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
 run-demo: all

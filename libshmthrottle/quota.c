@@ -526,8 +526,7 @@ ietf(const struct headers *hs)
 	if (bp && !bp->other_unit && bp->q >= 0) {
 		rd.limit = bp->q;
 		rd.window = bp->w;
-		if (!rd.header)
-			rd.header = "ratelimit-policy";
+		rd.header = "ratelimit-policy";
 	} else if (best && best->q >= 0) {
 		/* draft-07: the limit sits in RateLimit itself */
 		rd.limit = best->q;
