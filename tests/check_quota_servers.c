@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -16,6 +17,7 @@
 #error "TOOLS_DIR and SOURCE_DIR must be defined"
 #endif
 #define TCURL TOOLS_DIR "/throttle-curl"
+#define CTL TOOLS_DIR "/throttlectl"
 #define SCRIPTS SOURCE_DIR "/scripts"
 #define LIMIT 10
 #define PIPES 4
@@ -132,6 +134,58 @@ START_TEST(plain_429_learns_a_pace)
 }
 END_TEST
 
+/* A shell user's `curl -D` dump: the last response's headers count (the
+ * redirect's before it do not); GitHub's 403 with none left is "retry
+ * after the reset" (exit 10), and the status says what was learned. */
+START_TEST(record_headers_from_a_curl_dump)
+{
+	const char *name = test_name("hdrfile");
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/shmt-hdr-%ld", (long)getpid());
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	        "HTTP/1.1 301 Moved Permanently\r\n"
+	        "x-ratelimit-limit: 5000\r\n"
+	        "x-ratelimit-remaining: 4999\r\n\r\n"
+	        "HTTP/1.1 403 Forbidden\r\n"
+	        "x-ratelimit-limit: 60\r\n"
+	        "x-ratelimit-remaining: 0\r\n"
+	        "x-ratelimit-reset: %ld\r\n"
+	        "x-ratelimit-used: 60\r\n\r\n",
+	        (long)time(NULL) + 30);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, "%s create %s --period 1 --max 100", CTL, name),
+	    0);
+	/* without the headers a 403 is final */
+	ck_assert_int_eq(test_sh(NULL, 0, "%s record %s 403", CTL, name), 0);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, "%s record %s 403 --headers %s", CTL, name, path),
+	    10);
+	test_sh(out, sizeof(out), "%s status %s", CTL, name);
+	ck_assert_msg(strstr(out, "Announced:       60 per 30 s") &&
+	                  strstr(out, "x-ratelimit-limit") &&
+	                  strstr(out, "Quota left:      0") &&
+	                  strstr(out, "Shared delay:    2"),
+	              "%s", out);
+	test_sh(out, sizeof(out), "%s status %s --json", CTL, name);
+	ck_assert_msg(strstr(out, "\"learned\":{\"rates\":[{\"max\":60,") &&
+	                  strstr(out, "\"dialect\":\"x-ratelimit\""),
+	              "%s", out);
+	/* a file that cannot be read: a system error, nothing recorded */
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         "%s record %s 200 --headers /nonexistent "
+	                         "2>/dev/null",
+	                         CTL, name),
+	                 7);
+	unlink(path);
+	shmt_remove(name);
+}
+END_TEST
+
 Suite *
 quota_servers_suite(void)
 {
@@ -146,6 +200,9 @@ quota_servers_suite(void)
 	tcase_add_test(tc, openai_durations);
 	tcase_add_test(tc, anthropic_dates);
 	tcase_add_test(tc, plain_429_learns_a_pace);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("record-headers");
+	tcase_add_test(tc, record_headers_from_a_curl_dump);
 	suite_add_tcase(s, tc);
 	return s;
 }
