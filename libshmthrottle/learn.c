@@ -179,10 +179,10 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp,
 
 	if (q->remaining < 0 || q->reset < 0)
 		return 0;
-	reset = shmt_add_ns(
-	    rsp->now,
-	    shmt_add_ns(min64(shmt_sec_to_ns(q->reset), c->retry_after_max),
-	                margin));
+	/* the cap holds, margin included (the horizon checks it) */
+	reset = shmt_add_ns(rsp->now,
+	                    min64(shmt_add_ns(shmt_sec_to_ns(q->reset), margin),
+	                          c->retry_after_max));
 	/* A reset in whole seconds is rounded up: the real one lies in the
 	 * second before.  Readings of one window (fewer left, overlapping
 	 * seconds) narrow it, else each reading would carry the rounding. */
