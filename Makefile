@@ -37,7 +37,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 CORE_SRC = clock.c config.c error.c futex.c lock.c policy.c retry_after.c ring.c runner.c \
-	timing.c \
+	timing.c quota.c learn.c \
 	segment.c throttle.c \
 	backend.c redis.c
 LIB_SRC = $(CORE_SRC) perform.c
@@ -60,6 +60,7 @@ $(B)/tools/%.o: tools/%.c $(HEADERS) $(wildcard tools/*.h)
 # throttlectl needs no libcurl: it links the core archive, which has no
 # perform.o, and loads only libc (a shell recipe starts it twice a request).
 $(B)/throttlectl: $(B)/tools/throttlectl.o $(B)/tools/cli.o $(B)/tools/show.o \
+		$(B)/tools/headers.o $(B)/tools/spark.o $(B)/tools/show_learn.o \
 		$(B)/libshmthrottle-core.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 $(B)/throttle-curl: $(B)/tools/throttle_curl.o $(B)/tools/writeout.o $(B)/tools/cli.o $(B)/libshmthrottle.a
@@ -140,7 +141,7 @@ sanitize: asan ubsan tsan valgrind
 # seed corpus; what it finds new goes to build-fuzz/corpus, crashes to
 # build-fuzz/crash-*.
 FUZZ_TIME ?= 20
-FUZZERS = retry_after ticket config segment cli
+FUZZERS = retry_after ticket config segment cli quota
 FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -Ilibshmthrottle -Itools $(shell $(PKG_CONFIG) --cflags libcurl hiredis)
 build-fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC:%=libshmthrottle/%) $(HEADERS) tools/cli.c tools/writeout.c
@@ -166,6 +167,7 @@ bench: all $(B)/bench $(B)/bench-redis
 	$(B)/bench-redis $(CURDIR)
 	BACKEND=redis scripts/demo $(abspath $(B))
 	bench/e2e $(abspath $(B))
+	bench/e2e-quota $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx); BACKEND=redis
 # keeps the throttle on a redis-server of its own.

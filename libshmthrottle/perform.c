@@ -124,11 +124,32 @@ round_trip(CURL *easy)
 	return (int64_t)(first - pre) * 1000;
 }
 
+/* Response headers read for the quota, at most. */
+#define QUOTA_HEADERS 64
+
+/* The last response's quota headers, through libcurl's header API (it
+ * parsed the header block; quota.c reads the values). */
+static void
+quota_of(CURL *easy, double max, shmt_quota *q)
+{
+	shmt_http_header h[QUOTA_HEADERS];
+	struct curl_header *prev = NULL;
+	size_t n = 0;
+
+	while (n < QUOTA_HEADERS &&
+	       (prev = curl_easy_nextheader(easy, CURLH_HEADER, -1, prev)))
+		h[n++] = (shmt_http_header){ prev->name, prev->value };
+	if (shmt_quota_parse(h, n, shmt_ns_to_sec(shmt_wall_ns()), max, q) !=
+	    SHMT_OK)
+		q->dialect = SHMT_QUOTA_NONE;
+}
+
 /* Record what one performed attempt got; returns the throttle's code. */
 static int
 report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
-       shmt_curl_result *res, shmt_outcome *out)
+       double ra_max, shmt_curl_result *res, shmt_outcome *out)
 {
+	shmt_quota q = { .dialect = SHMT_QUOTA_NONE };
 	curl_off_t ra = 0;
 	long status = 0;
 	char *url = NULL;
@@ -147,12 +168,14 @@ report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
 		flags = SHMT_RECORD_RETRY;
 	else if ((status == 503 && retry_after >= 0) || listed(o, (int)status))
 		flags = SHMT_RECORD_RETRY;
+	if (cc == CURLE_OK)
+		quota_of(easy, ra_max, &q);
 	res->status = (int)status;
 	res->curl_code = (int)cc;
 	a->tk->sent_ns = a->sent;
 	a->tk->rtt_ns = cc == CURLE_OK ? round_trip(easy) : 0;
-	return shmt_record(a->t, a->tk, (int)status, retry_after, url, flags,
-	                   out);
+	return shmt_record_quota(a->t, a->tk, (int)status, retry_after,
+	                         cc == CURLE_OK ? &q : NULL, url, flags, out);
 }
 
 /* A transfer that failed before any request left: no slot was taken,
@@ -247,7 +270,8 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			break;
 		}
 		if (a.taken)
-			rc = report(&a, easy, cc, opts, res, &out);
+			rc = report(&a, easy, cc, opts, cfg.retry_after_max,
+			            res, &out);
 		else
 			no_send(&cfg, performed, cc, opts, res, &out);
 		if (rc != SHMT_OK || out.verdict == SHMT_DONE)

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "learn.h"
 #include "ring.h"
 
 static int64_t
@@ -32,7 +33,8 @@ shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
 			t = max64(
 			    t, shmt_add_ns(*shmt_ring_mono(r, seq - u->sp[i].n),
 			                   u->sp[i].p));
-	return t;
+	/* what the server announced, or its refusals taught */
+	return max64(t, shmt_learn_admit_at(r, seq, now));
 }
 
 int

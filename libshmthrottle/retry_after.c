@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "retry_after.h"
 #include "shmthrottle.h"
 
 #define VALUE_MAX 128
@@ -74,9 +75,8 @@ static const char *const date_forms[] = {
 	"%a %b %e %H:%M:%S %Y",
 };
 
-/* An HTTP-date as seconds since the epoch; -1 if it is none. */
-static time_t
-http_date(const char *s)
+time_t
+shmt_http_date(const char *s)
 {
 	time_t when = -1;
 	locale_t old;
@@ -104,13 +104,14 @@ parse_date(const char *s, const char *date, double sent_wall, double max,
            double *seconds)
 {
 	char ref_buf[VALUE_MAX];
-	time_t when = http_date(s), ref;
+	time_t when = shmt_http_date(s), ref;
 	double d;
 
 	if (when == -1)
 		return SHMT_EHEADER;
 	/* The server's Date against its Retry-After: clock skew cancels. */
-	if (date && trim(date, ref_buf) && (ref = http_date(ref_buf)) != -1)
+	if (date && trim(date, ref_buf) &&
+	    (ref = shmt_http_date(ref_buf)) != -1)
 		d = difftime(when, ref);
 	else
 		d = (double)when - sent_wall;

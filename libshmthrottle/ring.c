@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "learn.h"
 
 /* Fenwick tree over positions 0..cap-1, stored 1-based in fw[i - 1]. */
 static void
@@ -210,11 +211,13 @@ shmt_ring_config_changed(struct shmt_ring *r)
 	r->rules.valid = 0;
 }
 
-/* How far ahead of now a time in the segment may legitimately lie. */
+/* How far ahead of now a time in the segment may legitimately lie: `cap`
+ * reservations `step` apart (the longest configured period, or what the
+ * server announced or its refusals taught, when longer). */
 static int64_t
-horizon(const struct shmt_scfg *c, uint32_t cap)
+horizon(const struct shmt_scfg *c, int64_t step_ns, uint32_t cap)
 {
-	double step = (double)shmt_longest_period(c) + (double)c->margin;
+	double step = (double)step_ns + (double)c->margin;
 	double h = (double)c->retry_after_max + (double)c->backoff_max +
 	           (double)cap * step + SHMT_NS;
 
@@ -226,15 +229,18 @@ shmt_ring_rules(struct shmt_ring *r)
 {
 	struct shmt_rules *u = &r->rules;
 	int64_t margin = r->st->timing.margin;
+	int64_t step = shmt_longest_period(r->cfg);
+	int64_t learned = shmt_learn_step(r->st, r->cfg);
 
-	if (u->valid && u->margin == margin)
+	if (learned > step)
+		step = learned;
+	if (u->valid && u->margin == margin && u->step == step)
 		return u;
 	u->n = shmt_spacings(r->cfg, &r->st->timing, u->sp);
 	u->margin = margin;
-	if (!u->valid) {
-		u->horizon = horizon(r->cfg, r->cap);
-		u->horizon0 = horizon(r->cfg, 0);
-	}
+	u->step = step;
+	u->horizon = horizon(r->cfg, step, r->cap);
+	u->horizon0 = horizon(r->cfg, step, 0);
 	u->valid = 1;
 	return u;
 }

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "config.h"
 #include "futex.h"
+#include "learn.h"
 #include "lock.h"
 #include "policy.h"
 #include "ring.h"

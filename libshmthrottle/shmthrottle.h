@@ -416,12 +416,114 @@ SHMT_API int shmt_retry_after_parse(const char *value, const char *date,
                                     double sent_wall, double max,
                                     double *seconds);
 
+/* ---- Quota headers ------------------------------------------------------ */
+
+/** The family of rate-limit headers a response carried. */
+enum shmt_quota_dialect {
+	/** none understood */
+	SHMT_QUOTA_NONE = 0,
+	/** IETF draft, structured fields: RateLimit-Policy: "p";q=N;w=S and
+	 *  RateLimit: "p";r=R;t=S (also the draft-07 dictionary form
+	 *  RateLimit: limit=N, remaining=R, reset=S) */
+	SHMT_QUOTA_IETF = 1,
+	/** the older draft: RateLimit-Limit / -Remaining / -Reset (GitLab) */
+	SHMT_QUOTA_IETF_OLD = 2,
+	/** X-RateLimit-Limit / -Remaining / -Reset, and -Reset-After
+	 *  (GitHub, GitLab, Discord; X's x-rate-limit-* too) */
+	SHMT_QUOTA_XRATELIMIT = 3,
+	/** OpenAI: x-ratelimit-limit-requests, -remaining-requests,
+	 *  -reset-requests as a duration ("6m0s", "1s", "120ms") */
+	SHMT_QUOTA_OPENAI = 4,
+	/** Anthropic: anthropic-ratelimit-requests-limit, -remaining, -reset
+	 *  as an RFC 3339 date */
+	SHMT_QUOTA_ANTHROPIC = 5,
+	/** Reddit: x-ratelimit-used, -remaining, -reset (seconds) */
+	SHMT_QUOTA_REDDIT = 6
+};
+
+/** One response header, as a name and a value (neither needs a NUL past
+ *  its text: both are NUL-terminated strings). */
+typedef struct shmt_http_header {
+	const char *name;
+	const char *value;
+} shmt_http_header;
+
+/**
+ * What a response's headers say of the quota, from shmt_quota_parse().
+ * Every time is in seconds counted from the response (its arrival).
+ */
+typedef struct shmt_quota {
+	/** enum shmt_quota_dialect; SHMT_QUOTA_NONE: nothing below is known */
+	int dialect;
+	/** requests allowed per window; 0: not announced */
+	uint32_t limit;
+	/** the window the limit counts, seconds; 0: not announced */
+	double window;
+	/** requests left before the reset; -1: not announced */
+	int64_t remaining;
+	/** seconds until the quota is whole again; -1: not announced */
+	double reset;
+	/** retry-after-ms (or Retry-After) in seconds; -1: none */
+	double retry_after;
+	/** the header the quota was read from, lower case ("" if none) */
+	char header[40];
+	/** zero; later fields come from here (see "ABI" above) */
+	unsigned char reserved[64];
+} shmt_quota;
+
+/**
+ * Read the rate-limit headers of one response (every dialect of enum
+ * shmt_quota_dialect, and retry-after-ms / Retry-After) into *q.  Pure: no
+ * clock is read, nothing is kept.
+ * h, n: the response's headers, names in any case; a name given twice
+ *   counts as the last one.  A "Date" header among them is the server's
+ *   clock: absolute resets (epoch seconds or milliseconds, RFC 3339 dates)
+ *   are measured against it when our clock `now` disagrees with it by over
+ *   2 s, else against `now`.
+ * now: our wall clock, epoch seconds.
+ * max: cap on every delay read, seconds (retry_after_max).
+ * A reset may be seconds from now, an epoch (any value over 10 years of
+ * seconds is one: never a delay), a duration or a date.  Garbage, negative
+ * numbers, a remaining above the limit and resets more than a year away
+ * are ignored (the field stays unknown); known delays are at most `max`.
+ * Returns SHMT_OK (q->dialect says whether anything was understood), or
+ * SHMT_EINVAL for a NULL q, NULL h with n > 0, or a `max` not > 0.
+ */
+SHMT_API int shmt_quota_parse(const shmt_http_header *h, size_t n, double now,
+                              double max, shmt_quota *q);
+/** The dialect's name ("ietf", "ietf-old", "x-ratelimit", "openai",
+ *  "anthropic", "reddit"; "none"). */
+SHMT_API const char *shmt_quota_dialect_name(int dialect);
+
+/**
+ * shmt_record() with what the response's quota headers said (q from
+ * shmt_quota_parse(), or NULL: exactly shmt_record()).  Beside the rules of
+ * shmt_record():
+ * - remaining 0 with a reset: one shared pause until the reset, whatever
+ *   the status; a 403 or 429 then is retryable (GitHub answers 403);
+ * - remaining low: the requests left (less those already on their way)
+ *   are spread over the time to the reset, across every process;
+ * - an announced limit (and window, or the longest time to a reset seen)
+ *   is enforced beside the configured rates: the stricter holds;
+ * - retry-after-ms counts as Retry-After when retry_after < 0.
+ * Without any quota header and without a configured rate, refusals teach
+ * a shared pacing rate (see shmt_stat's learned_rate).
+ */
+SHMT_API int shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk,
+                               int status, double retry_after,
+                               const shmt_quota *q, const char *url,
+                               unsigned flags, shmt_outcome *out);
+
 /* What shmt_reset() clears; the waiting processes are woken at once. */
-#define SHMT_RESET_BACKOFF 0x1u  /**< the backoff delay */
-#define SHMT_RESET_DELAY 0x2u    /**< the shared end of delay */
+#define SHMT_RESET_BACKOFF 0x1u /**< the backoff delay */
+/** the shared end of delay, and the pause and pace refusals or an empty
+ *  quota taught (learned state that holds requests back) */
+#define SHMT_RESET_DELAY 0x2u
 #define SHMT_RESET_LOG 0x4u      /**< the sent requests (reservations stay) */
 #define SHMT_RESET_COUNTERS 0x8u /**< requests, 429s, retries, time waited */
-#define SHMT_RESET_ALL 0xfu
+/** all that was learned: the announced limit too (a plan changed) */
+#define SHMT_RESET_LEARNED 0x10u
+#define SHMT_RESET_ALL 0x1fu
 
 SHMT_API int shmt_reset(shmt_throttle *t, unsigned what);
 
@@ -474,8 +576,30 @@ typedef struct shmt_stat {
 	double rtt_low, rtt_high;
 	/** the margin in force for the first rate's spacing, seconds */
 	double margin;
+	/** the limit the server announced in its quota headers: learned_max
+	 *  requests per learned_period seconds, enforced beside the
+	 *  configured rates (the stricter holds); 0: none */
+	uint32_t learned_max;
+	/** enum shmt_quota_dialect of the headers that announced it */
+	int learned_dialect;
+	double learned_period;
+	/** 1: the server announced learned_period; 0: it is the longest time
+	 *  to a reset seen, rounded up to a usual window (1 s, 1 min...) */
+	int learned_period_announced;
+	/** 1: no limit known and no response heard yet: one request goes
+	 *  first, the others wait for its answer (at most 1 s each) */
+	int probing;
+	/** the header the limit was read from, lower case */
+	char learned_header[40];
+	/** the last quota announced: requests left (-1: none), and seconds
+	 *  to its reset */
+	int64_t quota_remaining;
+	double quota_reset;
+	/** with no limit configured or announced: the pacing rate learned
+	 *  from refusals and successes, requests per second; 0: none */
+	double learned_rate;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[472];
+	unsigned char reserved[384];
 } shmt_stat;
 
 /** Fill *st (reserved space zeroed). */

@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 5u
+#define SHMT_LAYOUT 6u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -52,6 +52,44 @@ struct shmt_timing {
 	int32_t rtt_us[SHMT_SAMPLES];
 	/* ns: the margin these samples call for (timing.c) */
 	int64_t margin;
+};
+
+/* What the server said of its quota, or what its refusals taught
+ * (learn.c).  Bounded where it is read: a peer may write anything here. */
+struct shmt_learn {
+	/* an announced limit: max sends per period ns (0: none) */
+	uint32_t max;
+	/* the enum shmt_quota_dialect that announced it */
+	uint32_t dialect;
+	int64_t period;
+	/* 1: the period was announced; 0: the longest time to a reset seen */
+	uint32_t period_announced;
+	/* a response with a status was recorded: the probe is over */
+	uint32_t heard;
+	/* the last quota: from sequence number q_seq on, q_budget sends
+	 * before q_reset (mono ns), counted from q_from */
+	uint64_t q_seq;
+	int64_t q_from;
+	int64_t q_reset;
+	/* the reset is known to lie after this (whole seconds are rounded
+	 * up: readings of one window narrow it) */
+	int64_t q_low;
+	uint32_t q_budget;
+	/* as announced, for the status */
+	uint32_t q_remaining;
+	/* learned from refusals: ns between sends (0: none) */
+	int64_t pace;
+	/* successes recorded since ok_since: the start of the log heard,
+	 * then the end of the last refusal's pause */
+	uint64_t ok_count;
+	int64_t ok_since;
+	/* refusals that began a pause, and the ok_since the last one
+	 * counted from */
+	uint32_t episodes;
+	uint32_t pad;
+	int64_t cycle;
+	/* the header that announced the limit, for the status */
+	char header[40];
 };
 
 /*
@@ -101,6 +139,7 @@ struct shmt_state {
 	uint32_t cfg_gen;
 	uint32_t pad2;
 	struct shmt_timing timing;
+	struct shmt_learn learn;
 };
 
 /* Offset 0 of the segment. */
@@ -128,13 +167,14 @@ struct shmt_header {
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
 _Static_assert(
-    SHMT_LAYOUT == 5u && SHMT_PIN(sizeof(struct shmt_header), 656) &&
+    SHMT_LAYOUT == 6u && SHMT_PIN(sizeof(struct shmt_header), 800) &&
         SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
         SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
         SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
         SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-        SHMT_PIN(sizeof(struct shmt_state), 592) &&
+        SHMT_PIN(sizeof(struct shmt_state), 736) &&
         SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
+        SHMT_PIN(sizeof(struct shmt_learn), 144) &&
         SHMT_PIN(sizeof(struct shmt_note), 112) && SHMT_PIN(SHMT_NOTES, 1024) &&
         SHMT_PIN(sizeof(int64_t) + sizeof(uint32_t) + sizeof(int32_t), 16),
     "segment layout changed: bump SHMT_LAYOUT, then these sizes");
@@ -153,7 +193,9 @@ struct shmt_rules {
 	struct shmt_spacing sp[SHMT_MAX_RATES];
 	/* the measured margin (timing.margin) these spacings were made for */
 	int64_t margin;
-	/* shmt_seg_horizon(cfg, cap) and shmt_seg_horizon(cfg, 0) */
+	/* the step the horizons were made for (ring.c) */
+	int64_t step;
+	/* how far ahead a reservation may lie, and the end of a delay */
 	int64_t horizon, horizon0;
 };
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "futex.h"
 #include "internal.h"
+#include "learn.h"
 #include "policy.h"
 #include "redis.h"
 #include "ring.h"
@@ -266,11 +267,13 @@ note(struct shmt_seg *sg, uint64_t seq, int status, const char *url)
 	n->url[len] = '\0';
 }
 
-/* With the lock taken at `now`: the response to tk's request. */
-static void
+/* With the lock taken at `now`: the response to tk's request, and what
+ * its quota headers said (q may be NULL).  Returns 1 if what was learned
+ * moved reservations earlier: their waiters must be woken. */
+static int
 record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
-              double retry_after, const char *url, unsigned flags, int64_t now,
-              shmt_outcome *out)
+              double retry_after, const shmt_quota *q, const char *url,
+              unsigned flags, int64_t now, shmt_outcome *out)
 {
 	struct shmt_ring *r = ring(t);
 	struct shmt_response rsp = {
@@ -281,7 +284,8 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 		.attempt = tk->attempt ? tk->attempt : 1,
 	};
 	int64_t wait, end, margin = r->st->timing.margin;
-	int verdict, moved = 0;
+	uint64_t seq = UINT64_MAX;
+	int verdict, moved = 0, learned, woken = 0;
 
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
@@ -290,19 +294,31 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 	if (shmt_ring_valid(r, tk->seq)) {
 		int64_t sent = *shmt_ring_mono(r, tk->seq);
 
+		seq = tk->seq;
 		rsp.send = sent < now ? sent : now;
 		shmt_ring_set_status(r, tk->seq, status);
 		note(&t->seg, tk->seq, status, url);
 		moved = measured(r, tk, now);
 	}
+	shmt_learn_prepare(&rsp, q);
 	end = r->st->end_of_delay;
 	verdict = shmt_apply_response(r, &rsp, &wait);
-	/* a new delay, a late send or a larger margin: later, never earlier */
-	if (moved || r->st->end_of_delay != end ||
-	    r->st->timing.margin > margin)
+	learned =
+	    shmt_learn_response(r, &rsp, seq, q, r->st->end_of_delay != end);
+	/* the quota's pause counts for this request too */
+	if (verdict != SHMT_DONE && rsp.status > 0 &&
+	    shmt_sub_ns(r->st->end_of_delay, now) > wait)
+		wait = shmt_sub_ns(r->st->end_of_delay, now);
+	/* what was learned may free slots earlier: re-plan and wake; else
+	 * a new delay, a late send or a larger margin: later, never earlier */
+	if (learned)
+		woken = shmt_replan(r, now);
+	else if (moved || r->st->end_of_delay != end ||
+	         r->st->timing.margin > margin)
 		shmt_replan_later(r, now);
 	*out =
 	    (shmt_outcome){ .verdict = verdict, .delay = shmt_ns_to_sec(wait) };
+	return woken;
 }
 
 int
@@ -310,9 +326,18 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
             double retry_after, const char *url, unsigned flags,
             shmt_outcome *out)
 {
+	return shmt_record_quota(t, tk, status, retry_after, NULL, url, flags,
+	                         out);
+}
+
+int
+shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
+                  double retry_after, const shmt_quota *q, const char *url,
+                  unsigned flags, shmt_outcome *out)
+{
 	shmt_outcome o;
 	int64_t now;
-	int rc;
+	int rc, woken;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
@@ -321,8 +346,11 @@ shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
 		                         flags, out);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	record_locked(t, tk, status, retry_after, url, flags, now, &o);
+	woken =
+	    record_locked(t, tk, status, retry_after, q, url, flags, now, &o);
 	shmt_seg_unlock(&t->seg);
+	if (woken)
+		shmt_futex_wake_all(&t->seg.h->wake);
 	if (out)
 		*out = o;
 	return SHMT_OK;
@@ -367,7 +395,10 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 		                           flags, out, timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	record_locked(t, tk, status, retry_after, url, flags, now, &o);
+	/* waiters whose slots moved earlier wake now, before we may sleep */
+	if (record_locked(t, tk, status, retry_after, NULL, url, flags, now,
+	                  &o))
+		shmt_futex_wake_all(&t->seg.h->wake);
 	if (out)
 		*out = o;
 	/* the same request again, or the next one */
@@ -405,8 +436,12 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 
 	if (what & SHMT_RESET_BACKOFF)
 		st->backoff = 0;
-	if (what & SHMT_RESET_DELAY)
+	if (what & SHMT_RESET_DELAY) {
 		st->end_of_delay = 0;
+		shmt_learn_forget(&st->learn, 0);
+	}
+	if (what & SHMT_RESET_LEARNED)
+		shmt_learn_forget(&st->learn, 1);
 	if (what & SHMT_RESET_LOG)
 		shmt_ring_drop_before(ring(t),
 		                      shmt_ring_first_after(ring(t), now));
@@ -525,6 +560,7 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	s->capacity = r->cap;
 	s->repairs = st->repairs;
 	shmt_fill_timing(r->cfg, &st->timing, s);
+	shmt_learn_stat(r, now, s);
 }
 
 int

@@ -14,6 +14,8 @@ main(void)
 	srunner_add_suite(sr, defects_suite());
 	srunner_add_suite(sr, ring_suite());
 	srunner_add_suite(sr, retry_after_suite());
+	srunner_add_suite(sr, quota_suite());
+	srunner_add_suite(sr, learn_suite());
 	srunner_add_suite(sr, segment_suite());
 	srunner_add_suite(sr, multiproc_suite());
 	srunner_add_suite(sr, throttlectl_suite());
@@ -22,6 +24,7 @@ main(void)
 	srunner_add_suite(sr, integration_suite());
 	srunner_add_suite(sr, servers_suite());
 	srunner_add_suite(sr, arrivals_suite());
+	srunner_add_suite(sr, quota_servers_suite());
 	srunner_add_suite(sr, stress_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, install_suite());

@@ -60,5 +60,8 @@ Suite *tools_suite(void);
 Suite *faults_suite(void);
 Suite *conformance_suite(void);
 Suite *redis_suite(void);
+Suite *quota_suite(void);
+Suite *learn_suite(void);
+Suite *quota_servers_suite(void);
 
 #endif

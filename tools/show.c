@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "show_learn.h"
 
 int
 show_names_add(struct show_names *n, const char *name)
@@ -81,7 +82,8 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 		      "record --sent-at --rtt)\n",
 		      f);
 	if (c->nrates == 0)
-		fputs("  Rate:            unknown (only 429s pace requests)\n",
+		fputs("  Rate:            none configured (quota headers and "
+		      "429s pace requests)\n",
 		      f);
 	for (unsigned i = 0; i < c->nrates; i++) {
 		uint32_t sent = st->window_sends[i], max = c->rates[i].max;
@@ -92,6 +94,7 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 		        i + 1, max, c->rates[i].period, sent,
 		        c->rates[i].period, sent < max ? max - sent : 0);
 	}
+	show_learned(f, st);
 	if (st->next_slot > 0)
 		fprintf(f, "  Next free slot:  in %.3f s\n", st->next_slot);
 	else
@@ -163,6 +166,7 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 	fprintf(f, "\"requests\":%llu,\"n429\":%llu,\"retries\":%llu,",
 	        (unsigned long long)st->requests, (unsigned long long)st->n429,
 	        (unsigned long long)st->retries);
+	show_learned_json(f, st);
 	fprintf(f, "\"waited\":%.9g,\"repairs\":%llu,\"last_429\":", st->waited,
 	        (unsigned long long)st->repairs);
 	if (st->last_429 > 0)

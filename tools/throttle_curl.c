@@ -65,14 +65,23 @@ static const char usage_text[] =
 "  -s, --silent              no progress line, no warnings (errors still show)\n"
 "Retries:\n"
 "      --retries N           resends per URL, 429s included (default: the\n"
-"                            throttle's, 3)\n"
-"      --retry-max-time S    give up on a URL after S seconds in all\n"
+"                            throttle's, 3; with no limit known, as many as\n"
+"                            --retry-max-time allows)\n"
+"      --retry-max-time S    give up on a URL after S seconds in all (with\n"
+"                            no limit known and no --retries: 600)\n"
 "      --retry-status CODE   also back off and retry on CODE (repeatable)\n"
 "      --retry-connrefused   also retry refused connections\n"
 "Many URLs:\n"
 "      --jobs N              N transfers at once in this process; with no URL\n"
 "                            or '-', read URLs from stdin, one per line\n"
 "  -h, --help, --version\n"
+"\n"
+"Every response's rate-limit headers (RateLimit-Policy/RateLimit,\n"
+"RateLimit-*, X-RateLimit-*, OpenAI's, Anthropic's, retry-after-ms) pace\n"
+"all processes: none left, one shared pause until the reset (GitHub's 403\n"
+"too); little left, the rest spread over the time to it; an announced\n"
+"limit enforced beside yours.  A server that says nothing but 429 teaches\n"
+"a shared pace.  `throttlectl status NAME` shows what was learned.\n"
 "\n"
 "Exit status: 0 every URL answered (with --fail: below 400); 2 usage;\n"
 "22 --fail and a status of 400 or more; 23 the output cannot be written;\n"
@@ -499,8 +508,29 @@ struct args {
 	const char *name, *output;
 	unsigned long jobs;
 	int reconfigure;
+	/* --retries, --retry-max-time given */
+	int retries_given, max_time_given;
 	struct cli_config cc;
 };
+
+/* With no limit known, a URL is retried until --retry-max-time (this
+ * default), not a fixed count: only the server knows when it may go. */
+#define UNKNOWN_LIMIT_MAX_TIME 600.0
+
+/* The retries of a throttle whose limit is unknown: as many as fit in
+ * --retry-max-time, unless --retries says otherwise. */
+static void
+unknown_limit_retries(const struct args *a)
+{
+	shmt_config have;
+
+	if (a->retries_given || shmt_config_get(g.t, &have) != SHMT_OK ||
+	    have.nrates > 0)
+		return;
+	g.copts.max_retries = 1000;
+	if (!a->max_time_given)
+		g.copts.max_time = UNKNOWN_LIMIT_MAX_TIME;
+}
 
 /* A time limit for libcurl, which takes milliseconds in a long. */
 static int
@@ -533,6 +563,7 @@ option(struct args *a, int opt, const char *arg)
 		return seconds_arg("--connect-timeout", arg,
 		                   &g.connect_timeout);
 	case O_RETRY_MAX_TIME:
+		a->max_time_given = 1;
 		return cli_seconds(arg, &g.copts.max_time)
 		           ? cli_usage_error("invalid --retry-max-time '%s'",
 		                             arg)
@@ -557,6 +588,7 @@ option(struct args *a, int opt, const char *arg)
 			return cli_usage_error(
 			    "invalid --retries '%s' (0 to 1000)", arg);
 		g.copts.max_retries = (int)n;
+		a->retries_given = 1;
 		return 0;
 	case O_RETRY_STATUS:
 		if (cli_count(arg, 100, 599, &n) ||
@@ -667,8 +699,10 @@ main(int argc, char **argv)
 		rc = cli_fail(SHMT_ESYS, "curl_global_init");
 		goto done;
 	}
-	if ((rc = open_throttle(a.name, &a.cc, a.reconfigure)) == 0)
+	if ((rc = open_throttle(a.name, &a.cc, a.reconfigure)) == 0) {
+		unknown_limit_retries(&a);
 		rc = run_jobs(urls, n, a.jobs ? (unsigned)a.jobs : 1);
+	}
 	shmt_close(g.t);
 	curl_global_cleanup();
 	if (g.out != stdout && fclose(g.out) != 0 && rc == 0) {

@@ -12,7 +12,9 @@
 
 #include "cli.h"
 #include "clock.h" /* the library's clocks: the tools link it statically */
+#include "headers.h"
 #include "show.h"
+#include "spark.h"
 
 /* clang-format off */
 static const char usage_text[] =
@@ -26,14 +28,24 @@ static const char usage_text[] =
 "  status NAME [--json]                      configuration, window, delay, totals\n"
 "  list [--json]                             every throttle you may open\n"
 "  log NAME [-n N] [--json]                  the newest log entries (default 20)\n"
-"  reset NAME [--backoff] [--delay] [--log] [--counters] [--all]\n"
-"                                            clear state (default: backoff and\n"
-"                                            delay) and wake every waiter\n"
+"  reset NAME [--backoff] [--delay] [--log] [--counters] [--learned]\n"
+"         [--all]                            clear state (default: backoff and\n"
+"                                            delay, with the pause and pace\n"
+"                                            refusals taught) and wake every\n"
+"                                            waiter; --learned: the announced\n"
+"                                            limit too\n"
 "  remove NAME                               delete the throttle\n"
-"  watch NAME [--interval S] [--count N]     status, refreshed in place\n"
+"  watch NAME [--interval S] [--count N]     status, refreshed in place, and the\n"
+"                                            last minute's rate against the\n"
+"                                            limits in force\n"
 "  acquire NAME [--timeout S] [--ticket T]   wait for a slot, print a ticket\n"
 "  record NAME STATUS [--ticket T] [--retry-after V] [--date D] [--url U]\n"
 "         [--retry] [--wait]                 report a response (exit 10: retry)\n"
+"         [--headers FILE]                   its headers as `curl -D FILE` saved\n"
+"                                            them: quota headers (RateLimit,\n"
+"                                            X-RateLimit-*, OpenAI, Anthropic...)\n"
+"                                            pace every process, Retry-After and\n"
+"                                            Date stand in for the options\n"
 "         [--sent-at EPOCH] [--rtt S]        when the request left (date +%s.%N)\n"
 "                                            and its round trip: they feed the\n"
 "                                            adaptive margin\n"
@@ -125,7 +137,7 @@ static int g_json, g_mode = 0600;
 static double g_timeout = -1, g_interval = 1;
 static unsigned long g_n = 20, g_count;
 static unsigned g_reset;
-static const char *g_ticket, *g_retry_after, *g_date, *g_url;
+static const char *g_ticket, *g_retry_after, *g_date, *g_url, *g_headers;
 /* record --sent-at (epoch seconds) and --rtt (seconds); < 0: not given */
 static double g_sent_at = -1, g_rtt = -1;
 static int g_retry, g_wait;
@@ -146,12 +158,14 @@ enum {
 	O_DELAY,
 	O_LOG,
 	O_COUNTERS,
+	O_LEARNED,
 	O_ALL,
 	O_GROUP,
 	O_SENT_AT,
 	O_RTT,
 	O_BACKEND,
-	O_PASSWORD_FILE
+	O_PASSWORD_FILE,
+	O_HEADERS
 };
 
 static const struct option long_opts[] = {
@@ -170,10 +184,12 @@ static const struct option long_opts[] = {
 	{ "wait", no_argument, NULL, O_WAIT },
 	{ "sent-at", required_argument, NULL, O_SENT_AT },
 	{ "rtt", required_argument, NULL, O_RTT },
+	{ "headers", required_argument, NULL, O_HEADERS },
 	{ "backoff", no_argument, NULL, O_BACKOFF },
 	{ "delay", no_argument, NULL, O_DELAY },
 	{ "log", no_argument, NULL, O_LOG },
 	{ "counters", no_argument, NULL, O_COUNTERS },
+	{ "learned", no_argument, NULL, O_LEARNED },
 	{ "all", no_argument, NULL, O_ALL },
 	{ "backend", required_argument, NULL, O_BACKEND },
 	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
@@ -236,6 +252,7 @@ handle(int opt, const char *arg)
 	case O_RETRY_AFTER: g_retry_after = arg; return 0;
 	case O_DATE: g_date = arg; return 0;
 	case O_URL: g_url = arg; return 0;
+	case O_HEADERS: g_headers = arg; return 0;
 	case O_RETRY: g_retry = 1; return 0;
 	case O_WAIT: g_wait = 1; return 0;
 	case O_SENT_AT:
@@ -254,6 +271,7 @@ handle(int opt, const char *arg)
 	case O_DELAY: g_reset |= SHMT_RESET_DELAY; return 0;
 	case O_LOG: g_reset |= SHMT_RESET_LOG; return 0;
 	case O_COUNTERS: g_reset |= SHMT_RESET_COUNTERS; return 0;
+	case O_LEARNED: g_reset |= SHMT_RESET_LEARNED; return 0;
 	case O_ALL: g_reset |= SHMT_RESET_ALL; return 0;
 	default: return cli_usage_error("unknown option");
 	}
@@ -423,6 +441,7 @@ cmd_watch(const char *name, int argc, char **argv)
 		else if (i)
 			fputc('\n', stdout);
 		show_status(stdout, name, &st);
+		spark_show(stdout, t, &st);
 		fflush(stdout);
 	}
 	shmt_close(t);
@@ -639,13 +658,34 @@ measures(shmt_ticket *tk)
 		tk->rtt_ns = shmt_sec_to_ns(g_rtt);
 }
 
+/* --headers FILE: the quota its last response announced; its Retry-After
+ * and Date stand in for --retry-after and --date when those are absent. */
+static int
+headers_arg(shmt_throttle *t, struct headers_file *hf, shmt_quota *q)
+{
+	shmt_config cfg;
+
+	if (headers_read(g_headers, hf) != 0)
+		return cli_fail(SHMT_ESYS, "read --headers '%s'", g_headers);
+	if (!g_retry_after)
+		g_retry_after = headers_get(hf, "retry-after");
+	if (!g_date)
+		g_date = headers_get(hf, "date");
+	shmt_config_get(t, &cfg);
+	shmt_quota_parse(hf->h, hf->n, shmt_ns_to_sec(shmt_wall_ns()),
+	                 cfg.retry_after_max, q);
+	return 0;
+}
+
 static int
 cmd_record(const char *name, int argc, char **argv)
 {
+	struct headers_file hf = { 0 };
 	unsigned long status;
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_outcome out;
+	shmt_quota q;
 	int rc;
 
 	if (argc != 1 || cli_count(argv[0], 0, 999, &status))
@@ -662,9 +702,15 @@ cmd_record(const char *name, int argc, char **argv)
 	measures(&tk);
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
-	rc = shmt_record(t, &tk, (int)status, retry_after_arg(t, &tk), g_url,
-	                 g_retry ? SHMT_RECORD_RETRY : 0, &out);
+	if (g_headers && (rc = headers_arg(t, &hf, &q)) != 0) {
+		shmt_close(t);
+		return rc;
+	}
+	rc = shmt_record_quota(t, &tk, (int)status, retry_after_arg(t, &tk),
+	                       g_headers ? &q : NULL, g_url,
+	                       g_retry ? SHMT_RECORD_RETRY : 0, &out);
 	shmt_close(t);
+	headers_free(&hf);
 	if (rc != SHMT_OK)
 		return cli_fail(rc, "record in '%s'", name);
 	if (out.verdict == SHMT_RETRY && g_wait)
@@ -678,11 +724,11 @@ cmd_record(const char *name, int argc, char **argv)
 static const int o_json[] = { O_JSON, 0 };
 static const int o_create[] = { O_MODE, 0 };
 static const int o_log[] = { O_JSON, 'n', 0 };
-static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_ALL, 0 };
+static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_LEARNED, O_ALL, 0 };
 static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
 static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
 static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT,
-				O_SENT_AT, O_RTT, 0 };
+				O_SENT_AT, O_RTT, O_HEADERS, 0 };
 static const int o_run[] = { O_TIMEOUT, 0 };
 
 /* name, run, positional, needs_name, opts, config */

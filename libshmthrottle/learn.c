@@ -1,0 +1,384 @@
+/* learn.c - the quota the server announces, and the rate its refusals
+ * teach, as pacing rules beside the configured rates (see docs/design.md,
+ * "Quota headers and learning"). */
+#include "learn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ring.h"
+#include "timing.h"
+
+/* The status's new fields came from its reserved space: its size holds. */
+_Static_assert(sizeof(shmt_stat) == 1000, "shmt_stat changed size: ABI");
+_Static_assert(sizeof(shmt_quota) == 144, "shmt_quota changed size: ABI");
+
+static int64_t
+max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int64_t
+min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The announced limit as a spacing (n, p): at most n sends in p.  A limit
+ * larger than half the log is scaled down to fit it, same rate.  0 if
+ * there is none. */
+static uint32_t
+window_rule(const struct shmt_ring *r, int64_t *p)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	uint32_t n = l->max;
+	int64_t period = min64(l->period, r->cfg->retry_after_max);
+
+	if (n == 0 || period <= 0)
+		return 0;
+	if (n > r->cap / 2) {
+		n = r->cap / 2;
+		period = (int64_t)((double)period * n / l->max);
+	}
+	*p = shmt_add_ns(period, shmt_margin(r->cfg, &r->st->timing, period));
+	return n;
+}
+
+/* The pause the quota calls for lies within this of now, or it is
+ * ignored (a peer's garbage, or an old quota). */
+static int
+quota_valid(const struct shmt_ring *r, int64_t now)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	int64_t ahead = shmt_sub_ns(l->q_reset, now);
+
+	return l->q_reset > 0 && l->q_from <= now && l->q_from <= l->q_reset &&
+	       ahead <= shmt_add_ns(r->cfg->retry_after_max, SHMT_NS) &&
+	       l->q_budget <= r->cap;
+}
+
+/* The k-th send after the quota was read: the budget spread over the time
+ * to the reset when it is low, then nothing before the reset. */
+static int64_t
+quota_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	uint64_t k;
+	double span;
+
+	if (seq < l->q_seq || !quota_valid(r, now))
+		return INT64_MIN;
+	k = seq - l->q_seq;
+	if (k >= l->q_budget)
+		return l->q_reset;
+	/* plenty left (over half the limit): no need to spread */
+	if (l->max > 0 && l->q_budget > l->max / 2)
+		return INT64_MIN;
+	span = (double)shmt_sub_ns(l->q_reset, l->q_from);
+	return shmt_add_ns(l->q_from,
+	                   (int64_t)(span * (double)k / l->q_budget));
+}
+
+int64_t
+shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	const struct shmt_state *st = r->st;
+	const struct shmt_learn *l = &st->learn;
+	int64_t t = INT64_MIN, p;
+	uint32_t n;
+
+	if (seq > st->tail) {
+		int64_t prev = *shmt_ring_mono(r, seq - 1);
+
+		/* nothing known: one request first, the next on its answer */
+		if (r->cfg->nrates == 0 && !l->heard && l->max == 0)
+			t = shmt_add_ns(prev, SHMT_PROBE_WAIT);
+		if (l->pace > 0)
+			t = max64(
+			    t, shmt_add_ns(
+			           prev, min64(l->pace, r->cfg->backoff_max)));
+	}
+	if ((n = window_rule(r, &p)) > 0 && seq >= st->tail + n)
+		t = max64(t, shmt_add_ns(*shmt_ring_mono(r, seq - n), p));
+	return max64(t, quota_at(r, seq, now));
+}
+
+void
+shmt_learn_prepare(struct shmt_response *rsp, const shmt_quota *q)
+{
+	int64_t since_send = max64(0, shmt_sub_ns(rsp->now, rsp->send));
+
+	if (!q || rsp->status <= 0)
+		return;
+	if (rsp->retry_after < 0 && q->retry_after >= 0)
+		rsp->retry_after =
+		    shmt_add_ns(shmt_sec_to_ns(q->retry_after), since_send);
+	/* GitHub's 403 (and a 429) with the quota used up: "after the
+	 * reset", not final */
+	if (q->dialect != SHMT_QUOTA_NONE && q->remaining == 0 &&
+	    q->reset >= 0 && (rsp->status == 403 || rsp->status == 429)) {
+		rsp->flags |= SHMT_RECORD_RETRY;
+		if (rsp->retry_after < 0)
+			rsp->retry_after =
+			    shmt_add_ns(shmt_sec_to_ns(q->reset), since_send);
+	}
+}
+
+/* A window nobody announced: the longest time to a reset seen, rounded
+ * up to the usual windows (a reset is at most one window away). */
+static int64_t
+usual_window(double reset)
+{
+	static const double usual[] = { 1,    2,    5,    10,    15,    20,
+		                        30,   60,   120,  300,   600,   900,
+		                        1800, 3600, 7200, 21600, 43200, 86400 };
+
+	for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++)
+		if (reset <= usual[i] * 1.001)
+			return shmt_sec_to_ns(usual[i]);
+	return shmt_sec_to_ns(reset);
+}
+
+/* The announced limit, and its window (announced, or estimated). */
+static void
+learn_limit(struct shmt_learn *l, const shmt_quota *q, int64_t cap)
+{
+	int64_t w;
+
+	if (q->limit == 0)
+		return;
+	if (l->max != q->limit || l->dialect != (uint32_t)q->dialect)
+		l->period_announced = 0;
+	l->max = q->limit;
+	l->dialect = (uint32_t)q->dialect;
+	snprintf(l->header, sizeof(l->header), "%s", q->header);
+	if (q->window > 0) {
+		l->period = min64(shmt_sec_to_ns(q->window), cap);
+		l->period_announced = 1;
+	} else if (!l->period_announced && q->reset > 0) {
+		w = min64(usual_window(q->reset), cap);
+		if (w > l->period)
+			l->period = w;
+	}
+}
+
+/* The quota left, less the requests already on their way (sent after
+ * this one, before now: the server has not counted them yet). */
+static int
+learn_quota(struct shmt_ring *r, const struct shmt_response *rsp,
+            const shmt_quota *q)
+{
+	struct shmt_learn *l = &r->st->learn;
+	const struct shmt_scfg *c = r->cfg;
+	int64_t reset, low, margin = shmt_margin(c, &r->st->timing, SHMT_NS);
+	uint64_t due = shmt_ring_first_after(r, rsp->now), on_way, budget;
+	int earlier;
+
+	if (q->remaining < 0 || q->reset < 0)
+		return 0;
+	/* the cap holds, margin included (the horizon checks it) */
+	reset = shmt_add_ns(rsp->now,
+	                    min64(shmt_add_ns(shmt_sec_to_ns(q->reset), margin),
+	                          c->retry_after_max));
+	/* A reset in whole seconds is rounded up: the real one lies in the
+	 * second before.  Readings of one window (fewer left, overlapping
+	 * seconds) narrow it, else each reading would carry the rounding. */
+	low = q->reset >= 1 && q->reset == floor(q->reset)
+	          ? shmt_sub_ns(reset, SHMT_NS)
+	          : reset;
+	if (quota_valid(r, rsp->now) && q->remaining < l->q_remaining &&
+	    low < l->q_reset && l->q_low < reset) {
+		reset = min64(reset, l->q_reset);
+		low = max64(low, l->q_low);
+	}
+	on_way = due - shmt_ring_first_after(r, rsp->send);
+	budget = (uint64_t)q->remaining > on_way
+	             ? (uint64_t)q->remaining - on_way
+	             : 0;
+	if (budget > r->cap)
+		budget = r->cap;
+	earlier = !quota_valid(r, rsp->now) || reset < l->q_reset ||
+	          budget > l->q_budget;
+	l->q_seq = due;
+	l->q_from = rsp->now;
+	l->q_reset = reset;
+	l->q_low = low;
+	l->q_budget = (uint32_t)budget;
+	l->q_remaining = (uint32_t)q->remaining;
+	/* used up: one shared pause until the reset, for every process */
+	if (budget == 0)
+		r->st->end_of_delay = max64(r->st->end_of_delay, reset);
+	return earlier;
+}
+
+/* The rate the server granted since ok_since: the sends before `seq` it
+ * did not refuse, over the time from ok_since to the end of the pause it
+ * now asks for ("n successes, then wait": n over the whole cycle). */
+static double
+granted(const struct shmt_ring *r, const struct shmt_response *rsp,
+        uint64_t seq, int64_t since)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	int64_t end = max64(r->st->end_of_delay, rsp->now);
+	double n = (double)l->ok_count, span;
+
+	if (shmt_ring_has(r, seq)) {
+		uint64_t a = shmt_ring_first_after(r, shmt_sub_ns(since, 1));
+
+		if (a < seq)
+			n = (double)(seq - a - shmt_ring_count429(r, a, seq));
+		else
+			n = 0;
+	}
+	span = shmt_ns_to_sec(shmt_sub_ns(end, since));
+	return span > 1e-6 ? n / span : 0;
+}
+
+static void
+set_rate(struct shmt_learn *l, const struct shmt_scfg *c, double rate)
+{
+	double floor_rate = 1 / shmt_ns_to_sec(c->backoff_max);
+
+	if (!(rate >= floor_rate))
+		rate = floor_rate;
+	if (rate > 1e6)
+		rate = 1e6;
+	l->pace = (int64_t)(SHMT_NS / rate);
+}
+
+/* A refusal.  One that began a pause: the rate becomes what the server
+ * granted over the cycle, the first time; later, that clamped between
+ * half and SHMT_LEARN_DOWN of the rate before.  The others of the first
+ * pause (refused in the same burst) only lower the first estimate. */
+static void
+refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
+        int new_pause)
+{
+	struct shmt_learn *l = &r->st->learn;
+	double cur = l->pace > 0 ? SHMT_NS / (double)l->pace : 0, est;
+
+	if (l->ok_since > rsp->send) {
+		/* sent before the pause began: in the first one, it lowers
+		 * the first estimate (the burst's first refusals) */
+		est = granted(r, rsp, seq, l->cycle);
+		if (l->episodes == 1 && est < cur && est > 0)
+			set_rate(l, r->cfg, est);
+		return;
+	}
+	if (!new_pause)
+		return;
+	est = granted(r, rsp, seq, l->ok_since);
+	if (l->episodes == 0 || cur <= 0)
+		set_rate(l, r->cfg, est);
+	else
+		set_rate(l, r->cfg,
+		         fmin(SHMT_LEARN_DOWN * cur, fmax(cur / 2, est)));
+	l->episodes++;
+	l->ok_count = 0;
+	l->cycle = l->ok_since;
+	l->ok_since = max64(r->st->end_of_delay, rsp->now);
+}
+
+static void
+succeeded(struct shmt_learn *l)
+{
+	double rate;
+
+	l->ok_count++;
+	if (l->pace <= 0)
+		return;
+	rate = SHMT_NS / (double)l->pace;
+	rate += SHMT_LEARN_UP * fmin(rate, 1.0);
+	l->pace = max64(1000, (int64_t)(SHMT_NS / rate));
+}
+
+int
+shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
+                    uint64_t seq, const shmt_quota *q, int new_pause)
+{
+	struct shmt_learn *l = &r->st->learn;
+	int quota = q && q->dialect != SHMT_QUOTA_NONE, earlier = 0;
+	int64_t pace = l->pace;
+
+	/* any answer ends the probe, even a transport error's: the next
+	 * request need not wait for more */
+	if (!l->heard) {
+		l->heard = 1;
+		l->ok_since = rsp->send;
+		earlier = 1;
+	}
+	if (rsp->status <= 0)
+		return earlier;
+	if (quota) {
+		learn_limit(l, q, r->cfg->retry_after_max);
+		/* the server says enough: no guessing beside it */
+		l->pace = 0;
+		return learn_quota(r, rsp, q) || earlier || pace > 0;
+	}
+	/* a configured or announced limit is not second-guessed */
+	if (r->cfg->nrates > 0 || l->max > 0)
+		return earlier;
+	if (rsp->status >= 100 && rsp->status <= 399)
+		succeeded(l);
+	else if (rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY))
+		refused(r, rsp, seq, new_pause);
+	return earlier || (l->pace > 0 && l->pace < pace);
+}
+
+int64_t
+shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c)
+{
+	const struct shmt_learn *l = &st->learn;
+	int64_t step = SHMT_PROBE_WAIT;
+
+	if (l->max > 0)
+		step = max64(step, min64(l->period, c->retry_after_max));
+	if (l->pace > 0)
+		step = max64(step, min64(l->pace, c->backoff_max));
+	return step;
+}
+
+void
+shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s)
+{
+	const struct shmt_learn *l = &r->st->learn;
+
+	s->probing = r->cfg->nrates == 0 && !l->heard && l->max == 0;
+	s->quota_remaining = -1;
+	if (l->max > 0 && l->period > 0) {
+		s->learned_max = l->max;
+		s->learned_dialect = (int)l->dialect;
+		s->learned_period =
+		    shmt_ns_to_sec(min64(l->period, r->cfg->retry_after_max));
+		s->learned_period_announced = l->period_announced != 0;
+		memcpy(s->learned_header, l->header, sizeof(s->learned_header));
+		s->learned_header[sizeof(s->learned_header) - 1] = '\0';
+	}
+	if (quota_valid(r, now) && l->q_reset > now) {
+		s->quota_remaining = l->q_remaining;
+		s->quota_reset = shmt_ns_to_sec(l->q_reset - now);
+	}
+	if (l->pace > 0)
+		s->learned_rate =
+		    SHMT_NS / (double)min64(l->pace, r->cfg->backoff_max);
+}
+
+void
+shmt_learn_forget(struct shmt_learn *l, int all)
+{
+	if (all) {
+		*l = (struct shmt_learn){ 0 };
+		return;
+	}
+	l->q_seq = 0;
+	l->q_from = l->q_reset = l->q_low = 0;
+	l->q_budget = l->q_remaining = 0;
+	l->pace = 0;
+	l->ok_count = 0;
+	l->ok_since = 0;
+	l->episodes = 0;
+	l->cycle = 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * learn.h - what the server says of its quota (headers) and what its
+ * refusals teach, as rules the pacing enforces beside the configured
+ * rates.  Pure, like policy.h: the caller holds the lock and passes the
+ * time; every value read from the segment is bounded here.
+ */
+#ifndef SHMT_LEARN_H
+#define SHMT_LEARN_H
+
+#include "clock.h"
+#include "policy.h"
+
+/* No limit known, nothing heard yet: each send waits at most this long
+ * for the answer to the one before it (the probe). */
+#define SHMT_PROBE_WAIT (1 * SHMT_NS)
+/* Added to the rate learned from refusals per success, requests/s (at
+ * most 0.5 % of the rate per success below 1 request/s): 0.5 % a second. */
+#define SHMT_LEARN_UP 0.005
+/* The rate after a refusal is at most this share of the one before. */
+#define SHMT_LEARN_DOWN 0.95
+
+/* The earliest time the log entry `seq` may be sent under the learned
+ * rules (the probe, the announced limit, the quota left, the pace);
+ * INT64_MIN if none applies. */
+int64_t shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq,
+                            int64_t now);
+/* Before the response is applied: a 403 or 429 whose quota is used up is
+ * retryable, with the reset as its Retry-After; retry-after-ms counts as
+ * Retry-After.  q may be NULL. */
+void shmt_learn_prepare(struct shmt_response *rsp, const shmt_quota *q);
+/* After it is applied (the shared delay already updated; `new_pause`: it
+ * began a new one): the quota, the probe, the pace.  seq: the request's
+ * log entry (not in the log: unknown).  Returns 1 if a reservation may
+ * now be due earlier (re-plan and wake the waiters). */
+int shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
+                        uint64_t seq, const shmt_quota *q, int new_pause);
+/* The longest spacing the learned rules may put between two sends, ns: the
+ * horizon of a reservation grows with it. */
+/* A reset: forget the quota's pause and the learned pace; with `all`,
+ * the announced limit too. */
+void shmt_learn_forget(struct shmt_learn *l, int all);
+int64_t shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c);
+/* The learned rules as the status shows them. */
+void shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s);
+
+#endif

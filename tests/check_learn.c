@@ -1,0 +1,396 @@
+/* check_learn.c - what quota headers and refusals do to the pacing, with
+ * an injected clock: the pause until the reset, the rest spread over the
+ * time left, the announced limit beside the configured one, the probe,
+ * the pace learned from refusals, and garbage in the segment bounded. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "internal.h"
+#include "learn.h"
+#include "policy.h"
+#include "ring.h"
+#include "testutil.h"
+
+/* the configured margin (0.005 s): the quota's reset is pushed by it */
+#define M (5 * MS)
+
+static shmt_quota
+quota(uint32_t limit, double window, int64_t remaining, double reset)
+{
+	return (shmt_quota){ .dialect = SHMT_QUOTA_XRATELIMIT,
+		             .limit = limit,
+		             .window = window,
+		             .remaining = remaining,
+		             .reset = reset,
+		             .retry_after = -1 };
+}
+
+static struct shmt_response
+answer(int64_t send, int64_t now, int status)
+{
+	return (struct shmt_response){ .now = now,
+		                       .send = send,
+		                       .retry_after = -1,
+		                       .status = status,
+		                       .attempt = 1 };
+}
+
+/* Record a response of entry seq through the same steps shmt_record does. */
+static int
+record(struct shmt_ring *r, uint64_t seq, struct shmt_response rsp,
+       const shmt_quota *q)
+{
+	int64_t wait, end;
+	int v;
+
+	if (shmt_ring_has(r, seq))
+		shmt_ring_set_status(r, seq, rsp.status);
+	shmt_learn_prepare(&rsp, q);
+	end = r->st->end_of_delay;
+	v = shmt_apply_response(r, &rsp, &wait);
+	if (shmt_learn_response(r, &rsp, seq, q, r->st->end_of_delay != end))
+		shmt_replan(r, rsp.now);
+	return v;
+}
+
+START_TEST(a_used_up_quota_pauses_everyone_until_the_reset_even_on_403)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(60, 0, 0, 30);
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	/* GitHub: 403, remaining 0, no Retry-After: retry after the reset */
+	ck_assert_int_eq(record(r, 0, answer(now, now + MS, 403), &q),
+	                 SHMT_RETRY);
+	ck_assert_int_eq(r->st->end_of_delay, now + MS + 30 * NS + M);
+	/* every new request waits for it */
+	ck_assert_int_eq(shmt_admit_at(r, r->st->head, now + 2 * MS),
+	                 now + MS + 30 * NS + M);
+	/* a 403 with quota left is final */
+	q.remaining = 5;
+	ck_assert_int_eq(record(r, 0, answer(now, now + MS, 403), &q),
+	                 SHMT_DONE);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(a_low_quota_is_spread_over_the_time_left)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 4, 2);
+	int64_t now = 100 * NS, span = 2 * NS + M;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, now, 200), &q);
+	/* 4 left of 20, 2 s to the reset: one every half of it */
+	for (uint64_t k = 0; k < 4; k++)
+		ck_assert_int_eq(shmt_admit_at(r, 1 + k, now),
+		                 now + (int64_t)k * span / 4);
+	/* the fifth waits for the reset */
+	ck_assert_int_eq(shmt_admit_at(r, 5, now), now + span);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(requests_on_their_way_count_against_the_quota)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 3, 1);
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	/* the answered request, then three sent after it, not yet counted */
+	for (int i = 0; i < 4; i++)
+		shmt_ring_append(r, now + i * MS);
+	ck_assert_int_eq(record(r, 0, answer(now, now + 10 * MS, 200), &q),
+	                 SHMT_DONE);
+	/* 3 left, 3 on their way: nothing more before the reset */
+	ck_assert_int_eq(r->st->learn.q_budget, 0);
+	ck_assert_int_eq(shmt_admit_at(r, 4, now + 10 * MS),
+	                 now + 10 * MS + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(plenty_left_is_not_spread)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 1, 15, 1);
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, now, 200), &q);
+	/* 15 of 20 left: they may go at once (the window rule allows 20) */
+	for (uint64_t k = 1; k <= 15; k++)
+		shmt_ring_append(r, shmt_admit_at(r, k, now));
+	ck_assert_int_eq(*shmt_ring_mono(r, 15), now);
+	/* the 16th waits for the reset */
+	ck_assert_int_eq(shmt_admit_at(r, 16, now), now + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(the_announced_limit_holds_beside_a_configured_one)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(64, &c);
+	shmt_quota q = quota(5, 1, -1, -1);
+	int64_t now = 100 * NS;
+
+	for (int i = 0; i < 10; i++)
+		shmt_ring_append(r, now);
+	/* configured 10/s: the 11th after a second */
+	ck_assert_int_eq(shmt_admit_at(r, 10, now), now + NS + M);
+	/* a looser announced limit changes nothing ... */
+	q.limit = 50;
+	record(r, 9, answer(now, now, 200), &q);
+	ck_assert_int_eq(shmt_admit_at(r, 10, now), now + NS + M);
+	/* ... a stricter one holds: 5 per second */
+	q.limit = 5;
+	record(r, 9, answer(now, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.max, 5);
+	ck_assert_int_eq(shmt_admit_at(r, 5, now), now + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(an_unannounced_window_is_the_longest_reset_rounded_up)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(100, 0, 90, 41.5);
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(256, &c);
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.period, 60 * NS);
+	q.reset = 7;
+	record(r, 0, answer(now, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.period, 60 * NS);
+	ck_assert_int_eq(r->st->learn.period_announced, 0);
+	/* announced: it wins */
+	q.window = 3600;
+	record(r, 0, answer(now, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.period, 3600 * NS);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(nothing_known_one_request_goes_first)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	shmt_ring_append(r, shmt_admit_at(r, 1, now));
+	/* the second waits for the first's answer, at most a second */
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + SHMT_PROBE_WAIT);
+	/* its answer (no quota header) frees it */
+	record(r, 0, answer(now, now + 3 * MS, 200), NULL);
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + 3 * MS);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(refusals_teach_a_pace_that_follows_them)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	struct shmt_response rsp;
+	int64_t now = 100 * NS, pace;
+
+	shmt_config_init(&c);
+	r = ring_new(256, &c);
+	/* 32 at once; the server (20 per second) refuses the last 12 */
+	for (int i = 0; i < 32; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	for (uint64_t s = 31; s >= 20; s--)
+		record(r, s, answer(now, now + 2 * MS, 429), NULL);
+	/* 20 granted over the cycle (1 s pause from the send): ~20/s */
+	pace = r->st->learn.pace;
+	ck_assert_int_ge(pace, 49 * MS);
+	ck_assert_int_le(pace, 51 * MS);
+	/* after the pause, one every pace, no rush */
+	now = r->st->end_of_delay;
+	shmt_ring_append(r, shmt_admit_at(r, 32, now));
+	ck_assert_int_eq(shmt_admit_at(r, 33, now),
+	                 *shmt_ring_mono(r, 32) + pace);
+	/* successes raise it slowly: 0.005/s each */
+	for (uint64_t s = 1; s < 20; s++)
+		record(r, s, answer(now, now, 200), NULL);
+	ck_assert_int_lt(r->st->learn.pace, pace);
+	ck_assert_int_gt(r->st->learn.pace, pace * 99 / 100);
+	/* a later refusal lowers it, by 5 % at least, half at most */
+	pace = r->st->learn.pace;
+	rsp = answer(now + 2 * NS, now + 2 * NS, 429);
+	shmt_ring_append(r, now + 2 * NS);
+	record(r, r->st->head - 1, rsp, NULL);
+	ck_assert_int_ge(r->st->learn.pace, pace * 20 / 19);
+	ck_assert_int_le(r->st->learn.pace, pace * 2);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(a_configured_limit_is_not_second_guessed)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(64, &c);
+	int64_t now = 100 * NS;
+
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, now, 429), NULL);
+	ck_assert_int_eq(r->st->learn.pace, 0);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(garbage_in_the_segment_is_bounded)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	struct shmt_learn *l;
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	l = &r->st->learn;
+	l->heard = 1;
+	shmt_ring_append(r, now);
+	shmt_ring_append(r, now);
+	/* a reset a year away, a budget beyond the log: ignored */
+	l->q_from = now;
+	l->q_reset = now + 365LL * 86400 * NS;
+	l->q_seq = 0;
+	ck_assert_int_le(shmt_admit_at(r, 1, now), now);
+	l->q_reset = now + NS;
+	l->q_budget = 1000;
+	ck_assert_int_le(shmt_admit_at(r, 1, now), now);
+	l->q_reset = 0;
+	/* a window of a century and a pace of a year: capped at the
+	 * configuration's retry_after_max and backoff_max */
+	l->max = 1;
+	l->period = INT64_MAX;
+	l->pace = INT64_MAX;
+	ck_assert_int_le(shmt_admit_at(r, 1, now),
+	                 now + 21600 * NS + 2161 * MS);
+	ck_assert_int_le(shmt_learn_step(r->st, r->cfg), 21600 * NS);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(the_status_says_what_was_learned)
+{
+	const char *name = test_name("learnstat");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_quota q = quota(60, 0, 0, 30);
+
+	shmt_config_init(&c);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_set_clock(t, fake_mono, fake_wall);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(st.probing, 1);
+	ck_assert_int_eq(st.quota_remaining, -1);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	snprintf(q.header, sizeof(q.header), "x-ratelimit-limit");
+	ck_assert_int_eq(shmt_record_quota(t, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert_double_eq_tol(out.delay, 30.005, 1e-6);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(st.probing, 0);
+	ck_assert_uint_eq(st.learned_max, 60);
+	ck_assert_double_eq(st.learned_period, 30);
+	ck_assert_int_eq(st.learned_period_announced, 0);
+	ck_assert_int_eq(st.learned_dialect, SHMT_QUOTA_XRATELIMIT);
+	ck_assert_str_eq(st.learned_header, "x-ratelimit-limit");
+	ck_assert_int_eq(st.quota_remaining, 0);
+	ck_assert_double_eq_tol(st.delay_remaining, 30.005, 1e-6);
+	/* another process cannot go before the reset */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EAGAIN);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+START_TEST(a_reset_forgets_the_pause_then_everything_learned)
+{
+	const char *name = test_name("learnreset");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_quota q = quota(60, 0, 0, 30);
+
+	shmt_config_init(&c);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_set_clock(t, fake_mono, fake_wall);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(t, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	/* the operator clears the pause: requests go at once, the limit
+	 * the server announced stays */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 60);
+	/* a plan changed: forget what the server said */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_LEARNED), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 0);
+	ck_assert_int_eq(shmt_reset(t, 0x20), SHMT_EINVAL);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
+Suite *
+learn_suite(void)
+{
+	Suite *s = suite_create("learn");
+	TCase *tc = tcase_create("rules");
+
+	tcase_add_test(
+	    tc, a_used_up_quota_pauses_everyone_until_the_reset_even_on_403);
+	tcase_add_test(tc, a_low_quota_is_spread_over_the_time_left);
+	tcase_add_test(tc, requests_on_their_way_count_against_the_quota);
+	tcase_add_test(tc, plenty_left_is_not_spread);
+	tcase_add_test(tc, the_announced_limit_holds_beside_a_configured_one);
+	tcase_add_test(tc,
+	               an_unannounced_window_is_the_longest_reset_rounded_up);
+	tcase_add_test(tc, nothing_known_one_request_goes_first);
+	tcase_add_test(tc, refusals_teach_a_pace_that_follows_them);
+	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
+	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
+	tcase_add_test(tc, the_status_says_what_was_learned);
+	tcase_add_test(tc, a_reset_forgets_the_pause_then_everything_learned);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,208 @@
+/* check_quota_servers.c - the limit NOT given to the client: independent
+ * `xargs -P 8` pipelines of throttle-curl against a server of each header
+ * dialect (scripts/ratelimit-server: GitHub's 403, the IETF draft and its
+ * older form, OpenAI's durations, Anthropic's dates) and one that says
+ * nothing but 429.  Every URL answered; refusals counted at the server,
+ * never time. */
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#ifndef TOOLS_DIR
+#error "TOOLS_DIR and SOURCE_DIR must be defined"
+#endif
+#define TCURL TOOLS_DIR "/throttle-curl"
+#define CTL TOOLS_DIR "/throttlectl"
+#define SCRIPTS SOURCE_DIR "/scripts"
+#define LIMIT 10
+#define PIPES 4
+#define PER 15
+
+static char out[1 << 16];
+
+static int
+count_lines(const char *s, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+
+	for (const char *p = s; (p = strstr(p, line)); p += len)
+		if (p == s || p[-1] == '\n')
+			n++;
+	return n;
+}
+
+/* PIPES pipelines against a fresh server of MODE; returns the refusals it
+ * counted, after checking that every URL was answered 200. */
+static int
+run(const char *mode)
+{
+	const char *name = test_name("quota");
+	char dir[64], port[64], buf[64];
+	int p;
+
+	snprintf(dir, sizeof(dir), "/tmp/shmt-quota-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_msg(test_sh(port, sizeof(port),
+	                      "TEST_SERVER_OWNER=%ld TEST_SERVER_LIFETIME=120 "
+	                      "%s/test-server start %s %s %d 1",
+	                      (long)getpid(), SCRIPTS, dir, mode, LIMIT) == 0,
+	              "test-server did not start (is python3 installed?)");
+	p = atoi(port);
+	ck_assert_int_gt(p, 0);
+	/* no --period/--max: the server's headers (or refusals) teach it */
+	test_sh(out, sizeof(out),
+	        "for k in $(seq %d); do "
+	        "  seq %d | sed \"s|^|http://127.0.0.1:%d/api/p$k-|\" | "
+	        "  xargs -P 8 -n 3 %s -t %s -s -o /dev/null "
+	        "    -w '%%{http_code}\\n' & "
+	        "done; wait",
+	        PIPES, PER, p, TCURL, name);
+	test_sh(buf, sizeof(buf),
+	        "%s/test-server count %s | sed -n 's/^refused //p'", SCRIPTS,
+	        dir);
+	test_sh(NULL, 0, "%s/test-server stop %s; rm -rf %s", SCRIPTS, dir,
+	        dir);
+	shmt_remove(name);
+	ck_assert_msg(count_lines(out, "200\n") == PIPES * PER,
+	              "%s: %d of %d answered 200:\n%s", mode,
+	              count_lines(out, "200\n"), PIPES * PER, out);
+	return atoi(buf);
+}
+
+/* The headers say enough: a refusal at most when two processes' answers
+ * cross a reset. */
+#define FEW 2
+
+START_TEST(github_403_is_retried_after_the_reset)
+{
+	int n = run("github");
+
+	ck_assert_msg(n <= FEW, "github: %d refused", n);
+}
+END_TEST
+
+START_TEST(ietf_draft_headers)
+{
+	int n = run("ietf");
+
+	ck_assert_msg(n <= FEW, "ietf: %d refused", n);
+}
+END_TEST
+
+START_TEST(ietf_older_draft_headers)
+{
+	int n = run("ietf-old");
+
+	ck_assert_msg(n <= FEW, "ietf-old: %d refused", n);
+}
+END_TEST
+
+START_TEST(openai_durations)
+{
+	int n = run("openai");
+
+	ck_assert_msg(n <= FEW, "openai: %d refused", n);
+}
+END_TEST
+
+START_TEST(anthropic_dates)
+{
+	int n = run("anthropic");
+
+	ck_assert_msg(n <= FEW, "anthropic: %d refused", n);
+}
+END_TEST
+
+/* Nothing but 429: the first burst is refused beyond the limit (nothing
+ * could know it); after that the learned pace keeps the processes from
+ * rushing again at every pause.  Without it each pause ends in a burst of
+ * every waiting process, of which all beyond the limit are refused (33 of
+ * 93 requests when this test was written). */
+#define PLAIN_MAX 10
+
+START_TEST(plain_429_learns_a_pace)
+{
+	int n = run("plain");
+
+	ck_assert_msg(n <= PLAIN_MAX, "plain: %d refused", n);
+}
+END_TEST
+
+/* A shell user's `curl -D` dump: the last response's headers count (the
+ * redirect's before it do not); GitHub's 403 with none left is "retry
+ * after the reset" (exit 10), and the status says what was learned. */
+START_TEST(record_headers_from_a_curl_dump)
+{
+	const char *name = test_name("hdrfile");
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/shmt-hdr-%ld", (long)getpid());
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	        "HTTP/1.1 301 Moved Permanently\r\n"
+	        "x-ratelimit-limit: 5000\r\n"
+	        "x-ratelimit-remaining: 4999\r\n\r\n"
+	        "HTTP/1.1 403 Forbidden\r\n"
+	        "x-ratelimit-limit: 60\r\n"
+	        "x-ratelimit-remaining: 0\r\n"
+	        "x-ratelimit-reset: %ld\r\n"
+	        "x-ratelimit-used: 60\r\n\r\n",
+	        (long)time(NULL) + 30);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, "%s create %s --period 1 --max 100", CTL, name),
+	    0);
+	/* without the headers a 403 is final */
+	ck_assert_int_eq(test_sh(NULL, 0, "%s record %s 403", CTL, name), 0);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, "%s record %s 403 --headers %s", CTL, name, path),
+	    10);
+	test_sh(out, sizeof(out), "%s status %s", CTL, name);
+	ck_assert_msg(strstr(out, "Announced:       60 per 30 s") &&
+	                  strstr(out, "x-ratelimit-limit") &&
+	                  strstr(out, "Quota left:      0") &&
+	                  strstr(out, "Shared delay:    2"),
+	              "%s", out);
+	test_sh(out, sizeof(out), "%s status %s --json", CTL, name);
+	ck_assert_msg(strstr(out, "\"learned\":{\"rates\":[{\"max\":60,") &&
+	                  strstr(out, "\"dialect\":\"x-ratelimit\""),
+	              "%s", out);
+	/* a file that cannot be read: a system error, nothing recorded */
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         "%s record %s 200 --headers /nonexistent "
+	                         "2>/dev/null",
+	                         CTL, name),
+	                 7);
+	unlink(path);
+	shmt_remove(name);
+}
+END_TEST
+
+Suite *
+quota_servers_suite(void)
+{
+	Suite *s = suite_create("quota-servers");
+	TCase *tc = tcase_create("limit-unknown");
+
+	/* each run is about 6 s of pacing (60 URLs at 10/s) */
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, github_403_is_retried_after_the_reset);
+	tcase_add_test(tc, ietf_draft_headers);
+	tcase_add_test(tc, ietf_older_draft_headers);
+	tcase_add_test(tc, openai_durations);
+	tcase_add_test(tc, anthropic_dates);
+	tcase_add_test(tc, plain_429_learns_a_pace);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("record-headers");
+	tcase_add_test(tc, record_headers_from_a_curl_dump);
+	suite_add_tcase(s, tc);
+	return s;
+}
