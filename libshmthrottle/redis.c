@@ -155,7 +155,9 @@ server_error(const struct shmt_redis *r, const char *msg)
 	if (strstr(msg, "NOPERM"))
 		return SHMT_ENOPERM;
 	if (!strncmp(msg, "WRONGPASS", 9) || !strncmp(msg, "NOAUTH", 6) ||
-	    (strstr(msg, "AUTH") && strstr(msg, "password")))
+	    (strstr(msg, "AUTH") && strstr(msg, "password")) ||
+	    /* Redis 7 refuses a bulk over 16 KiB (the script) before AUTH */
+	    strstr(msg, "unauthenticated"))
 		return SHMT_EAUTH;
 	if (strstr(msg, "WRONGTYPE"))
 		return SHMT_EINVALID;
@@ -705,13 +707,21 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
 	return SHMT_OK;
 }
 
+/* Seconds (-1: none) as the script's µs. */
+static void
+us_arg(char *buf, double s)
+{
+	snprintf(buf, 32, "%.0f", s >= 0 ? fmin(s, 1e7) * 1e6 : -1.0);
+}
+
 int
 shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
-                  double retry_after, const char *url, unsigned flags,
-                  shmt_outcome *out)
+                  double retry_after, const shmt_quota *q, const char *url,
+                  unsigned flags, shmt_outcome *out)
 {
-	char a[10][32], u[SHMT_URL_MAX];
-	const char *argv[12] = { "record" };
+	char a[16][32], u[SHMT_URL_MAX];
+	const char *argv[20] = { "record" };
+	int argc = 11;
 	redisReply *rep;
 	int ok = 1, rc;
 	int64_t verdict = SHMT_DONE, wait = 0;
@@ -725,8 +735,7 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 	         tk->sent_ns > 0 ? server_us(r, tk->sent_ns) : -1);
 	snprintf(a[3], 32, "%" PRId64, tk->rtt_ns > 0 ? tk->rtt_ns / US : -1);
 	snprintf(a[4], 32, "%d", status);
-	snprintf(a[5], 32, "%.0f",
-	         retry_after >= 0 ? fmin(retry_after, 1e7) * 1e6 : -1.0);
+	us_arg(a[5], retry_after);
 	snprintf(a[6], 32, "%u", flags & SHMT_RECORD_RETRY);
 	snprintf(a[7], 32, "%" PRIu32, tk->attempt);
 	snprintf(u, sizeof(u), "%s", url ? url : "");
@@ -737,7 +746,21 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 		argv[i + 1] = a[i];
 	argv[9] = u;
 	argv[10] = a[8];
-	rc = run(r, 11, argv, &rep);
+	/* the quota headers, if any: the script applies them */
+	if (q && q->dialect != SHMT_QUOTA_NONE) {
+		snprintf(a[9], 32, "%d", q->dialect);
+		snprintf(a[10], 32, "%" PRIu32, q->limit);
+		us_arg(a[11], q->window > 0 ? q->window : 0);
+		snprintf(a[12], 32, "%" PRId64,
+		         q->remaining < 0            ? -1
+		         : q->remaining > 1000000000 ? 1000000000
+		                                     : q->remaining);
+		us_arg(a[13], q->reset);
+		us_arg(a[14], q->retry_after);
+		for (int i = 9; i < 15; i++)
+			argv[argc++] = a[i];
+	}
+	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
 		verdict = ival(rep, 1, &ok);
 		wait = ival(rep, 2, &ok);
@@ -842,8 +865,8 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	int ok = 1, rc;
 	const redisReply *ws;
 
-	if (rep->elements != 18 || (rc = parse_config(r, rep->element[2], &s)))
-		return rep->elements != 18 ? malformed(r) : rc;
+	if (rep->elements != 24 || (rc = parse_config(r, rep->element[2], &s)))
+		return rep->elements != 24 ? malformed(r) : rc;
 	shmt_scfg_to(&st->config, &s, r->cap);
 	ws = rep->element[3];
 	for (int i = 0; i < SHMT_MAX_RATES; i++) {
@@ -862,6 +885,16 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	st->waited = (double)ival(rep, 12, &ok) / 1e6;
 	st->last_429 = (double)ival(rep, 13, &ok) / 1e6;
 	st->capacity = r->cap;
+	/* the announced limit and the quota left (no header name kept) */
+	if (ival(rep, 18, &ok) > 0 && ival(rep, 19, &ok) > 0) {
+		st->learned_max = (uint32_t)ival(rep, 18, &ok);
+		st->learned_period = (double)ival(rep, 19, &ok) / 1e6;
+		st->learned_dialect = (int)ival(rep, 20, &ok);
+		st->learned_period_announced = ival(rep, 21, &ok) != 0;
+	}
+	st->quota_remaining = ival(rep, 22, &ok);
+	if (st->quota_remaining >= 0)
+		st->quota_reset = (double)ival(rep, 23, &ok) / 1e6;
 	tm.n_late = (uint32_t)ival(rep, 14, &ok);
 	tm.n_rtt = (uint32_t)ival(rep, 15, &ok);
 	if (!ok || !samples(rep->element[16], tm.late_us, tm.n_late) ||

@@ -18,9 +18,10 @@ int shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
 void shmt_redis_close(struct shmt_redis *r);
 void shmt_redis_set_clock(struct shmt_redis *r, int64_t (*mono)(void));
 int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout);
+/* q: the quota headers (NULL: none), applied by the script. */
 int shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
-                      double retry_after, const char *url, unsigned flags,
-                      shmt_outcome *out);
+                      double retry_after, const shmt_quota *q, const char *url,
+                      unsigned flags, shmt_outcome *out);
 int shmt_redis_reset(struct shmt_redis *r, unsigned what);
 int shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg);
 int shmt_redis_config_set(struct shmt_redis *r, const shmt_config *cfg);

@@ -342,7 +342,7 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
 	if (t->rd)
-		return shmt_redis_record(t->rd, tk, status, retry_after, url,
+		return shmt_redis_record(t->rd, tk, status, retry_after, q, url,
 		                         flags, out);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
@@ -362,8 +362,8 @@ record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
                     shmt_outcome *out, double timeout)
 {
 	shmt_outcome o;
-	int rc =
-	    shmt_redis_record(t->rd, tk, status, retry_after, url, flags, &o);
+	int rc = shmt_redis_record(t->rd, tk, status, retry_after, NULL, url,
+	                           flags, &o);
 
 	if (rc != SHMT_OK)
 		return rc;

@@ -393,6 +393,92 @@ START_TEST(the_log_is_bounded_by_its_capacity)
 }
 END_TEST
 
+START_TEST(quota_headers_pause_everyone_until_the_reset)
+{
+	shmt_quota q = { .dialect = SHMT_QUOTA_XRATELIMIT,
+		         .limit = 0,
+		         .window = 0,
+		         .remaining = 0,
+		         .reset = 2,
+		         .retry_after = -1 };
+	shmt_throttle *a, *b;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "");
+	a = make(g_r.url, "quota", 100, 1);
+	ck_assert_int_eq(shmt_open_backend(&b, g_r.url, "quota", NULL, 0),
+	                 SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(a, &tk, -1), SHMT_OK);
+	/* GitHub's 403 with nothing left: retryable, after the reset */
+	ck_assert_int_eq(shmt_record_quota(a, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert(out.delay > 1 && out.delay <= 2.5);
+	/* one pause for every process, until the reset */
+	ck_assert_int_eq(acquire(b, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_stat_get(b, &st), SHMT_OK);
+	ck_assert(st.delay_remaining > 1);
+	ck_assert_int_eq(st.quota_remaining, 0);
+	/* a 200 with nothing left pauses as well */
+	ck_assert_int_eq(shmt_reset(a, SHMT_RESET_DELAY), SHMT_OK);
+	ck_assert_int_eq(acquire(b, 0), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(a, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(a, &tk, 200, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	ck_assert_int_eq(acquire(b, 0), SHMT_EAGAIN);
+	shmt_close(a);
+	shmt_close(b);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+START_TEST(an_announced_limit_is_enforced)
+{
+	shmt_quota q = { .dialect = SHMT_QUOTA_IETF,
+		         .limit = 3,
+		         .window = 10,
+		         .remaining = -1,
+		         .reset = -1,
+		         .retry_after = -1 };
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "");
+	shmt_config_init(&c);
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, g_r.url, "announced", &c, SHMT_CREATE),
+	    SHMT_OK);
+	for (int i = 0; i < 3; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		ck_assert_int_eq(
+		    shmt_record_quota(t, &tk, 200, -1, &q, "u", 0, NULL),
+		    SHMT_OK);
+	}
+	ck_assert_int_eq(acquire(t, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 3);
+	ck_assert(st.learned_period == 10);
+	ck_assert_int_eq(st.learned_dialect, SHMT_QUOTA_IETF);
+	ck_assert_int_eq(st.learned_period_announced, 1);
+	ck_assert_int_eq(st.quota_remaining, -1);
+	/* forgotten with all that was learned */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_LEARNED), SHMT_OK);
+	ck_assert_int_eq(acquire(t, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 0);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
 START_TEST(the_tools_work_unchanged)
 {
 	char out[4096];
@@ -557,6 +643,8 @@ redis_suite(void)
 	tcase_add_test(tc, remove_deletes_every_key);
 	tcase_add_test(tc, the_log_is_bounded_by_its_capacity);
 	tcase_add_test(tc, the_tools_work_unchanged);
+	tcase_add_test(tc, quota_headers_pause_everyone_until_the_reset);
+	tcase_add_test(tc, an_announced_limit_is_enforced);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(hosts, 60);
 	tcase_add_test(hosts, several_hosts_with_skewed_clocks_share_one_limit);
