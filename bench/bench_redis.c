@@ -107,6 +107,33 @@ row(const char *label, const char *backend, const char *sock, const char *host,
 	}
 }
 
+/* The server's own time per command (INFO commandstats), all rows. */
+static void
+server_time(const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	redisReply *rep;
+
+	if (!c || c->err)
+		exit(3);
+	rep = redisCommand(c, "INFO commandstats");
+	printf("\nserver time per command (INFO commandstats):");
+	for (const char *l = rep && rep->type == REDIS_REPLY_STRING ? rep->str
+	                                                            : "";
+	     (l = strstr(l, "cmdstat_")) != NULL; l++) {
+		char name[32];
+		double us;
+
+		if (sscanf(l, "cmdstat_%31[^:]:%*[^,],%*[^,],usec_per_call=%lf",
+		           name, &us) == 2 &&
+		    (!strcmp(name, "evalsha") || !strcmp(name, "ping")))
+			printf(" %s %.1f us", name, us);
+	}
+	printf("\n");
+	freeReplyObject(rep);
+	redisFree(c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -139,6 +166,7 @@ main(int argc, char **argv)
 	       "ratio |\n|---|---|---|---|---|\n");
 	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
+	server_time(sock);
 	fresh("shm:");
 	shm = throttle("shm:", 1);
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",

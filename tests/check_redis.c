@@ -275,7 +275,7 @@ END_TEST
  * commands its script runs. */
 #define ACL_RULES                                                              \
 	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +evalsha "    \
-	"+eval '+script|load' +time +hgetall +hget +hset +hdel +del +exists "  \
+	"+eval '+script|load' +time +hmget +hget +hset +hdel +del +exists "    \
 	"+scan"
 
 START_TEST(an_acl_limits_the_keys)
@@ -342,9 +342,9 @@ START_TEST(keys_of_another_kind_are_refused_untouched)
 	shmt_close(t);
 	/* a field damaged */
 	t = make(g_r.url, "dmg", 10, 1);
-	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' head lots");
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' st lots");
 	ck_assert_int_eq(acquire(t, -1), SHMT_ECORRUPT);
-	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' head 0 fmt 9");
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 9");
 	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
 	shmt_close(t);
 	ck_assert_int_eq(
