@@ -37,7 +37,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 CORE_SRC = clock.c config.c error.c futex.c lock.c policy.c retry_after.c ring.c runner.c \
-	timing.c \
+	timing.c cost.c inflight.c \
 	segment.c throttle.c
 LIB_SRC = $(CORE_SRC) perform.c
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/lib/%.o)

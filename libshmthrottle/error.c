@@ -35,6 +35,10 @@ shmt_strerror(int code)
 	case SHMT_EREMOVED: return "the throttle was removed; open it again";
 	case SHMT_ETRUNCATED:
 		return "the throttle's segment was truncated while in use";
+	case SHMT_ECOST:
+		return "the cost exceeds a unit limit of the throttle (it "
+		       "could "
+		       "never be admitted)";
 	}
 	return "unknown error code";
 }

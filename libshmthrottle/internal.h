@@ -10,6 +10,9 @@
 void shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void),
                     int64_t (*wall)(void));
 struct shmt_seg *shmt_seg_of(shmt_throttle *t);
+/* Seconds until a send costing `cost` would be admitted (perform.c waits
+ * that long before connecting). */
+int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */

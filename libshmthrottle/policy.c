@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "cost.h"
 #include "ring.h"
 
 static int64_t
@@ -17,8 +18,9 @@ min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-int64_t
-shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
+/* The entry seq whose cumulative cost is cum (its own included). */
+static int64_t
+admit(struct shmt_ring *r, uint64_t seq, int64_t cum, int64_t now)
 {
 	const struct shmt_state *st = r->st;
 	const struct shmt_rules *u = shmt_ring_rules(r);
@@ -32,7 +34,23 @@ shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
 			t = max64(
 			    t, shmt_add_ns(*shmt_ring_mono(r, seq - u->sp[i].n),
 			                   u->sp[i].p));
-	return t;
+	return u->nu ? shmt_cost_admit(r, seq, cum, t) : t;
+}
+
+int64_t
+shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	if (seq >= r->st->head)
+		return shmt_admit_new(r, 1, now);
+	return admit(r, seq, r->cum[shmt_ring_pos(r, seq)], now);
+}
+
+int64_t
+shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now)
+{
+	uint64_t seq = r->st->head;
+
+	return admit(r, seq, shmt_add_ns(shmt_cost_pre(r, seq), cost), now);
 }
 
 int

@@ -11,6 +11,7 @@ main(void)
 
 	srunner_add_suite(sr, policy_suite());
 	srunner_add_suite(sr, timing_suite());
+	srunner_add_suite(sr, costs_suite());
 	srunner_add_suite(sr, defects_suite());
 	srunner_add_suite(sr, ring_suite());
 	srunner_add_suite(sr, retry_after_suite());
