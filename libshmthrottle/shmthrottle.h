@@ -584,8 +584,16 @@ typedef struct shmt_curl_opts {
 	 *  (the failed attempt's body must not stay).  May be NULL. */
 	void (*before_retry)(void *arg);
 	void *arg;
+	/** 1: each send of the request declares `cost` units against the
+	 *  unit limits (shmt_acquire_cost()); 0: it costs 1 */
+	int has_cost;
+	uint32_t cost;
+	/** a response header whose value, a whole number, is the request's
+	 *  actual cost, recorded with shmt_cost_set() (e.g. a gateway's
+	 *  usage header); NULL: the declared cost stays */
+	const char *cost_header;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[128];
+	unsigned char reserved[112];
 } shmt_curl_opts;
 
 /** What happened, in the end. */
