@@ -23,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, integration_suite());
 	srunner_add_suite(sr, servers_suite());
 	srunner_add_suite(sr, arrivals_suite());
+	srunner_add_suite(sr, cost_servers_suite());
 	srunner_add_suite(sr, stress_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, install_suite());

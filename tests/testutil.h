@@ -63,5 +63,6 @@ Suite *install_suite(void);
 Suite *tools_suite(void);
 Suite *faults_suite(void);
 Suite *costs_suite(void);
+Suite *cost_servers_suite(void);
 
 #endif
