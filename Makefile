@@ -160,6 +160,8 @@ $(B)/bench: bench/bench.c $(B)/libshmthrottle.a $(HEADERS) | $(TOOLS)
 bench: all $(B)/bench
 	$(B)/bench
 	bench/e2e $(abspath $(B))
+	HEADER=1 bench/e2e-costs $(abspath $(B))
+	USED=50 bench/e2e-costs $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx).
 run-demo: all
