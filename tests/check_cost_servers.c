@@ -145,6 +145,14 @@ START_TEST(the_shell_that_acquired_holds_the_place_and_gives_it_back)
 	                         name, name),
 	                 0);
 	ck_assert_int_eq(inflight(name), 0);
+	/* acquire exits at once, the shell lives on: the place is the
+	 * shell's, still held (not reclaimed from the acquire gone) */
+	ck_assert_int_eq(test_sh(buf, sizeof(buf),
+	                         "sh -c '" CTL " acquire %s >/dev/null; " CTL
+	                         " acquire %s --timeout 0 >/dev/null; echo $?'",
+	                         name, name),
+	                 0);
+	ck_assert_int_eq(atoi(buf), 1);
 	/* a shell that acquires and is killed: found out by the next */
 	ck_assert_int_eq(test_sh(NULL, 0,
 	                         "sh -c '" CTL " acquire %s >/dev/null; "
