@@ -37,7 +37,7 @@ MINOR := $(shell sed -n 's/^\#define SHMT_VERSION_MINOR \([0-9]*\)/\1/p' libshmt
 SONAME = libshmthrottle.so.$(MAJOR)$(if $(filter 0,$(MAJOR)),.$(MINOR))
 REALNAME = libshmthrottle.so.$(VERSION)
 CORE_SRC = clock.c config.c error.c futex.c lock.c policy.c retry_after.c ring.c runner.c \
-	timing.c quota.c learn.c \
+	timing.c quota.c learn.c cost.c inflight.c \
 	segment.c throttle.c \
 	backend.c redis.c
 LIB_SRC = $(CORE_SRC) perform.c
@@ -168,6 +168,8 @@ bench: all $(B)/bench $(B)/bench-redis
 	BACKEND=redis scripts/demo $(abspath $(B))
 	bench/e2e $(abspath $(B))
 	bench/e2e-quota $(abspath $(B))
+	HEADER=1 bench/e2e-costs $(abspath $(B))
+	USED=50 bench/e2e-costs $(abspath $(B))
 
 # The main job on a local rate-limited server (needs nginx); BACKEND=redis
 # keeps the throttle on a redis-server of its own.

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cost.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -12,6 +13,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_config c;
 	struct shmt_scfg s;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	struct shmt_uspacing usp[SHMT_MAX_UNITS];
 	struct shmt_timing none = { 0 }, wild;
 
 	memset(&wild, 0x7f, sizeof(wild));
@@ -28,6 +30,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	for (unsigned i = 0, n = shmt_spacings(&s, &wild, sp); i < n; i++)
 		if (sp[i].n < 1 || sp[i].p < 0)
+			abort();
+	/* the unit rules: a limit of at least the largest admissible cost */
+	for (unsigned i = 0, n = shmt_unit_spacings(&s, &wild, usp); i < n; i++)
+		if (usp[i].limit < (int64_t)shmt_cost_max(&s) || usp[i].p < 0)
 			abort();
 	return 0;
 }

@@ -44,11 +44,16 @@ make_image(void)
 	c.nrates = 1;
 	c.rates[0] = (shmt_rate){ .max = 5, .period = 1 };
 	c.capacity = 16;
+	/* costs and places (issue 14): their state is in the image too */
+	c.nunits = 1;
+	c.units[0] = (shmt_rate){ .max = 100, .period = 1 };
+	c.concurrency = 3;
 	if (shmt_open(&t, name, &c, SHMT_CREATE) != SHMT_OK)
 		abort();
 	shmt_ticket_init(&tk);
 	for (int i = 0; i < 6; i++)
-		shmt_acquire(t, &tk, 0);
+		shmt_acquire_cost(t, &tk, 10 + i, 0, 0);
+	shmt_cost_set(t, &tk, 4);
 	shmt_record(t, &tk, 429, -1, "http://x/", 0, &out);
 	shmt_close(t);
 	fd = open(path, O_RDONLY);
@@ -71,6 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmt_outcome out;
 	shmt_stat st;
 	shmt_log_entry log[8];
+	shmt_place places[8];
 	shmt_config c;
 	size_t got;
 	int fd;
@@ -104,11 +110,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shmt_record(t, &tk, 200, -1, NULL, 0, &out);
 		shmt_record_acquire(t, &tk, 429, 1, "http://y/", 0, &out, 0);
 		shmt_log_read(t, log, 8, &got);
+		shmt_ticket_init(&tk);
+		shmt_acquire_cost(t, &tk, 50, 0, 0);
+		shmt_cost_set(t, &tk, 7);
+		shmt_cost_set(t, &tk, 90);
+		shmt_places_read(t, places, 8, &got);
+		shmt_release(t, &tk);
 		shmt_verify(t);
 		/* a switch of configuration over whatever the slots hold */
 		shmt_config_init(&c);
 		c.nrates = 1;
 		c.rates[0] = (shmt_rate){ .max = 3, .period = 2 };
+		c.nunits = 1;
+		c.units[0] = (shmt_rate){ .max = 20, .period = 1 };
+		c.concurrency = 1;
 		shmt_config_set(t, &c);
 		shmt_config_get(t, &c);
 		shmt_reset(t, SHMT_RESET_ALL);

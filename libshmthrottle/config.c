@@ -57,7 +57,7 @@ rates_check(const shmt_config *cfg)
 			return SHMT_ECONFIG;
 	}
 	if (cfg->policy == SHMT_POLICY_SMOOTH) {
-		if (cfg->nrates == 0)
+		if (cfg->nrates == 0 && cfg->nunits == 0)
 			return SHMT_ECONFIG;
 		for (unsigned i = 0; i < cfg->nrates; i++)
 			if (cfg->burst > cfg->rates[i].max)
@@ -66,6 +66,23 @@ rates_check(const shmt_config *cfg)
 		return SHMT_ECONFIG;
 	}
 	return SHMT_OK;
+}
+
+/* Unit limits: like rates, with a max up to 2^32 - 1; the smooth burst
+ * within each; at most SHMT_MAX_PLACES in flight. */
+static int
+units_check(const shmt_config *cfg)
+{
+	if (cfg->nunits > SHMT_MAX_UNITS || cfg->concurrency > SHMT_MAX_PLACES)
+		return SHMT_ECONFIG;
+	for (unsigned i = 0; i < cfg->nunits; i++) {
+		if (cfg->units[i].max == 0 ||
+		    !in_range(cfg->units[i].period, 1e-6, YEAR_S))
+			return SHMT_ECONFIG;
+		if (cfg->unit_burst > cfg->units[i].max)
+			return SHMT_ECONFIG;
+	}
+	return cfg->unit_burst && !cfg->nunits ? SHMT_ECONFIG : SHMT_OK;
 }
 
 /* A caller built against a newer header may have set fields this library
@@ -86,7 +103,8 @@ shmt_config_check(const shmt_config *cfg)
 		return SHMT_EINVAL;
 	if (!reserved_zero(cfg->reserved, sizeof(cfg->reserved)))
 		return SHMT_ECONFIG;
-	if (rates_check(cfg) != SHMT_OK || cfg->burst < 1)
+	if (rates_check(cfg) != SHMT_OK || units_check(cfg) != SHMT_OK ||
+	    cfg->burst < 1)
 		return SHMT_ECONFIG;
 	if ((cfg->margin_fixed != 0 && cfg->margin_fixed != 1) ||
 	    !in_range(cfg->margin, 0, 60) ||
@@ -130,10 +148,17 @@ shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg)
 		.backoff_max = shmt_sec_to_ns(cfg->backoff_max),
 		.retry_after_max = shmt_sec_to_ns(cfg->retry_after_max),
 		.backoff_multiplier = cfg->backoff_multiplier,
+		.nunits = cfg->nunits,
+		.unit_burst = cfg->unit_burst,
+		.concurrency = cfg->concurrency,
 	};
 	for (unsigned i = 0; i < cfg->nrates; i++) {
 		s->rate_max[i] = cfg->rates[i].max;
 		s->rate_period[i] = shmt_sec_to_ns(cfg->rates[i].period);
+	}
+	for (unsigned i = 0; i < cfg->nunits && i < SHMT_MAX_UNITS; i++) {
+		s->unit_max[i] = cfg->units[i].max;
+		s->unit_period[i] = shmt_sec_to_ns(cfg->units[i].period);
 	}
 }
 
@@ -156,6 +181,13 @@ shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap)
 		cfg->rates[i].max = s->rate_max[i];
 		cfg->rates[i].period = shmt_ns_to_sec(s->rate_period[i]);
 	}
+	cfg->nunits = s->nunits;
+	cfg->unit_burst = s->unit_burst;
+	cfg->concurrency = s->concurrency;
+	for (unsigned i = 0; i < s->nunits && i < SHMT_MAX_UNITS; i++) {
+		cfg->units[i].max = s->unit_max[i];
+		cfg->units[i].period = shmt_ns_to_sec(s->unit_period[i]);
+	}
 }
 
 int
@@ -163,7 +195,8 @@ shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap)
 {
 	shmt_config cfg;
 
-	if (s->nrates > SHMT_MAX_RATES || (s->flags & ~SHMT_SCFG_FIXED_MARGIN))
+	if (s->nrates > SHMT_MAX_RATES || s->nunits > SHMT_MAX_UNITS ||
+	    (s->flags & ~SHMT_SCFG_FIXED_MARGIN))
 		return SHMT_ECORRUPT;
 	shmt_scfg_to(&cfg, s, cap);
 	return shmt_config_check(&cfg) == SHMT_OK ? SHMT_OK : SHMT_ECORRUPT;
@@ -200,5 +233,8 @@ shmt_longest_period(const struct shmt_scfg *s)
 	for (unsigned i = 0; i < s->nrates && i < SHMT_MAX_RATES; i++)
 		if (s->rate_period[i] > p)
 			p = s->rate_period[i];
+	for (unsigned i = 0; i < s->nunits && i < SHMT_MAX_UNITS; i++)
+		if (s->unit_period[i] > p)
+			p = s->unit_period[i];
 	return p;
 }

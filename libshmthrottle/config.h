@@ -14,7 +14,7 @@ int shmt_scfg_check(const struct shmt_scfg *s, uint32_t cap);
  * (timing.h); returns how many. */
 unsigned shmt_spacings(const struct shmt_scfg *s, const struct shmt_timing *tm,
                        struct shmt_spacing sp[SHMT_MAX_RATES]);
-/* The longest period, or 0 if no rate is known. */
+/* The longest period of the rates and unit limits, 0 if none is known. */
 int64_t shmt_longest_period(const struct shmt_scfg *s);
 
 #endif

@@ -51,6 +51,10 @@ shmt_strerror(int code)
 		return "the throttle's state is gone from the Redis server "
 		       "(removed, or lost in a restart); open it again";
 	case SHMT_EBACKEND: return "the Redis server refused the command";
+	case SHMT_ECOST:
+		return "the cost exceeds a unit limit of the throttle (it "
+		       "could "
+		       "never be admitted)";
 	}
 	return "unknown error code";
 }

@@ -13,6 +13,9 @@ struct shmt_seg *shmt_seg_of(shmt_throttle *t);
 /* The timing part of a status: samples, lateness, round trips, margin. */
 void shmt_fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
                       shmt_stat *s);
+/* Seconds until a send costing `cost` would be admitted (perform.c waits
+ * that long before connecting). */
+int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */

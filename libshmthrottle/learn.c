@@ -60,6 +60,14 @@ quota_valid(const struct shmt_ring *r, int64_t now)
 	       l->q_budget <= r->cap;
 }
 
+/* Nothing configured (no rate of requests or units, no cap on requests
+ * in flight): the probe's case. */
+static int
+no_limit_known(const struct shmt_scfg *c)
+{
+	return c->nrates == 0 && c->nunits == 0 && c->concurrency == 0;
+}
+
 /* The k-th send after the quota was read: the budget spread over the time
  * to the reset when it is low, then nothing before the reset. */
 static int64_t
@@ -94,7 +102,7 @@ shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 		int64_t prev = *shmt_ring_mono(r, seq - 1);
 
 		/* nothing known: one request first, the next on its answer */
-		if (r->cfg->nrates == 0 && !l->heard && l->max == 0)
+		if (no_limit_known(r->cfg) && !l->heard && l->max == 0)
 			t = shmt_add_ns(prev, SHMT_PROBE_WAIT);
 		if (l->pace > 0)
 			t = max64(
@@ -346,7 +354,7 @@ shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s)
 {
 	const struct shmt_learn *l = &r->st->learn;
 
-	s->probing = r->cfg->nrates == 0 && !l->heard && l->max == 0;
+	s->probing = no_limit_known(r->cfg) && !l->heard && l->max == 0;
 	s->quota_remaining = -1;
 	if (l->max > 0 && l->period > 0) {
 		s->learned_max = l->max;

@@ -131,6 +131,38 @@ holder_alive(uint32_t tid, uint64_t record, uint32_t me)
 	       (uint32_t)start == (uint32_t)record;
 }
 
+uint64_t
+shmt_proc_record(uint32_t pid)
+{
+	uint64_t start = 0;
+	char state;
+
+	if (pid == 0 || pid >= TID_LIMIT ||
+	    (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+		return 0;
+	proc_stat(pid, &state, &start);
+	return (uint64_t)pid << 32 | (uint32_t)start;
+}
+
+int
+shmt_proc_alive(uint64_t record)
+{
+	uint32_t pid = (uint32_t)(record >> 32);
+	uint64_t start;
+	char state;
+
+	if (pid == 0 || pid >= TID_LIMIT)
+		return 0;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	if (!proc_stat(pid, &state, &start))
+		return 1;
+	if (state == 'Z' || state == 'X')
+		return 0;
+	/* start 0: not known when it was recorded */
+	return (uint32_t)record == 0 || (uint32_t)start == (uint32_t)record;
+}
+
 static int
 cas(uint32_t *word, uint32_t from, uint32_t to)
 {

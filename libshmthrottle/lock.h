@@ -30,4 +30,12 @@ enum shmt_lock_result shmt_lock_take(uint32_t *word, uint64_t *owner,
                                      int64_t timeout);
 void shmt_lock_release(uint32_t *word, uint64_t *owner);
 
+/* A process's owner record, (pid << 32 | its start time), as the lock's;
+ * 0 if there is no such process. */
+uint64_t shmt_proc_record(uint32_t pid);
+/* May the process of that record still be running?  No: the kernel does
+ * not know it, it is a zombie, or its id now names a process started at
+ * another time.  What /proc does not tell counts as alive. */
+int shmt_proc_alive(uint64_t record);
+
 #endif

@@ -3,11 +3,15 @@
  * connection set-up never sits between admission and sending), perform,
  * record with what was measured, retry within bounds.  The decisions stay
  * in policy.c. */
+#include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "config.h"
+#include "internal.h"
 #include "policy.h"
 #include "shmthrottle.h"
 
@@ -63,6 +67,8 @@ struct attempt {
 	int taken;
 	/* when the (last) request left, mono ns */
 	int64_t sent;
+	/* what each send declares */
+	uint32_t cost;
 };
 
 /* Called by libcurl with the connection ready, right before the request
@@ -76,11 +82,13 @@ on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 
 	(void)ip, (void)local_ip, (void)port, (void)local_port;
 	if (a->taken) {
-		/* a redirect: the next request reaches the server too */
+		/* a redirect: the next request reaches the server too, as
+		 * part of this one (its place, no further cost) */
 		shmt_ticket_init(&hop);
-		a->rc = shmt_acquire(a->t, &hop, wait);
+		a->rc = shmt_acquire_cost(a->t, &hop, 0, SHMT_ACQUIRE_NOPLACE,
+		                          wait);
 	} else {
-		a->rc = shmt_acquire(a->t, a->tk, wait);
+		a->rc = shmt_acquire_cost(a->t, a->tk, a->cost, 0, wait);
 	}
 	if (a->rc != SHMT_OK)
 		return CURL_PREREQFUNC_ABORT;
@@ -93,16 +101,14 @@ on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
  * before connecting, not on an open connection.  SHMT_ETIMEDOUT at once
  * if the slot is farther than `left` (< 0: no limit). */
 static int
-wait_near(shmt_throttle *t, double left)
+wait_near(shmt_throttle *t, uint32_t cost, double left)
 {
-	shmt_stat st;
 	double next;
-	int rc = shmt_stat_get(t, &st);
+	/* the slot of a send of this cost, the shared delay included */
+	int rc = shmt_next_slot(t, cost, &next);
 
 	if (rc != SHMT_OK)
 		return rc;
-	next = st.next_slot > st.delay_remaining ? st.next_slot
-	                                         : st.delay_remaining;
 	if (left >= 0 && next > left)
 		return SHMT_ETIMEDOUT;
 	shmt_sleep(next - LEAD);
@@ -144,6 +150,29 @@ quota_of(CURL *easy, double max, shmt_quota *q)
 		q->dialect = SHMT_QUOTA_NONE;
 }
 
+/* The actual cost from the response header `name`: a whole number, white
+ * space around it; -1 if absent or not one. */
+static int64_t
+header_cost(CURL *easy, const char *name)
+{
+	struct curl_header *h;
+	unsigned long long v;
+	const char *p;
+	char *end;
+
+	if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return -1;
+	for (p = h->value; *p == ' ' || *p == '\t'; p++)
+		;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return errno || *end || v > UINT32_MAX ? -1 : (int64_t)v;
+}
+
 /* Record what one performed attempt got; returns the throttle's code. */
 static int
 report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
@@ -174,6 +203,15 @@ report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
 	res->curl_code = (int)cc;
 	a->tk->sent_ns = a->sent;
 	a->tk->rtt_ns = cc == CURLE_OK ? round_trip(easy) : 0;
+	/* the usage the answer reports: refunded or charged */
+	if (cc == CURLE_OK && o->cost_header) {
+		int64_t used = header_cost(easy, o->cost_header);
+		int rc;
+
+		if (used >= 0 && (rc = shmt_cost_set(
+		                      a->t, a->tk, (uint32_t)used)) != SHMT_OK)
+			return rc;
+	}
 	return shmt_record_quota(a->t, a->tk, (int)status, retry_after,
 	                         cc == CURLE_OK ? &q : NULL, url, flags, out);
 }
@@ -227,7 +265,10 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
 	for (;;) {
-		struct attempt a = { .t = t, .tk = &tk, .left = -1 };
+		struct attempt a = { .t = t,
+			             .tk = &tk,
+			             .left = -1,
+			             .cost = opts->has_cost ? opts->cost : 1 };
 		CURLcode cc;
 
 		if (opts->max_time > 0)
@@ -236,7 +277,7 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 			res->gave_up = 1;
 			break;
 		}
-		if ((rc = wait_near(t, a.left)) != SHMT_OK) {
+		if ((rc = wait_near(t, a.cost, a.left)) != SHMT_OK) {
 			if (rc == SHMT_ETIMEDOUT && performed > 0) {
 				res->gave_up = res->paused_out = 1;
 				rc = SHMT_OK;

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "cost.h"
 #include "learn.h"
 #include "ring.h"
 
@@ -18,8 +19,9 @@ min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-int64_t
-shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
+/* The entry seq whose cumulative cost is cum (its own included). */
+static int64_t
+admit(struct shmt_ring *r, uint64_t seq, int64_t cum, int64_t now)
 {
 	const struct shmt_state *st = r->st;
 	const struct shmt_rules *u = shmt_ring_rules(r);
@@ -34,7 +36,26 @@ shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
 			    t, shmt_add_ns(*shmt_ring_mono(r, seq - u->sp[i].n),
 			                   u->sp[i].p));
 	/* what the server announced, or its refusals taught */
-	return max64(t, shmt_learn_admit_at(r, seq, now));
+	t = max64(t, shmt_learn_admit_at(r, seq, now));
+	return u->nu ? shmt_cost_admit(r, seq, cum, t) : t;
+}
+
+int64_t
+shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	/* a send still to come costs 1 after what the log holds */
+	if (seq >= r->st->head)
+		return admit(
+		    r, seq, shmt_add_ns(shmt_cost_pre(r, r->st->head), 1), now);
+	return admit(r, seq, r->cum[shmt_ring_pos(r, seq)], now);
+}
+
+int64_t
+shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now)
+{
+	uint64_t seq = r->st->head;
+
+	return admit(r, seq, shmt_add_ns(shmt_cost_pre(r, seq), cost), now);
 }
 
 int

@@ -20,8 +20,11 @@ struct shmt_response {
 };
 
 /* The earliest time the log entry `seq` may be sent, given the entries
- * before it, the end of the shared delay and `now`. */
+ * before it, the end of the shared delay and `now` (seq == head: a new
+ * send costing 1). */
 int64_t shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now);
+/* The same for a new send (at head) costing `cost` units. */
+int64_t shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now);
 /* A request really left at `sent`, after the time its entry `seq` says:
  * it counts from then.  The entry, and those after it that are earlier
  * (the log stays sorted), move to `sent`; only entries no later than now

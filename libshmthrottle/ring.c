@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "cost.h"
 #include "learn.h"
 
 /* Fenwick tree over positions 0..cap-1, stored 1-based in fw[i - 1]. */
@@ -40,9 +41,12 @@ shmt_ring_init(struct shmt_ring *r)
 	memset(r->mono, 0, sizeof(*r->mono) * r->cap);
 	memset(r->tag, 0, sizeof(*r->tag) * r->cap);
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
+	memset(r->cum, 0, sizeof(*r->cum) * r->cap);
 	r->st->head = r->st->tail = 0;
+	r->st->costs.cum_tail = r->st->costs.cum_floor = 0;
 }
 
+/* The tree's count of seq goes; the entry stays (forget_tail drops it). */
 static void
 forget(struct shmt_ring *r, uint64_t seq)
 {
@@ -53,23 +57,39 @@ forget(struct shmt_ring *r, uint64_t seq)
 	r->tag[pos] &= ~SHMT_TAG_429;
 }
 
+/* Drop the oldest entry; its cost joins those before the tail. */
+static void
+forget_tail(struct shmt_ring *r)
+{
+	struct shmt_state *st = r->st;
+
+	forget(r, st->tail);
+	st->costs.cum_tail = r->cum[shmt_ring_pos(r, st->tail)];
+	st->tail++;
+}
+
 uint64_t
-shmt_ring_append(struct shmt_ring *r, int64_t mono)
+shmt_ring_append_cost(struct shmt_ring *r, int64_t mono, int64_t cost)
 {
 	struct shmt_state *st = r->st;
 	uint64_t seq = st->head;
 	uint32_t pos = shmt_ring_pos(r, seq);
 
-	if (st->head - st->tail >= r->cap) {
-		forget(r, st->tail);
-		st->tail++;
-	}
+	if (st->head - st->tail >= r->cap)
+		forget_tail(r);
 	forget(r, seq);
 	r->mono[pos] = mono;
 	r->tag[pos] = SHMT_TAG(seq, 0);
+	r->cum[pos] = shmt_add_ns(shmt_cost_pre(r, seq), cost > 0 ? cost : 0);
 	/* the commit point: a crash before it loses nothing */
 	st->head = seq + 1;
 	return seq;
+}
+
+uint64_t
+shmt_ring_append(struct shmt_ring *r, int64_t mono)
+{
+	return shmt_ring_append_cost(r, mono, 1);
 }
 
 void
@@ -88,7 +108,7 @@ void
 shmt_ring_drop_before(struct shmt_ring *r, uint64_t seq)
 {
 	while (r->st->tail < seq && r->st->tail < r->st->head)
-		forget(r, r->st->tail++);
+		forget_tail(r);
 }
 
 uint64_t
@@ -166,16 +186,18 @@ int
 shmt_ring_check(const struct shmt_ring *r)
 {
 	const struct shmt_state *st = r->st;
-	int64_t prev = INT64_MIN;
+	int64_t prev = INT64_MIN, cum = st->costs.cum_tail;
 
-	if (!indices_sound(st, r->cap))
+	if (!indices_sound(st, r->cap) || cum < st->costs.cum_floor)
 		return SHMT_ECORRUPT;
 	for (uint64_t s = st->tail; s < st->head; s++) {
 		int64_t mono = *shmt_ring_mono(r, s);
 
-		if (!shmt_ring_tagged(r, s) || mono < prev)
+		if (!shmt_ring_tagged(r, s) || mono < prev ||
+		    r->cum[shmt_ring_pos(r, s)] < cum)
 			return SHMT_ECORRUPT;
 		prev = mono;
+		cum = r->cum[shmt_ring_pos(r, s)];
 	}
 	return SHMT_OK;
 }
@@ -191,7 +213,10 @@ shmt_ring_check_ends(const struct shmt_ring *r)
 		return SHMT_OK;
 	if (!shmt_ring_tagged(r, st->tail) ||
 	    !shmt_ring_tagged(r, st->head - 1) ||
-	    *shmt_ring_mono(r, st->tail) > *shmt_ring_mono(r, st->head - 1))
+	    *shmt_ring_mono(r, st->tail) > *shmt_ring_mono(r, st->head - 1) ||
+	    st->costs.cum_tail > r->cum[shmt_ring_pos(r, st->tail)] ||
+	    r->cum[shmt_ring_pos(r, st->tail)] >
+	        r->cum[shmt_ring_pos(r, st->head - 1)])
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -199,6 +224,21 @@ shmt_ring_check_ends(const struct shmt_ring *r)
 void
 shmt_ring_rebuild(struct shmt_ring *r)
 {
+	struct shmt_costs *c = &r->st->costs;
+	int64_t cum;
+
+	/* the cumulative costs grow (an update's order keeps them so; only
+	 * damage breaks it) */
+	if (c->cum_floor > c->cum_tail)
+		c->cum_floor = c->cum_tail;
+	cum = c->cum_tail;
+	for (uint64_t s = r->st->tail; s < r->st->head; s++) {
+		int64_t *v = &r->cum[shmt_ring_pos(r, s)];
+
+		if (*v < cum)
+			*v = cum;
+		cum = *v;
+	}
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
 	for (uint64_t s = r->st->tail; s < r->st->head; s++)
 		if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_429)
@@ -237,6 +277,7 @@ shmt_ring_rules(struct shmt_ring *r)
 	if (u->valid && u->margin == margin && u->step == step)
 		return u;
 	u->n = shmt_spacings(r->cfg, &r->st->timing, u->sp);
+	u->nu = shmt_unit_spacings(r->cfg, &r->st->timing, u->usp);
 	u->margin = margin;
 	u->step = step;
 	u->horizon = horizon(r->cfg, step, r->cap);

@@ -44,7 +44,10 @@ shmt_ring_valid(const struct shmt_ring *r, uint64_t seq)
 
 /* Empty the log and its tree; head = tail = 0. */
 void shmt_ring_init(struct shmt_ring *r);
-/* Add a send at mono; the oldest entry goes if the ring is full. */
+/* Add a send at mono costing `cost` units (cost.h); the oldest entry goes
+ * if the ring is full. */
+uint64_t shmt_ring_append_cost(struct shmt_ring *r, int64_t mono, int64_t cost);
+/* The same, costing 1. */
 uint64_t shmt_ring_append(struct shmt_ring *r, int64_t mono);
 /* The response to seq: only whether it is a 429 is kept here. */
 void shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status);

@@ -39,8 +39,8 @@ size_t
 shmt_seg_size(uint32_t cap)
 {
 	return log_offset() +
-	       (size_t)cap *
-	           (sizeof(int64_t) + sizeof(uint32_t) + sizeof(int32_t));
+	       (size_t)cap * (sizeof(int64_t) + sizeof(uint32_t) +
+	                      sizeof(int32_t) + sizeof(int64_t));
 }
 
 static void
@@ -52,6 +52,7 @@ ring_bind(struct shmt_seg *sg, uint32_t cap)
 	sg->ring.mono = (int64_t *)(base + log_offset());
 	sg->ring.tag = (uint32_t *)(sg->ring.mono + cap);
 	sg->ring.fw = (int32_t *)(sg->ring.tag + cap);
+	sg->ring.cum = (int64_t *)(sg->ring.fw + cap);
 	sg->ring.cap = cap;
 	sg->ring.st = &sg->h->st;
 	sg->ring.cfg = &sg->checked;

@@ -148,7 +148,10 @@ enum shmt_code {
 	SHMT_EGONE,
 	/** the Redis server refused the command otherwise (out of memory,
 	 *  read-only replica, ...; shmt_backend_message() has its words) */
-	SHMT_EBACKEND
+	SHMT_EBACKEND,
+	/** the cost exceeds what a unit limit admits in one window (or, with
+	 *  the smooth policy, in one burst): it could never be admitted */
+	SHMT_ECOST
 };
 
 /** Longest throttle name, in bytes, without the terminating NUL. */
@@ -158,6 +161,10 @@ enum shmt_code {
 #define SHMT_URL_MAX 96
 /** Most rates one throttle enforces together. */
 #define SHMT_MAX_RATES 4
+/** Most unit limits (rates in units of cost) one throttle enforces. */
+#define SHMT_MAX_UNITS 2
+/** Largest cap on the requests in flight (shmt_config.concurrency). */
+#define SHMT_MAX_PLACES 256
 
 /** How a known rate is enforced. */
 enum shmt_policy {
@@ -206,8 +213,19 @@ typedef struct shmt_config {
 	 *  sends and the spread of round trips, at most 10 % of each
 	 *  spacing), never below `margin`; 1: exactly `margin` */
 	int margin_fixed;
+	/** unit limits: at most `max` units of cost (tokens, query points,
+	 *  weights) per `period` seconds, beside the request rates.  Every
+	 *  send costs 1 against `rates` and its declared cost
+	 *  (shmt_acquire_cost()) against `units`.  0: costs are not counted */
+	unsigned nunits;
+	shmt_rate units[SHMT_MAX_UNITS];
+	/** SMOOTH: the units admitted at once (0: each unit limit's max) */
+	uint32_t unit_burst;
+	/** at most this many requests in flight (acquired, not yet recorded)
+	 *  across all processes, 1..SHMT_MAX_PLACES; 0: no cap */
+	uint32_t concurrency;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[248];
+	unsigned char reserved[208];
 } shmt_config;
 
 /** Fill *cfg with the defaults above (no rate known), reserved zeroed. */
@@ -336,6 +354,66 @@ SHMT_API int shmt_ticket_parse(const char *s, shmt_ticket *tk);
  * for it; the missed one stays counted as a send.
  */
 SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
+
+/* Flags of shmt_acquire_cost(). */
+/** this send belongs to a request that already holds a place in flight
+ *  (a redirect's next hop): take no place */
+#define SHMT_ACQUIRE_NOPLACE 0x1u
+
+/**
+ * shmt_acquire() of a send that costs `cost` units against the unit
+ * limits (shmt_config.units; shmt_acquire() declares 1) and, with
+ * shmt_config.concurrency, a place in flight:
+ *
+ * Costs: the send is admitted when the costs in every window of each
+ * unit limit (declared costs, and actual ones once shmt_cost_set() gave
+ * them), its own included, stay within the limit.  First come, first
+ * served: a send never overtakes one that asked before it, so a large
+ * cost waits for room and the small costs after it wait behind it (it
+ * is never starved).  A cost above a unit limit's max (with the smooth
+ * policy: above its burst) could never be admitted: SHMT_ECOST at once.
+ *
+ * Places: with a concurrency cap, the caller first takes a place, waiting
+ * (up to the timeout; timeout 0: SHMT_EAGAIN) while all are held.  The
+ * place belongs to this process (or to the one shmt_owner_set() named)
+ * until shmt_record() or shmt_release() of the ticket gives it back; a
+ * holder that is gone (killed) is found out and its place given back
+ * when the cap is reached.  Places are not handed out in order: a freed
+ * place goes to the first waiter that takes the lock.
+ *
+ * flags: SHMT_ACQUIRE_NOPLACE, or 0.  Otherwise as shmt_acquire().
+ */
+SHMT_API int shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
+                               unsigned flags, double timeout);
+
+/**
+ * The actual cost of the request of tk, once known (an API's usage
+ * report): its log entry's cost becomes `cost`, so that later sends
+ * count what was really used.  A lower cost (a refund) frees room in the
+ * windows that hold the entry: the reservations still in the future are
+ * planned again, earlier where they may be, and their waiters woken; a
+ * higher one (a charge) moves the future reservations later if they must.
+ * The entry's time never changes, and the sends already admitted stay
+ * admitted.  Call it before or after shmt_record(); an entry the log no
+ * longer holds is left as it was.  Returns SHMT_OK or the lock's code.
+ */
+SHMT_API int shmt_cost_set(shmt_throttle *t, const shmt_ticket *tk,
+                           uint32_t cost);
+
+/**
+ * Give back the place in flight of tk's request without recording a
+ * response (a request abandoned, or run by `throttlectl run`).
+ * shmt_record() gives it back itself.  A ticket without a place: SHMT_OK.
+ */
+SHMT_API int shmt_release(shmt_throttle *t, const shmt_ticket *tk);
+
+/**
+ * Places taken through `t` from now on belong to process `pid` (0: the
+ * caller, the default): a tool that acquires for its parent shell
+ * (`throttlectl acquire`) names the shell, whose death gives them back.
+ * SHMT_EINVAL if no such process.
+ */
+SHMT_API int shmt_owner_set(shmt_throttle *t, long pid);
 
 /** What shmt_record() advises. */
 enum shmt_verdict {
@@ -598,8 +676,14 @@ typedef struct shmt_stat {
 	/** with no limit configured or announced: the pacing rate learned
 	 *  from refusals and successes, requests per second; 0: none */
 	double learned_rate;
+	/** units of cost sent in each unit limit's last period: declared
+	 *  costs, and the actual ones once recorded (shmt_cost_set()) */
+	uint64_t window_units[SHMT_MAX_UNITS];
+	/** requests in flight: places held (acquired, not yet recorded);
+	 *  shmt_places_read() says who holds them */
+	uint32_t inflight;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[384];
+	unsigned char reserved[364];
 } shmt_stat;
 
 /** Fill *st (reserved space zeroed). */
@@ -625,6 +709,22 @@ typedef struct shmt_log_entry {
  */
 SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
                            size_t *got);
+
+/** A place in flight, from shmt_places_read(). */
+typedef struct shmt_place {
+	/** the process that holds it */
+	long pid;
+	/** the log entry of its request (the ticket's seq) */
+	uint64_t seq;
+	/** seconds since it was taken */
+	double held;
+	/** its request's cost (declared, or as shmt_cost_set() gave it) */
+	uint64_t cost;
+} shmt_place;
+
+/** Copy up to n of the places held into buf, their number into *got. */
+SHMT_API int shmt_places_read(shmt_throttle *t, shmt_place *buf, size_t n,
+                              size_t *got);
 
 /**
  * Check the whole segment, every log entry included, under its lock:
@@ -662,8 +762,16 @@ typedef struct shmt_curl_opts {
 	 *  (the failed attempt's body must not stay).  May be NULL. */
 	void (*before_retry)(void *arg);
 	void *arg;
+	/** 1: each send of the request declares `cost` units against the
+	 *  unit limits (shmt_acquire_cost()); 0: it costs 1 */
+	int has_cost;
+	uint32_t cost;
+	/** a response header whose value, a whole number, is the request's
+	 *  actual cost, recorded with shmt_cost_set() (e.g. a gateway's
+	 *  usage header); NULL: the declared cost stays */
+	const char *cost_header;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[128];
+	unsigned char reserved[112];
 } shmt_curl_opts;
 
 /** What happened, in the end. */

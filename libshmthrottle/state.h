@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 6u
+#define SHMT_LAYOUT 7u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -34,6 +34,13 @@ struct shmt_scfg {
 	int64_t backoff_max;
 	int64_t retry_after_max;
 	double backoff_multiplier;
+	/* unit limits (cost.h) and the cap on requests in flight */
+	uint32_t nunits;
+	uint32_t unit_burst;
+	uint32_t concurrency;
+	uint32_t unit_max[SHMT_MAX_UNITS];
+	uint32_t pad2;
+	int64_t unit_period[SHMT_MAX_UNITS];
 };
 
 /* flags of struct shmt_scfg: the margin is not adapted to measures */
@@ -93,13 +100,15 @@ struct shmt_learn {
 };
 
 /*
- * The log is three arrays of `capacity` slots after the notes (below):
+ * The log is four arrays of `capacity` slots after the notes (below):
  *   int64_t  mono[cap]  send time (reserved or real), CLOCK_MONOTONIC ns
  *   uint32_t tag[cap]   SHMT_TAG(seq, is429): the low 31 bits of the
  *                       sequence number the slot holds, and whether its
  *                       response was a 429 (what the run rate needs)
  *   int32_t  fw[cap]    the Fenwick tree of 429s by slot
- * 16 bytes a send.  The wall time is not kept: it is the monotonic time
+ *   int64_t  cum[cap]   the cumulative cost of the sends up to this one
+ *                       (its cost is the difference with the previous)
+ * 24 bytes a send.  The wall time is not kept: it is the monotonic time
  * plus the clocks' offset when it is shown; statuses and URLs of the
  * newest SHMT_NOTES requests are in the notes.
  */
@@ -114,6 +123,34 @@ struct shmt_note {
 	int32_t status;
 	uint32_t pad;
 	char url[SHMT_URL_MAX];
+};
+
+/* A place in flight (inflight.h): whose it is and which request holds it;
+ * free when owner is 0. */
+struct shmt_place_rec {
+	/* the holder's process id << 32 | its start time (as the lock's
+	 * owner record) */
+	uint64_t owner;
+	/* the log entry of the request that holds it */
+	uint64_t seq;
+	/* mono ns it was taken */
+	int64_t since;
+};
+
+/* Costs and places, beside the log (cost.h, inflight.h). */
+struct shmt_costs {
+	/* the cumulative cost of the sends before `tail` (those the ring
+	 * dropped; their times are at most the tail's) */
+	int64_t cum_tail;
+	/* nothing at or below this cumulative cost counts: the sends a reset
+	 * of the log forgot */
+	int64_t cum_floor;
+	/* futex word: bumped when a place is given back */
+	uint32_t place_wake;
+	uint32_t pad;
+	/* mono ns of the last look for holders that are gone */
+	int64_t reaped;
+	struct shmt_place_rec place[SHMT_MAX_PLACES];
 };
 
 /* Sequence numbers [tail, head) are in the log, at index seq % capacity. */
@@ -140,6 +177,7 @@ struct shmt_state {
 	uint32_t pad2;
 	struct shmt_timing timing;
 	struct shmt_learn learn;
+	struct shmt_costs costs;
 };
 
 /* Offset 0 of the segment. */
@@ -159,29 +197,40 @@ struct shmt_header {
 	struct shmt_state st;
 	/* then, 64-aligned: struct shmt_note[SHMT_NOTES], then
 	 * int64_t mono[capacity], uint32_t tag[capacity],
-	 * int32_t fw[capacity] */
+	 * int32_t fw[capacity], int64_t cum[capacity] */
 };
 
 /* The layout pinned: whoever changes a size or an offset here changes the
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(
-    SHMT_LAYOUT == 6u && SHMT_PIN(sizeof(struct shmt_header), 800) &&
-        SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
-        SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
-        SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
-        SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-        SHMT_PIN(sizeof(struct shmt_state), 736) &&
-        SHMT_PIN(sizeof(struct shmt_scfg), 112) &&
-        SHMT_PIN(sizeof(struct shmt_learn), 144) &&
-        SHMT_PIN(sizeof(struct shmt_note), 112) && SHMT_PIN(SHMT_NOTES, 1024) &&
-        SHMT_PIN(sizeof(int64_t) + sizeof(uint32_t) + sizeof(int32_t), 16),
-    "segment layout changed: bump SHMT_LAYOUT, then these sizes");
+_Static_assert(SHMT_LAYOUT == 7u &&
+                   SHMT_PIN(sizeof(struct shmt_header), 7056) &&
+                   SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
+                   SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
+                   SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
+                   SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 6992) &&
+                   SHMT_PIN(sizeof(struct shmt_scfg), 152) &&
+                   SHMT_PIN(sizeof(struct shmt_learn), 144) &&
+                   SHMT_PIN(sizeof(struct shmt_costs), 32 + 24 * 256) &&
+                   SHMT_PIN(sizeof(struct shmt_note), 112) &&
+                   SHMT_PIN(SHMT_NOTES, 1024) &&
+                   SHMT_PIN(sizeof(int64_t) + sizeof(uint32_t) +
+                                sizeof(int32_t) + sizeof(int64_t),
+                            24),
+               "segment layout changed: bump SHMT_LAYOUT, then these sizes");
 
 /* A spacing rule: a send at least `p` ns after the n-th previous send. */
 struct shmt_spacing {
 	uint32_t n;
+	int64_t p;
+};
+
+/* A unit rule: the costs in any window of `p` ns, a new send's included,
+ * at most `limit`. */
+struct shmt_uspacing {
+	int64_t limit;
 	int64_t p;
 };
 
@@ -191,6 +240,8 @@ struct shmt_rules {
 	int valid;
 	unsigned n;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	unsigned nu;
+	struct shmt_uspacing usp[SHMT_MAX_UNITS];
 	/* the measured margin (timing.margin) these spacings were made for */
 	int64_t margin;
 	/* the step the horizons were made for (ring.c) */
@@ -205,7 +256,8 @@ struct shmt_rules {
 struct shmt_ring {
 	int64_t *mono;
 	uint32_t *tag;
-	int32_t *fw; /* Fenwick tree: 429 counts by position */
+	int32_t *fw;  /* Fenwick tree: 429 counts by position */
+	int64_t *cum; /* cumulative cost by position */
 	uint32_t cap;
 	struct shmt_state *st;
 	struct shmt_scfg *cfg;

@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
+#include "cost.h"
 #include "futex.h"
+#include "inflight.h"
 #include "internal.h"
 #include "learn.h"
+#include "lock.h"
 #include "policy.h"
 #include "redis.h"
 #include "ring.h"
@@ -23,10 +27,25 @@ struct shmt_throttle {
 	struct shmt_seg seg;
 	int64_t (*mono)(void);
 	int64_t (*wall)(void);
+	/* the owner record of the places taken here; 0: the caller's */
+	uint64_t owner;
 	char name[SHMT_NAME_MAX + 1];
 	/* a throttle on Redis (redis.c); NULL: in shared memory */
 	struct shmt_redis *rd;
 };
+
+/* What an acquire asks for. */
+struct want {
+	int64_t cost;
+	unsigned flags;
+};
+
+/* A waiter for a place looks again after this (doubling to the last):
+ * a holder that dies wakes no one, so waiters poll and the first to
+ * find the cap reached (at most every REAP_EVERY) looks for the dead. */
+#define PLACE_POLL_FIRST (SHMT_NS / 100)
+#define PLACE_POLL_LAST (SHMT_NS / 5)
+#define REAP_EVERY (SHMT_NS / 20)
 
 void
 shmt_set_clock(shmt_throttle *t, int64_t (*mono)(void), int64_t (*wall)(void))
@@ -73,6 +92,14 @@ shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
 	return SHMT_OK;
 }
 
+/* Unit limits and concurrency caps live in shared memory only. */
+static int
+no_costs(const shmt_config *cfg)
+{
+	return cfg && (cfg->nunits || cfg->concurrency) ? SHMT_ECONFIG
+	                                                : SHMT_OK;
+}
+
 int
 shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
                   const shmt_config *cfg, unsigned flags)
@@ -84,7 +111,10 @@ shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
 	if (!tp || ((flags & SHMT_CREATE) && !cfg))
 		return SHMT_EINVAL;
 	*tp = NULL;
-	if ((rc = shmt_backend_parse(backend, &u)) != SHMT_OK)
+	if ((rc = shmt_backend_parse(backend, &u)) == SHMT_OK &&
+	    u.kind != SHMT_BACKEND_SHM && no_costs(cfg) != SHMT_OK)
+		return SHMT_ECONFIG;
+	if (rc != SHMT_OK)
 		return rc;
 	if (u.kind == SHMT_BACKEND_SHM)
 		return shmt_open(tp, name, cfg, flags);
@@ -138,12 +168,12 @@ ring(shmt_throttle *t)
 /* Reserve the next slot: SHMT_OK with *seq and *at, or why not. */
 static int
 reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
-        uint64_t *seq, int64_t *at)
+        int64_t cost, uint64_t *seq, int64_t *at)
 {
 	struct shmt_ring *r = ring(t);
 	struct shmt_state *st = r->st;
 
-	*at = shmt_admit_at(r, st->head, now);
+	*at = shmt_admit_new(r, cost, now);
 	if (shmt_sub_ns(*at, now) > shmt_ring_rules(r)->horizon)
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
@@ -152,8 +182,86 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 		return SHMT_ETIMEDOUT;
 	if (st->head - st->tail >= r->cap && *shmt_ring_mono(r, st->tail) > now)
 		return SHMT_EFULL;
-	*seq = shmt_ring_append(r, *at);
+	*seq = shmt_ring_append_cost(r, *at, cost);
 	return SHMT_OK;
+}
+
+/* This thread's process, as a place's owner record: read from /proc once
+ * per thread, and again in a forked child. */
+static uint64_t
+owner_of(const shmt_throttle *t)
+{
+	static _Thread_local uint32_t pid;
+	static _Thread_local uint64_t rec;
+	uint32_t me;
+
+	if (t->owner)
+		return t->owner;
+	me = (uint32_t)getpid();
+	if (pid != me) {
+		rec = shmt_proc_record(me);
+		pid = me;
+	}
+	return rec;
+}
+
+/*
+ * With the lock taken at *now, and a concurrency cap: a place for the
+ * request about to be appended, waiting outside the lock while all are
+ * held.  *place is its index (-1: no cap).  On SHMT_OK, SHMT_EAGAIN and
+ * SHMT_ETIMEDOUT the lock is held; on any other code (the lock's) it is
+ * not, and *locked says so.
+ */
+static int
+take_place(shmt_throttle *t, int64_t *now, int64_t deadline, int nowait,
+           int *place, int *locked)
+{
+	struct shmt_costs *c = &ring(t)->st->costs;
+	int64_t poll = PLACE_POLL_FIRST;
+	uint64_t owner = owner_of(t);
+	uint32_t seen;
+	int rc;
+
+	for (;;) {
+		uint32_t cap = ring(t)->cfg->concurrency;
+
+		*place = -1;
+		if (cap == 0)
+			return SHMT_OK;
+		*place =
+		    shmt_place_take(c, cap, owner, ring(t)->st->head, *now);
+		if (*place >= 0)
+			return SHMT_OK;
+		/* the cap is reached: are all its holders still there? */
+		if (shmt_sub_ns(*now, c->reaped) >= REAP_EVERY ||
+		    c->reaped > *now) {
+			c->reaped = *now;
+			if (shmt_places_reap(c, shmt_proc_alive) > 0)
+				continue;
+		}
+		if (nowait)
+			return SHMT_EAGAIN;
+		if (*now >= deadline)
+			return SHMT_ETIMEDOUT;
+		seen = __atomic_load_n(&c->place_wake, __ATOMIC_SEQ_CST);
+		shmt_seg_unlock(&t->seg);
+		shmt_futex_wait(&c->place_wake, seen,
+		                poll < deadline - *now ? poll
+		                                       : deadline - *now);
+		poll = poll * 2 < PLACE_POLL_LAST ? poll * 2 : PLACE_POLL_LAST;
+		if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+		    (rc = lock(t, now)) != SHMT_OK) {
+			*locked = 0;
+			return rc;
+		}
+	}
+}
+
+/* Wake the waiters for a place, after unlocking. */
+static void
+places_freed(shmt_throttle *t)
+{
+	shmt_futex_wake_all(&t->seg.h->st.costs.place_wake);
 }
 
 /*
@@ -169,22 +277,43 @@ late_limit(const struct shmt_scfg *c)
 	return c->margin > SHMT_NS / 1000 ? c->margin : SHMT_NS / 1000;
 }
 
-/* With the lock taken at `now`: reserve tk's slot, wait for it outside the
- * lock, and unlock. */
+/* With the lock taken at `now`: a place if there is a cap, then tk's
+ * slot; wait for it outside the lock, and unlock.  *freed: a place was
+ * given back under this lock (the caller's record) and not taken again
+ * here, so its waiters must be woken. */
 static int
-acquire_locked(shmt_throttle *t, shmt_ticket *tk, double timeout, int64_t now)
+acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
+               double timeout, int64_t now, int *freed)
 {
+	struct shmt_costs *c = &ring(t)->st->costs;
 	int64_t start = now, deadline, at;
 	uint64_t seq;
 	uint32_t seen;
-	int rc;
+	int rc, place = -1, locked = 1;
 
 	deadline = timeout <= 0 ? INT64_MAX
 	                        : shmt_add_ns(start, shmt_sec_to_ns(timeout));
-	rc = reserve(t, now, deadline, timeout == 0, &seq, &at);
+	/* a cost no window holds would wait forever */
+	if (w->cost > shmt_cost_max(ring(t)->cfg)) {
+		shmt_seg_unlock(&t->seg);
+		return SHMT_ECOST;
+	}
+	rc = SHMT_OK;
+	if (!(w->flags & SHMT_ACQUIRE_NOPLACE))
+		rc = take_place(t, &now, deadline, timeout == 0, &place,
+		                &locked);
+	if (!locked)
+		return rc;
+	if (place >= 0)
+		*freed = 0;
+	if (rc == SHMT_OK)
+		rc =
+		    reserve(t, now, deadline, timeout == 0, w->cost, &seq, &at);
 	while (rc == SHMT_OK && at > now) {
 		/* Sleep outside the lock; a reset or reconfiguration bumps the
 		 * word, and a new delay may move our slot: read it again. */
+		if (place >= 0)
+			c->place[place].seq = seq;
 		seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
 		shmt_seg_unlock(&t->seg);
 		shmt_futex_wait(&t->seg.h->wake, seen, at - now);
@@ -200,7 +329,7 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, double timeout, int64_t now)
 		 * land among the sends planned after it.  Take a new slot; the
 		 * old one stays counted as a send (conservative). */
 		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg))
-			rc = reserve(t, now, deadline, 0, &seq, &at);
+			rc = reserve(t, now, deadline, 0, w->cost, &seq, &at);
 		/* the slot stays used: conservative */
 		else if (at > deadline)
 			rc = SHMT_ETIMEDOUT;
@@ -214,23 +343,49 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, double timeout, int64_t now)
 		tk->send_ns = at;
 		tk->attempt++;
 	}
+	/* our place names our request, or goes back */
+	if (place >= 0 && c->place[place].owner) {
+		if (rc == SHMT_OK) {
+			c->place[place].seq = seq;
+		} else {
+			c->place[place].owner = 0;
+			*freed = 1;
+		}
+	}
 	shmt_seg_unlock(&t->seg);
+	return rc;
+}
+
+int
+shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
+                  unsigned flags, double timeout)
+{
+	struct want w = { .cost = cost, .flags = flags };
+	int64_t now;
+	int rc, freed = 0;
+
+	if (!t || !tk || isnan(timeout) || (flags & ~SHMT_ACQUIRE_NOPLACE))
+		return SHMT_EINVAL;
+	/* Redis keeps no costs (docs/design.md): a request costs 1 there */
+	if (t->rd)
+		return cost == 1 ? shmt_redis_acquire(t->rd, tk, timeout)
+		                 : SHMT_ECOST;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
+	if (freed)
+		places_freed(t);
 	return rc;
 }
 
 int
 shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 {
-	int64_t now;
-	int rc;
-
 	if (!t || !tk || isnan(timeout))
 		return SHMT_EINVAL;
 	if (t->rd)
 		return shmt_redis_acquire(t->rd, tk, timeout);
-	if ((rc = lock(t, &now)) != SHMT_OK)
-		return rc;
-	return acquire_locked(t, tk, timeout, now);
+	return shmt_acquire_cost(t, tk, 1, 0, timeout);
 }
 
 /* The caller's measures of the request of tk, whose entry is in the log:
@@ -268,12 +423,13 @@ note(struct shmt_seg *sg, uint64_t seq, int status, const char *url)
 }
 
 /* With the lock taken at `now`: the response to tk's request, and what
- * its quota headers said (q may be NULL).  Returns 1 if what was learned
- * moved reservations earlier: their waiters must be woken. */
+ * its quota headers said (q may be NULL); its place (if it holds one)
+ * goes back: *freed then.  Returns 1 if what was learned moved
+ * reservations earlier: their waiters must be woken. */
 static int
 record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
               double retry_after, const shmt_quota *q, const char *url,
-              unsigned flags, int64_t now, shmt_outcome *out)
+              unsigned flags, int64_t now, shmt_outcome *out, int *freed)
 {
 	struct shmt_ring *r = ring(t);
 	struct shmt_response rsp = {
@@ -289,6 +445,7 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
+	*freed = shmt_place_release(&r->st->costs, tk->seq);
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < now ? tk->send_ns : now;
 	if (shmt_ring_valid(r, tk->seq)) {
@@ -337,7 +494,7 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 {
 	shmt_outcome o;
 	int64_t now;
-	int rc, woken;
+	int rc, woken, freed;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
@@ -346,11 +503,13 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 		                         flags, out);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	woken =
-	    record_locked(t, tk, status, retry_after, q, url, flags, now, &o);
+	woken = record_locked(t, tk, status, retry_after, q, url, flags, now,
+	                      &o, &freed);
 	shmt_seg_unlock(&t->seg);
 	if (woken)
 		shmt_futex_wake_all(&t->seg.h->wake);
+	if (freed)
+		places_freed(t);
 	if (out)
 		*out = o;
 	return SHMT_OK;
@@ -383,9 +542,10 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
                     double retry_after, const char *url, unsigned flags,
                     shmt_outcome *out, double timeout)
 {
+	struct want w = { .cost = 1 };
 	shmt_outcome o;
 	int64_t now;
-	int rc;
+	int rc, freed;
 
 	if (!t || !tk || isnan(retry_after) || isnan(timeout))
 		return SHMT_EINVAL;
@@ -396,19 +556,142 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	/* waiters whose slots moved earlier wake now, before we may sleep */
-	if (record_locked(t, tk, status, retry_after, NULL, url, flags, now,
-	                  &o))
+	if (record_locked(t, tk, status, retry_after, NULL, url, flags, now, &o,
+	                  &freed))
 		shmt_futex_wake_all(&t->seg.h->wake);
 	if (out)
 		*out = o;
-	/* the same request again, or the next one */
+	/* the same request again, at the cost it declared; or the next one */
 	if (o.verdict == SHMT_RETRY) {
+		if (shmt_ring_valid(ring(t), tk->seq))
+			w.cost = shmt_cost_of(ring(t), tk->seq);
 		tk->sent_ns = 0;
 		tk->rtt_ns = 0;
 	} else {
 		shmt_ticket_init(tk);
 	}
-	return acquire_locked(t, tk, timeout, now);
+	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
+	if (freed)
+		places_freed(t);
+	return rc;
+}
+
+int
+shmt_cost_set(shmt_throttle *t, const shmt_ticket *tk, uint32_t cost)
+{
+	int64_t now;
+	int rc, earlier = 0, moved;
+
+	if (!t || !tk)
+		return SHMT_EINVAL;
+	if (t->rd)
+		return cost == 1 ? SHMT_OK : SHMT_ECOST;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	moved = shmt_cost_settle(ring(t), tk->seq, cost);
+	/* a refund: room for the reservations to come, if their waiters are
+	 * told; a charge: they wait longer, never less */
+	if (moved < 0)
+		earlier = shmt_replan(ring(t), now);
+	else if (moved > 0)
+		shmt_replan_later(ring(t), now);
+	shmt_seg_unlock(&t->seg);
+	if (earlier)
+		shmt_futex_wake_all(&t->seg.h->wake);
+	return SHMT_OK;
+}
+
+int
+shmt_release(shmt_throttle *t, const shmt_ticket *tk)
+{
+	int64_t now;
+	int rc, freed;
+
+	if (!t || !tk)
+		return SHMT_EINVAL;
+	/* no places on Redis: nothing to give back */
+	if (t->rd)
+		return SHMT_OK;
+	if ((rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	freed = shmt_place_release(&ring(t)->st->costs, tk->seq);
+	shmt_seg_unlock(&t->seg);
+	if (freed)
+		places_freed(t);
+	return SHMT_OK;
+}
+
+int
+shmt_owner_set(shmt_throttle *t, long pid)
+{
+	uint64_t rec = 0;
+
+	if (!t || pid < 0 || pid > UINT32_MAX)
+		return SHMT_EINVAL;
+	if (pid && !(rec = shmt_proc_record((uint32_t)pid)))
+		return SHMT_EINVAL;
+	t->owner = rec;
+	return SHMT_OK;
+}
+
+int
+shmt_places_read(shmt_throttle *t, shmt_place *buf, size_t n, size_t *got)
+{
+	const struct shmt_costs *c;
+	int64_t now;
+	size_t k = 0;
+	int rc;
+
+	if (!t || (!buf && n) || !got)
+		return SHMT_EINVAL;
+	*got = 0;
+	if (t->rd)
+		return SHMT_OK;
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	c = &ring(t)->st->costs;
+	for (unsigned i = 0; i < SHMT_MAX_PLACES && k < n; i++) {
+		const struct shmt_place_rec *p = &c->place[i];
+
+		if (!p->owner)
+			continue;
+		buf[k] = (shmt_place){
+			.pid = (long)(p->owner >> 32),
+			.seq = p->seq,
+			.held = shmt_ns_to_sec(shmt_sub_ns(now, p->since)),
+		};
+		if (shmt_ring_valid(ring(t), p->seq))
+			buf[k].cost = (uint64_t)shmt_cost_of(ring(t), p->seq);
+		k++;
+	}
+	*got = k;
+	shmt_seg_unlock(&t->seg);
+	return SHMT_OK;
+}
+
+int
+shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs)
+{
+	int64_t now;
+	int rc;
+
+	if (t->rd) {
+		shmt_stat st;
+
+		if ((rc = shmt_redis_stat(t->rd, &st)) != SHMT_OK)
+			return rc;
+		*secs = st.next_slot > st.delay_remaining ? st.next_slot
+		                                          : st.delay_remaining;
+		return SHMT_OK;
+	}
+	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
+	    (rc = lock(t, &now)) != SHMT_OK)
+		return rc;
+	*secs = shmt_ns_to_sec(
+	    shmt_sub_ns(shmt_admit_new(ring(t), cost, now), now));
+	shmt_seg_unlock(&t->seg);
+	return SHMT_OK;
 }
 
 /* Run fn under the lock, re-plan the reservations and wake every waiter. */
@@ -425,6 +708,8 @@ update(shmt_throttle *t, void (*fn)(shmt_throttle *, int64_t, const void *),
 	shmt_replan(ring(t), now);
 	shmt_seg_unlock(&t->seg);
 	shmt_futex_wake_all(&t->seg.h->wake);
+	/* a cap raised frees places */
+	places_freed(t);
 	return SHMT_OK;
 }
 
@@ -442,9 +727,12 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 	}
 	if (what & SHMT_RESET_LEARNED)
 		shmt_learn_forget(&st->learn, 1);
-	if (what & SHMT_RESET_LOG)
+	if (what & SHMT_RESET_LOG) {
 		shmt_ring_drop_before(ring(t),
 		                      shmt_ring_first_after(ring(t), now));
+		/* the costs of the sends forgotten count no more */
+		st->costs.cum_floor = st->costs.cum_tail;
+	}
 	if (what & SHMT_RESET_COUNTERS) {
 		st->requests = st->n429 = st->retries = 0;
 		st->waited = 0;
@@ -480,7 +768,8 @@ shmt_config_set(shmt_throttle *t, const shmt_config *cfg)
 	if ((rc = shmt_config_check(cfg)) != SHMT_OK)
 		return rc;
 	if (t->rd)
-		return shmt_redis_config_set(t->rd, cfg);
+		return no_costs(cfg) ? SHMT_ECONFIG
+		                     : shmt_redis_config_set(t->rd, cfg);
 	shmt_scfg_from(&s, cfg);
 	/* The log cannot grow: the new rates must fit the capacity it has. */
 	if (shmt_scfg_check(&s, t->seg.ring.cap) != SHMT_OK ||
@@ -548,6 +837,11 @@ fill_stat(shmt_throttle *t, int64_t now, shmt_stat *s)
 	if (st->end_of_delay > now)
 		s->delay_remaining = shmt_ns_to_sec(st->end_of_delay - now);
 	s->waiting = (uint32_t)(st->head - due);
+	for (unsigned i = 0; i < r->cfg->nunits && i < SHMT_MAX_UNITS; i++)
+		s->window_units[i] = (uint64_t)shmt_cost_range(
+		    r, shmt_ring_first_after(r, now - r->cfg->unit_period[i]),
+		    due);
+	s->inflight = shmt_places_used(&st->costs);
 	s->requests = st->requests;
 	s->n429 = st->n429;
 	s->retries = st->retries;

@@ -11,6 +11,7 @@ main(void)
 
 	srunner_add_suite(sr, policy_suite());
 	srunner_add_suite(sr, timing_suite());
+	srunner_add_suite(sr, costs_suite());
 	srunner_add_suite(sr, defects_suite());
 	srunner_add_suite(sr, ring_suite());
 	srunner_add_suite(sr, retry_after_suite());
@@ -25,6 +26,7 @@ main(void)
 	srunner_add_suite(sr, servers_suite());
 	srunner_add_suite(sr, arrivals_suite());
 	srunner_add_suite(sr, quota_servers_suite());
+	srunner_add_suite(sr, cost_servers_suite());
 	srunner_add_suite(sr, stress_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, install_suite());

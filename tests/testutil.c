@@ -48,6 +48,7 @@ ring_new(uint32_t cap, const shmt_config *cfg)
 	r->mono = calloc(cap, sizeof(*r->mono));
 	r->tag = calloc(cap, sizeof(*r->tag));
 	r->fw = calloc(cap, sizeof(*r->fw));
+	r->cum = calloc(cap, sizeof(*r->cum));
 	r->st = calloc(1, sizeof(*r->st));
 	r->cfg = calloc(1, sizeof(*r->cfg));
 	shmt_scfg_from(r->cfg, cfg);
@@ -60,6 +61,7 @@ ring_free(struct shmt_ring *r)
 	free(r->mono);
 	free(r->tag);
 	free(r->fw);
+	free(r->cum);
 	free(r->st);
 	free(r->cfg);
 	free(r);
@@ -95,6 +97,22 @@ window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period)
 	for (size_t i = 0; i + max < n; i++)
 		if (t[i + max] - t[i] < period)
 			return 1;
+	return 0;
+}
+
+int
+units_overrun(const int64_t *t, const int64_t *cost, size_t n, int64_t limit,
+              int64_t period)
+{
+	/* every window [t[i], t[i] + period) */
+	for (size_t i = 0; i < n; i++) {
+		int64_t sum = 0;
+
+		for (size_t j = i; j < n && t[j] - t[i] < period; j++)
+			sum += cost[j];
+		if (sum > limit)
+			return 1;
+	}
 	return 0;
 }
 

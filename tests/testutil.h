@@ -31,6 +31,10 @@ struct shmt_header *raw_map(const char *name, size_t *size);
 shmt_config one_rate(uint32_t max, double period);
 /* Sorted send times: does some window of `period` hold more than `max`? */
 int window_overrun(const int64_t *t, size_t n, uint32_t max, int64_t period);
+/* Sorted send times and their costs: does some window of `period` hold
+ * more than `limit` units? */
+int units_overrun(const int64_t *t, const int64_t *cost, size_t n,
+                  int64_t limit, int64_t period);
 int64_t mono_now(void);
 /* Run a shell command (printf-style); its output into buf (NULL: drained)
  * and its exit status, 128 + the signal if it died of one. */
@@ -63,5 +67,7 @@ Suite *redis_suite(void);
 Suite *quota_suite(void);
 Suite *learn_suite(void);
 Suite *quota_servers_suite(void);
+Suite *costs_suite(void);
+Suite *cost_servers_suite(void);
 
 #endif

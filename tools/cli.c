@@ -72,6 +72,7 @@ cli_exit_status(int code)
 	case SHMT_EBACKEND: return EXIT_BACKEND;
 	case SHMT_EAUTH:
 	case SHMT_ENOPERM: return EXIT_ACCESS;
+	case SHMT_ECOST: return EXIT_COST;
 	default: return EXIT_SYSTEM;
 	}
 }
@@ -274,6 +275,31 @@ add_rate(struct cli_config *cc, const char *arg)
 	return 0;
 }
 
+/* --units N/S: -1 not N/S, -2 one too many. */
+static int
+add_units(struct cli_config *cc, const char *arg)
+{
+	char buf[64], *slash;
+	unsigned long max;
+	double period;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	strcpy(buf, arg);
+	if (!(slash = strchr(buf, '/')))
+		return -1;
+	*slash = '\0';
+	if (cli_count(buf, 1, UINT32_MAX, &max) ||
+	    cli_seconds(slash + 1, &period) || period <= 0)
+		return -1;
+	cc->units_given = 1;
+	if (cc->nunits >= SHMT_MAX_UNITS)
+		return -2;
+	cc->units[cc->nunits++] =
+	    (shmt_rate){ .max = (uint32_t)max, .period = period };
+	return 0;
+}
+
 static int
 seconds_opt(const char *arg, double min, double *out)
 {
@@ -344,7 +370,20 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		bad = strcmp(arg, "adaptive") != 0 && strcmp(arg, "fixed") != 0;
 		c->margin_fixed = strcmp(arg, "fixed") == 0;
 		break;
+	case CLI_OPT_UNITS: bad = add_units(cc, arg); break;
+	case CLI_OPT_UNIT_BURST:
+		bad = cli_count(arg, 0, UINT32_MAX, &n);
+		c->unit_burst = (uint32_t)n;
+		break;
+	case CLI_OPT_CONCURRENCY:
+		bad = cli_count(arg, 0, SHMT_MAX_PLACES, &n);
+		c->concurrency = (uint32_t)n;
+		break;
 	default: return 0;
+	}
+	if (bad == -2 && opt == CLI_OPT_UNITS) {
+		cli_usage_error("at most %d --units limits", SHMT_MAX_UNITS);
+		return -1;
 	}
 	if (bad == -2) {
 		cli_usage_error(TOO_MANY_LIMITS, SHMT_MAX_RATES);
@@ -365,6 +404,9 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 			"max-retries",
 			"capacity",
 			"margin-mode",
+			"units",
+			"unit-burst",
+			"concurrency",
 		};
 
 		cli_usage_error("invalid --%s '%s'",
@@ -390,8 +432,9 @@ config_problem(const shmt_config *c)
 		if (c->rates[i].max > largest)
 			largest = c->rates[i].max;
 	}
-	if (c->policy == SHMT_POLICY_SMOOTH && c->nrates == 0)
-		return "the smooth policy needs --period and --max";
+	if (c->policy == SHMT_POLICY_SMOOTH && c->nrates == 0 && c->nunits == 0)
+		return "the smooth policy needs --period and --max (or "
+		       "--units)";
 	for (unsigned i = 0; i < c->nrates && i < SHMT_MAX_RATES; i++)
 		if (c->policy == SHMT_POLICY_SMOOTH &&
 		    c->burst > c->rates[i].max)
@@ -410,6 +453,15 @@ config_problem(const shmt_config *c)
 		return "--retry-after-max must be 0.001 to 604800 s (a week)";
 	if (c->capacity != 0 && c->capacity < largest)
 		return "--capacity must hold the largest --max";
+	for (unsigned i = 0; i < c->nunits && i < SHMT_MAX_UNITS; i++) {
+		if (!(c->units[i].period >= 1e-6 && c->units[i].period <= year))
+			return "a --units period must be 0.000001 to 31536000 "
+			       "s";
+		if (c->unit_burst > c->units[i].max)
+			return "--unit-burst exceeds a --units limit";
+	}
+	if (c->unit_burst && !c->nunits)
+		return "--unit-burst needs --units";
 	return "a value is out of range (see the man page)";
 }
 
@@ -434,6 +486,12 @@ cli_config_finish(struct cli_config *cc)
 			return cli_usage_error(TOO_MANY_LIMITS, SHMT_MAX_RATES);
 		for (unsigned i = 0; i < cc->nextra; i++)
 			c->rates[c->nrates++] = cc->extra[i];
+	}
+	if (cc->units_given) {
+		/* the unit limits given replace the old */
+		c->nunits = cc->nunits;
+		for (unsigned i = 0; i < cc->nunits; i++)
+			c->units[i] = cc->units[i];
 	}
 	if (shmt_config_check(c) != SHMT_OK) {
 		cli_error("invalid configuration: %s", config_problem(c));

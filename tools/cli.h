@@ -33,6 +33,8 @@ enum {
 	EXIT_ACCESS = 9,
 	/* record: retryable, but retries are used up */
 	EXIT_GIVE_UP = 11,
+	/* acquire, check, run: the cost exceeds a unit limit (SHMT_ECOST) */
+	EXIT_COST = 12,
 	/* the output cannot be written (curl's CURLE_WRITE_ERROR) */
 	EXIT_WRITE = 23
 };
@@ -97,6 +99,9 @@ enum {
 	CLI_OPT_RETRIES,
 	CLI_OPT_CAPACITY,
 	CLI_OPT_MARGIN_MODE,
+	CLI_OPT_UNITS,
+	CLI_OPT_UNIT_BURST,
+	CLI_OPT_CONCURRENCY,
 	CLI_OPT_FIRST_FREE
 };
 /* clang-format off */
@@ -113,7 +118,10 @@ enum {
 	{ "retry-after-max", required_argument, NULL, CLI_OPT_RETRY_AFTER_MAX }, \
 	{ "max-retries", required_argument, NULL, CLI_OPT_RETRIES }, \
 	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY }, \
-	{ "margin-mode", required_argument, NULL, CLI_OPT_MARGIN_MODE }
+	{ "margin-mode", required_argument, NULL, CLI_OPT_MARGIN_MODE }, \
+	{ "units", required_argument, NULL, CLI_OPT_UNITS }, \
+	{ "unit-burst", required_argument, NULL, CLI_OPT_UNIT_BURST }, \
+	{ "concurrency", required_argument, NULL, CLI_OPT_CONCURRENCY }
 /* clang-format on */
 
 struct cli_config {
@@ -129,6 +137,10 @@ struct cli_config {
 	/* --rate MAX/PERIOD, in order */
 	shmt_rate extra[SHMT_MAX_RATES];
 	unsigned nextra;
+	/* --units N/S, in order */
+	int units_given;
+	shmt_rate units[SHMT_MAX_UNITS];
+	unsigned nunits;
 };
 
 void cli_config_init(struct cli_config *cc, const shmt_config *base);

@@ -53,8 +53,38 @@ rates_text(const shmt_stat *st, char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
+/* Unit limits and places in flight (issue 14). */
+static void
+show_costs(FILE *f, const shmt_stat *st, const struct show_places *pl)
+{
+	const shmt_config *c = &st->config;
+
+	for (unsigned i = 0; i < c->nunits && i < SHMT_MAX_UNITS; i++) {
+		uint64_t used = st->window_units[i], max = c->units[i].max;
+
+		fprintf(
+		    f,
+		    "  Units %u:         %llu per %g s: %llu used in the last "
+		    "%g s, %llu left\n",
+		    i + 1, (unsigned long long)max, c->units[i].period,
+		    (unsigned long long)used, c->units[i].period,
+		    (unsigned long long)(used < max ? max - used : 0));
+	}
+	if (c->concurrency)
+		fprintf(f, "  In flight:       %u of %u places\n", st->inflight,
+		        c->concurrency);
+	else if (st->inflight)
+		fprintf(f, "  In flight:       %u (no cap)\n", st->inflight);
+	for (size_t i = 0; i < pl->n; i++)
+		fprintf(f,
+		        "    pid %-8ld request %llu, cost %llu, for %.3f s\n",
+		        pl->v[i].pid, (unsigned long long)pl->v[i].seq,
+		        (unsigned long long)pl->v[i].cost, pl->v[i].held);
+}
+
 void
-show_status(FILE *f, const char *name, const shmt_stat *st)
+show_status(FILE *f, const char *name, const shmt_stat *st,
+            const struct show_places *pl)
 {
 	const shmt_config *c = &st->config;
 	char when[64];
@@ -95,6 +125,7 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 		        c->rates[i].period, sent < max ? max - sent : 0);
 	}
 	show_learned(f, st);
+	show_costs(f, st, pl);
 	if (st->next_slot > 0)
 		fprintf(f, "  Next free slot:  in %.3f s\n", st->next_slot);
 	else
@@ -130,8 +161,37 @@ show_status(FILE *f, const char *name, const shmt_stat *st)
 		        (unsigned long long)st->repairs);
 }
 
+static void
+costs_json(FILE *f, const shmt_stat *st, const struct show_places *pl)
+{
+	const shmt_config *c = &st->config;
+
+	fputs("\"units\":[", f);
+	for (unsigned i = 0; i < c->nunits && i < SHMT_MAX_UNITS; i++) {
+		uint64_t used = st->window_units[i], max = c->units[i].max;
+
+		fprintf(f, "%s{\"max\":%llu,\"period\":%.9g,", i ? "," : "",
+		        (unsigned long long)max, c->units[i].period);
+		fprintf(f, "\"used\":%llu,\"left\":%llu}",
+		        (unsigned long long)used,
+		        (unsigned long long)(used < max ? max - used : 0));
+	}
+	fprintf(f, "],\"unit_burst\":%u,\"concurrency\":%u,", c->unit_burst,
+	        c->concurrency);
+	fprintf(f, "\"inflight\":%u,\"places\":[", st->inflight);
+	for (size_t i = 0; i < pl->n; i++)
+		fprintf(f,
+		        "%s{\"pid\":%ld,\"seq\":%llu,\"cost\":%llu,"
+		        "\"held\":%.6f}",
+		        i ? "," : "", pl->v[i].pid,
+		        (unsigned long long)pl->v[i].seq,
+		        (unsigned long long)pl->v[i].cost, pl->v[i].held);
+	fputs("],", f);
+}
+
 void
-show_status_json(FILE *f, const char *name, const shmt_stat *st)
+show_status_json(FILE *f, const char *name, const shmt_stat *st,
+                 const struct show_places *pl)
 {
 	const shmt_config *c = &st->config;
 
@@ -147,6 +207,7 @@ show_status_json(FILE *f, const char *name, const shmt_stat *st)
 		        sent < max ? max - sent : 0);
 	}
 	fprintf(f, "],\"burst\":%u,\"margin\":%.9g,", c->burst, c->margin);
+	costs_json(f, st, pl);
 	fprintf(f, "\"margin_fixed\":%s,\"margin_in_force\":%.9g,",
 	        c->margin_fixed ? "true" : "false", st->margin);
 	fprintf(f, "\"samples\":%llu,\"lateness\":%.9g,",

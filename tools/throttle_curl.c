@@ -49,8 +49,15 @@ static const char usage_text[] =
 "      --margin-mode adaptive|fixed,\n"
 "      --backoff-initial S, --backoff-multiplier M, --backoff-max S,\n"
 "      --retry-after-max S   as in throttlectl(1), for a throttle created here\n"
+"      --units N/S, --unit-burst N, --concurrency C\n"
+"                            unit limits and the cap on requests in flight,\n"
+"                            as in throttlectl(1)\n"
 "      --reconfigure         apply the given limit to an existing throttle\n"
 "                            (otherwise its own settings win, with a warning)\n"
+"      --cost N              each request costs N units against --units (1)\n"
+"      --cost-header NAME    the response header NAME holds the actual cost\n"
+"                            (a whole number): the difference is refunded or\n"
+"                            charged to the shared limit\n"
 "Transfer (as curl):\n"
 "  -o, --output FILE         write bodies to FILE (default stdout)\n"
 "  -w, --write-out FORMAT    after each transfer: %{http_code} %{url_effective}\n"
@@ -335,8 +342,13 @@ fail:
 static int
 same_limits(const shmt_config *a, const shmt_config *b)
 {
-	if (a->nrates != b->nrates || a->policy != b->policy)
+	if (a->nrates != b->nrates || a->policy != b->policy ||
+	    a->nunits != b->nunits || a->concurrency != b->concurrency)
 		return 0;
+	for (unsigned i = 0; i < a->nunits; i++)
+		if (a->units[i].max != b->units[i].max ||
+		    a->units[i].period != b->units[i].period)
+			return 0;
 	for (unsigned i = 0; i < a->nrates; i++)
 		if (a->rates[i].max != b->rates[i].max ||
 		    a->rates[i].period != b->rates[i].period)
@@ -360,7 +372,8 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 		cli_fail(rc, "throttle '%s'", name);
 		return EXIT_THROTTLE;
 	}
-	if (!cc->rates_given || same_limits(&have, &cc->cfg))
+	if ((!cc->rates_given && !cc->units_given && !cc->cfg.concurrency) ||
+	    same_limits(&have, &cc->cfg))
 		return 0;
 	if (reconfigure) {
 		cc->cfg.capacity = have.capacity;
@@ -476,7 +489,9 @@ enum {
 	O_RECONFIGURE,
 	O_VERSION,
 	O_BACKEND,
-	O_PASSWORD_FILE
+	O_PASSWORD_FILE,
+	O_COST,
+	O_COST_HEADER
 };
 
 static const struct option long_opts[] = {
@@ -500,6 +515,8 @@ static const struct option long_opts[] = {
 	{ "reconfigure", no_argument, NULL, O_RECONFIGURE },
 	{ "backend", required_argument, NULL, O_BACKEND },
 	{ "redis-password-file", required_argument, NULL, O_PASSWORD_FILE },
+	{ "cost", required_argument, NULL, O_COST },
+	{ "cost-header", required_argument, NULL, O_COST_HEADER },
 	CLI_CONFIG_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -572,6 +589,19 @@ option(struct args *a, int opt, const char *arg)
 	case O_RECONFIGURE: a->reconfigure = 1; return 0;
 	case O_BACKEND: cli_backend_option(arg); return 0;
 	case O_PASSWORD_FILE: cli_password_file_option(arg); return 0;
+	case O_COST:
+		if (cli_count(arg, 0, UINT32_MAX, &n))
+			return cli_usage_error(
+			    "invalid --cost '%s' (0 to 4294967295)", arg);
+		g.copts.has_cost = 1;
+		g.copts.cost = (uint32_t)n;
+		return 0;
+	case O_COST_HEADER:
+		if (!*arg || strpbrk(arg, ": \t\r\n"))
+			return cli_usage_error(
+			    "invalid --cost-header '%s' (a header name)", arg);
+		g.copts.cost_header = arg;
+		return 0;
 	case 'H':
 		if (!strchr(arg, ':') && !strchr(arg, ';'))
 			return cli_usage_error(

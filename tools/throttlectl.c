@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,9 @@ static const char usage_text[] =
 "                                            last minute's rate against the\n"
 "                                            limits in force\n"
 "  acquire NAME [--timeout S] [--ticket T]   wait for a slot, print a ticket\n"
+"         [--cost N] [--owner PID]           N units of cost (1); the place in\n"
+"                                            flight is PID's (default: the\n"
+"                                            parent, the calling shell)\n"
 "  record NAME STATUS [--ticket T] [--retry-after V] [--date D] [--url U]\n"
 "         [--retry] [--wait]                 report a response (exit 10: retry)\n"
 "         [--headers FILE]                   its headers as `curl -D FILE` saved\n"
@@ -49,8 +53,13 @@ static const char usage_text[] =
 "         [--sent-at EPOCH] [--rtt S]        when the request left (date +%s.%N)\n"
 "                                            and its round trip: they feed the\n"
 "                                            adaptive margin\n"
-"  run NAME [--timeout S] -- COMMAND [ARG...] acquire, then run COMMAND\n"
-"  check NAME                                take a slot if one is free now\n"
+"         [--cost N]                         the actual cost: refunds or charges\n"
+"                                            the difference; gives the place back\n"
+"  run NAME [--timeout S] [--cost N] -- COMMAND [ARG...]\n"
+"                                            acquire, run COMMAND, holding the\n"
+"                                            place in flight until it ends\n"
+"  check NAME [--cost N]                     take a slot if one is free now\n"
+"                                            (no place in flight: run holds one)\n"
 "                                            (exit 0), else exit 1: for GNU\n"
 "                                            parallel --limit\n"
 "  verify NAME                               check every log entry too (opening\n"
@@ -74,6 +83,12 @@ static const char usage_text[] =
 "  --retry-after-max S       Retry-After cap (21600)\n"
 "  --max-retries N           retries per request (3)\n"
 "  --capacity N              create: log entries (max(4096, 2 x largest N))\n"
+"  --units N/S               at most N units of cost (tokens...) per S seconds,\n"
+"                            beside the request rates (2 in all); each\n"
+"                            request costs what acquire --cost declared\n"
+"  --unit-burst N            smooth: units at once (default: the unit limit)\n"
+"  --concurrency C           at most C requests in flight (acquired, not yet\n"
+"                            recorded), 1-256; 0: no cap\n"
 "  --mode 600|660            create: 660 shares the throttle with your group\n"
 "\n"
 "  --group                   any command with NAME: open a throttle that\n"
@@ -94,8 +109,9 @@ static const char usage_text[] =
 "refused (damaged, another user's, other version), 7 system error,\n"
 "8 the Redis server cannot be reached, timed out or failed, 9 the Redis\n"
 "server refused the password or its ACL the keys, 10 retry (record),\n"
-"11 retries used up (record), 23 the output cannot be written (acquire:\n"
-"the slot is taken all the same); run: the command's status.\n";
+"11 retries used up (record), 12 the cost exceeds a unit limit, 23 the\n"
+"output cannot be written (acquire: the slot is taken all the same);\n"
+"run: the command's status (128 + N if signal N ended it).\n";
 /* clang-format on */
 
 static unsigned open_flags;
@@ -141,6 +157,9 @@ static const char *g_ticket, *g_retry_after, *g_date, *g_url, *g_headers;
 /* record --sent-at (epoch seconds) and --rtt (seconds); < 0: not given */
 static double g_sent_at = -1, g_rtt = -1;
 static int g_retry, g_wait;
+/* --cost (-1: not given) and acquire --owner (0: the parent) */
+static long long g_cost = -1;
+static long g_owner;
 
 enum {
 	O_JSON = 2000,
@@ -165,7 +184,9 @@ enum {
 	O_RTT,
 	O_BACKEND,
 	O_PASSWORD_FILE,
-	O_HEADERS
+	O_HEADERS,
+	O_COST,
+	O_OWNER
 };
 
 static const struct option long_opts[] = {
@@ -185,6 +206,8 @@ static const struct option long_opts[] = {
 	{ "sent-at", required_argument, NULL, O_SENT_AT },
 	{ "rtt", required_argument, NULL, O_RTT },
 	{ "headers", required_argument, NULL, O_HEADERS },
+	{ "cost", required_argument, NULL, O_COST },
+	{ "owner", required_argument, NULL, O_OWNER },
 	{ "backoff", no_argument, NULL, O_BACKOFF },
 	{ "delay", no_argument, NULL, O_DELAY },
 	{ "log", no_argument, NULL, O_LOG },
@@ -267,6 +290,24 @@ handle(int opt, const char *arg)
 		           ? cli_usage_error("invalid --rtt '%s' (0 to 3600 s)",
 		                             arg)
 		           : 0;
+	case O_COST: {
+		unsigned long n;
+
+		if (cli_count(arg, 0, UINT32_MAX, &n))
+			return cli_usage_error(
+			    "invalid --cost '%s' (0 to 4294967295)", arg);
+		g_cost = (long long)n;
+		return 0;
+	}
+	case O_OWNER: {
+		unsigned long n;
+
+		if (cli_count(arg, 1, 1ul << 22, &n))
+			return cli_usage_error("invalid --owner '%s' (a pid)",
+			                       arg);
+		g_owner = (long)n;
+		return 0;
+	}
 	case O_BACKOFF: g_reset |= SHMT_RESET_BACKOFF; return 0;
 	case O_DELAY: g_reset |= SHMT_RESET_DELAY; return 0;
 	case O_LOG: g_reset |= SHMT_RESET_LOG; return 0;
@@ -321,9 +362,10 @@ cmd_create(const char *name, int argc, char **argv)
 	int rc;
 
 	(void)argc, (void)argv;
-	if (!g_cc.rates_given)
-		return cli_usage_error(
-		    "create needs --period S --max N (or --rate N/S)");
+	if (!g_cc.rates_given && !g_cc.units_given && !g_cc.cfg.concurrency)
+		return cli_usage_error("create needs --period S --max N (or "
+		                       "--rate N/S, --units N/S, --concurrency "
+		                       "C)");
 	if ((rc = cli_config_finish(&g_cc)) != 0)
 		return rc;
 	rc = shmt_open_backend(&t, cli_backend, name, &g_cc.cfg,
@@ -388,9 +430,22 @@ cmd_set(const char *name, int argc, char **argv)
 	return rc;
 }
 
+/* The status and who holds the places in flight. */
+static int
+status_get(shmt_throttle *t, shmt_stat *st, struct show_places *pl)
+{
+	int rc = shmt_stat_get(t, st);
+
+	pl->n = 0;
+	if (rc == SHMT_OK && st->inflight)
+		rc = shmt_places_read(t, pl->v, SHMT_MAX_PLACES, &pl->n);
+	return rc;
+}
+
 static int
 cmd_status(const char *name, int argc, char **argv)
 {
+	static struct show_places pl;
 	shmt_throttle *t;
 	shmt_stat st;
 	int rc;
@@ -398,14 +453,14 @@ cmd_status(const char *name, int argc, char **argv)
 	(void)argc, (void)argv;
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
-	rc = shmt_stat_get(t, &st);
+	rc = status_get(t, &st, &pl);
 	shmt_close(t);
 	if (rc != SHMT_OK)
 		return cli_fail(rc, "status of '%s'", name);
 	if (g_json)
-		show_status_json(stdout, name, &st);
+		show_status_json(stdout, name, &st, &pl);
 	else
-		show_status(stdout, name, &st);
+		show_status(stdout, name, &st, &pl);
 	return EXIT_OK;
 }
 
@@ -422,6 +477,7 @@ static int
 cmd_watch(const char *name, int argc, char **argv)
 {
 	int tty = isatty(STDOUT_FILENO), rc;
+	static struct show_places pl;
 	shmt_throttle *t;
 	shmt_stat st;
 
@@ -434,13 +490,13 @@ cmd_watch(const char *name, int argc, char **argv)
 	     i++) {
 		if (i)
 			shmt_sleep(g_interval);
-		if ((rc = shmt_stat_get(t, &st)) != SHMT_OK)
+		if ((rc = status_get(t, &st, &pl)) != SHMT_OK)
 			break;
 		if (tty)
 			fputs("\033[H\033[2J", stdout);
 		else if (i)
 			fputc('\n', stdout);
-		show_status(stdout, name, &st);
+		show_status(stdout, name, &st, &pl);
 		spark_show(stdout, t, &st);
 		fflush(stdout);
 	}
@@ -536,15 +592,22 @@ ticket_arg(shmt_ticket *tk)
 	return 0;
 }
 
+/* Acquire a slot (and a place) for `owner` (0: ourselves), at --cost. */
 static int
-acquire(const char *name, shmt_ticket *tk, double timeout)
+acquire(const char *name, shmt_ticket *tk, double timeout, long owner,
+        unsigned flags)
 {
+	uint32_t cost = g_cost >= 0 ? (uint32_t)g_cost : 1;
 	shmt_throttle *t;
 	int rc;
 
 	if ((rc = open_throttle(name, &t)) != 0)
 		return rc;
-	rc = shmt_acquire(t, tk, timeout);
+	if (owner && (rc = shmt_owner_set(t, owner)) != SHMT_OK) {
+		shmt_close(t);
+		return cli_fail(rc, "owner %ld", owner);
+	}
+	rc = shmt_acquire_cost(t, tk, cost, flags, timeout);
 	shmt_close(t);
 	if (rc == SHMT_EAGAIN)
 		return EXIT_NOT_NOW;
@@ -559,8 +622,11 @@ cmd_acquire(const char *name, int argc, char **argv)
 	int rc;
 
 	(void)argc, (void)argv;
+	/* we exit at once: the place is the calling shell's (or --owner's),
+	 * whose death gives it back */
 	if ((rc = ticket_arg(&tk)) != 0 ||
-	    (rc = acquire(name, &tk, g_timeout)) != 0)
+	    (rc = acquire(name, &tk, g_timeout,
+	                  g_owner ? g_owner : (long)getppid(), 0)) != 0)
 		return rc;
 	shmt_ticket_format(&tk, buf, sizeof(buf));
 	/* The slot is taken now: a lost ticket must not look like success. */
@@ -580,7 +646,9 @@ cmd_check(const char *name, int argc, char **argv)
 
 	(void)argc, (void)argv;
 	shmt_ticket_init(&tk);
-	return acquire(name, &tk, 0);
+	/* nothing records after a check: it paces, it holds no place (run
+	 * does) */
+	return acquire(name, &tk, 0, 0, SHMT_ACQUIRE_NOPLACE);
 }
 
 static int
@@ -600,24 +668,53 @@ cmd_verify(const char *name, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The command's exit status, as a shell gives it. */
+static int
+wait_child(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return EXIT_SYSTEM;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Acquire, run the command as our child and wait for it: the place in
+ * flight is ours (we outlive the command), given back when it ends, or
+ * found out if we are killed. */
 static int
 cmd_run(const char *name, int argc, char **argv)
 {
 	char buf[80];
 	shmt_ticket tk;
+	shmt_throttle *t;
+	pid_t pid;
 	int rc;
 
 	if (argc < 1)
 		return cli_usage_error("run needs a command after --");
 	shmt_ticket_init(&tk);
-	if ((rc = acquire(name, &tk, g_timeout)) != 0)
+	if ((rc = acquire(name, &tk, g_timeout, 0, 0)) != 0)
 		return rc;
 	shmt_ticket_format(&tk, buf, sizeof(buf));
 	setenv("THROTTLE_TICKET", buf, 1);
 	fflush(stdout);
-	execvp(argv[0], argv);
-	cli_error("run '%s' failed: %s", argv[0], strerror(errno));
-	return 127;
+	if ((pid = fork()) == 0) {
+		execvp(argv[0], argv);
+		cli_error("run '%s' failed: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	/* the command answers ^C; we stay to give the place back */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	rc = pid < 0 ? cli_fail(SHMT_ESYS, "run '%s'", argv[0])
+	             : wait_child(pid);
+	if (shmt_open(&t, name, NULL, open_flags) == SHMT_OK) {
+		shmt_release(t, &tk);
+		shmt_close(t);
+	}
+	return rc;
 }
 
 /* --retry-after as seconds from the send; -1 if absent or not understood
@@ -706,6 +803,11 @@ cmd_record(const char *name, int argc, char **argv)
 		shmt_close(t);
 		return rc;
 	}
+	if (g_cost >= 0 && g_ticket &&
+	    (rc = shmt_cost_set(t, &tk, (uint32_t)g_cost)) != SHMT_OK) {
+		shmt_close(t);
+		return cli_fail(rc, "record the cost in '%s'", name);
+	}
 	rc = shmt_record_quota(t, &tk, (int)status, retry_after_arg(t, &tk),
 	                       g_headers ? &q : NULL, g_url,
 	                       g_retry ? SHMT_RECORD_RETRY : 0, &out);
@@ -726,10 +828,11 @@ static const int o_create[] = { O_MODE, 0 };
 static const int o_log[] = { O_JSON, 'n', 0 };
 static const int o_reset[] = { O_BACKOFF, O_DELAY, O_LOG, O_COUNTERS, O_LEARNED, O_ALL, 0 };
 static const int o_watch[] = { O_INTERVAL, O_COUNT, 0 };
-static const int o_acquire[] = { O_TIMEOUT, O_TICKET, 0 };
+static const int o_acquire[] = { O_TIMEOUT, O_TICKET, O_COST, O_OWNER, 0 };
 static const int o_record[] = { O_TICKET, O_RETRY_AFTER, O_DATE, O_URL, O_RETRY, O_WAIT,
-				O_SENT_AT, O_RTT, O_HEADERS, 0 };
-static const int o_run[] = { O_TIMEOUT, 0 };
+				O_SENT_AT, O_RTT, O_HEADERS, O_COST, 0 };
+static const int o_run[] = { O_TIMEOUT, O_COST, 0 };
+static const int o_check[] = { O_COST, 0 };
 
 /* name, run, positional, needs_name, opts, config */
 static const struct command commands[] = {
@@ -742,7 +845,7 @@ static const struct command commands[] = {
 	{ "remove", cmd_remove, 0, 1, NULL, 0 },
 	{ "watch", cmd_watch, 0, 1, o_watch, 0 },
 	{ "acquire", cmd_acquire, 0, 1, o_acquire, 0 },
-	{ "check", cmd_check, 0, 1, NULL, 0 },
+	{ "check", cmd_check, 0, 1, o_check, 0 },
 	{ "verify", cmd_verify, 0, 1, NULL, 0 },
 	{ "record", cmd_record, 1, 1, o_record, 0 },
 	{ "run", cmd_run, -1, 1, o_run, 0 },
