@@ -118,18 +118,6 @@ refused(const struct server *s)
 	return atoi(buf);
 }
 
-static int
-count_lines(const char *s, const char *line)
-{
-	int n = 0;
-	size_t len = strlen(line);
-
-	for (const char *p = s; (p = strstr(p, line)); p += len)
-		if (p == s || p[-1] == '\n')
-			n++;
-	return n;
-}
-
 /* PIPES independent `xargs -P 8` pipelines of throttle-curl, each its
  * own process tree, sharing one throttle by name: every URL answered,
  * none refused. */

@@ -58,18 +58,6 @@ server_count(const struct server *s, int status, const char *prefix)
 	return atoi(out);
 }
 
-static int
-count_lines(const char *s, const char *line)
-{
-	int n = 0;
-	size_t len = strlen(line);
-
-	for (const char *p = s; (p = strstr(p, line)); p += len)
-		if (p == s || p[-1] == '\n')
-			n++;
-	return n;
-}
-
 static char out[1 << 16];
 
 /* 4 independent `xargs -P 8` pipelines of throttle-curl, each its own

@@ -25,18 +25,6 @@
 
 static char out[1 << 16];
 
-static int
-count_lines(const char *s, const char *line)
-{
-	int n = 0;
-	size_t len = strlen(line);
-
-	for (const char *p = s; (p = strstr(p, line)); p += len)
-		if (p == s || p[-1] == '\n')
-			n++;
-	return n;
-}
-
 /* PIPES pipelines against a fresh server of MODE; returns the refusals it
  * counted, after checking that every URL was answered 200. */
 static int

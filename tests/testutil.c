@@ -171,3 +171,15 @@ raw_map(const char *name, size_t *size)
 	ck_assert(p != MAP_FAILED);
 	return p;
 }
+
+int
+count_lines(const char *s, const char *line)
+{
+	int n = 0;
+	size_t len = strlen(line);
+
+	for (const char *p = s; (p = strstr(p, line)); p += len)
+		if (p == s || p[-1] == '\n')
+			n++;
+	return n;
+}

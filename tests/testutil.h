@@ -40,6 +40,8 @@ int64_t mono_now(void);
  * and its exit status, 128 + the signal if it died of one. */
 int test_sh(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Lines of s that are exactly `line` (its newline included). */
+int count_lines(const char *s, const char *line);
 /* The same with a va_list, and `tail` (e.g. " 2>&1") after the command. */
 int test_vsh(char *buf, size_t len, const char *tail, const char *fmt,
              va_list ap) __attribute__((format(printf, 4, 0)));

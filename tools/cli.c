@@ -250,9 +250,9 @@ cli_config_init(struct cli_config *cc, const shmt_config *base)
 #define TOO_MANY_LIMITS                                                        \
 	"at most %d limits (--period/--max and each --rate count one)"
 
-/* -1: not N/S; -2: one limit too many. */
+/* "N/S": N (1 to most) per S seconds; -1 if it is not that. */
 static int
-add_rate(struct cli_config *cc, const char *arg)
+per_seconds(const char *arg, unsigned long most, shmt_rate *out)
 {
 	char buf[64], *slash;
 	unsigned long max;
@@ -264,14 +264,25 @@ add_rate(struct cli_config *cc, const char *arg)
 	if (!(slash = strchr(buf, '/')))
 		return -1;
 	*slash = '\0';
-	if (cli_count(buf, 1, 1u << 24, &max) ||
-	    cli_seconds(slash + 1, &period) || period <= 0)
+	if (cli_count(buf, 1, most, &max) || cli_seconds(slash + 1, &period) ||
+	    period <= 0)
+		return -1;
+	*out = (shmt_rate){ .max = (uint32_t)max, .period = period };
+	return 0;
+}
+
+/* --rate N/S: -1 not N/S; -2 one limit too many. */
+static int
+add_rate(struct cli_config *cc, const char *arg)
+{
+	shmt_rate r;
+
+	if (per_seconds(arg, 1u << 24, &r))
 		return -1;
 	cc->rates_given = 1;
 	if (cc->nextra >= SHMT_MAX_RATES)
 		return -2;
-	cc->extra[cc->nextra++] =
-	    (shmt_rate){ .max = (uint32_t)max, .period = period };
+	cc->extra[cc->nextra++] = r;
 	return 0;
 }
 
@@ -279,24 +290,14 @@ add_rate(struct cli_config *cc, const char *arg)
 static int
 add_units(struct cli_config *cc, const char *arg)
 {
-	char buf[64], *slash;
-	unsigned long max;
-	double period;
+	shmt_rate r;
 
-	if (strlen(arg) >= sizeof(buf))
-		return -1;
-	strcpy(buf, arg);
-	if (!(slash = strchr(buf, '/')))
-		return -1;
-	*slash = '\0';
-	if (cli_count(buf, 1, UINT32_MAX, &max) ||
-	    cli_seconds(slash + 1, &period) || period <= 0)
+	if (per_seconds(arg, UINT32_MAX, &r))
 		return -1;
 	cc->units_given = 1;
 	if (cc->nunits >= SHMT_MAX_UNITS)
 		return -2;
-	cc->units[cc->nunits++] =
-	    (shmt_rate){ .max = (uint32_t)max, .period = period };
+	cc->units[cc->nunits++] = r;
 	return 0;
 }
 
