@@ -218,7 +218,7 @@ take_place(shmt_throttle *t, int64_t *now, int64_t deadline, int nowait,
 {
 	struct shmt_costs *c = &ring(t)->st->costs;
 	int64_t poll = PLACE_POLL_FIRST;
-	uint64_t owner = owner_of(t);
+	uint64_t owner = 0;
 	uint32_t seen;
 	int rc;
 
@@ -228,6 +228,9 @@ take_place(shmt_throttle *t, int64_t *now, int64_t deadline, int nowait,
 		*place = -1;
 		if (cap == 0)
 			return SHMT_OK;
+		/* who we are costs a system call: only with a cap */
+		if (!owner)
+			owner = owner_of(t);
 		*place =
 		    shmt_place_take(c, cap, owner, ring(t)->st->head, *now);
 		if (*place >= 0)
@@ -445,7 +448,10 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
-	*freed = shmt_place_release(&r->st->costs, tk->seq);
+	/* no cap, no places (a set that removes the cap frees them all) */
+	*freed = r->cfg->concurrency
+	             ? shmt_place_release(&r->st->costs, tk->seq)
+	             : 0;
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < now ? tk->send_ns : now;
 	if (shmt_ring_valid(r, tk->seq)) {
@@ -614,7 +620,9 @@ shmt_release(shmt_throttle *t, const shmt_ticket *tk)
 		return SHMT_OK;
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	freed = shmt_place_release(&ring(t)->st->costs, tk->seq);
+	freed = ring(t)->cfg->concurrency
+	            ? shmt_place_release(&ring(t)->st->costs, tk->seq)
+	            : 0;
 	shmt_seg_unlock(&t->seg);
 	if (freed)
 		places_freed(t);
@@ -753,8 +761,16 @@ shmt_reset(shmt_throttle *t, unsigned what)
 static void
 do_set_config(shmt_throttle *t, int64_t now, const void *arg)
 {
+	const struct shmt_scfg *c = arg;
+	struct shmt_costs *costs = &ring(t)->st->costs;
+
 	(void)now;
-	shmt_seg_config_set(&t->seg, arg);
+	shmt_seg_config_set(&t->seg, c);
+	/* without a cap no place is taken or given back: none may linger
+	 * to count against a cap set later */
+	if (c->concurrency == 0)
+		for (unsigned i = 0; i < SHMT_MAX_PLACES; i++)
+			costs->place[i].owner = 0;
 }
 
 int

@@ -321,6 +321,36 @@ START_TEST(places_cap_take_release_and_reap)
 }
 END_TEST
 
+START_TEST(removing_the_cap_frees_every_place)
+{
+	const char *name = test_name("uncap");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket a, b;
+	shmt_place pl[4];
+	size_t got;
+
+	shmt_config_init(&c);
+	c.concurrency = 1;
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&a);
+	shmt_ticket_init(&b);
+	ck_assert_int_eq(shmt_acquire(t, &a, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
+	/* no cap: no places, and none left over for a cap set later */
+	c.concurrency = 0;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 0);
+	c.concurrency = 1;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	ck_assert_int_eq(shmt_acquire(t, &b, 0), SHMT_OK);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 START_TEST(api_cap_refuses_then_record_gives_the_place_back)
 {
 	const char *name = test_name("cap");
@@ -598,6 +628,7 @@ costs_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(tp, places_cap_take_release_and_reap);
 	tcase_add_test(tp, api_cap_refuses_then_record_gives_the_place_back);
+	tcase_add_test(tp, removing_the_cap_frees_every_place);
 	tcase_add_test(tp, a_process_killed_in_flight_gives_its_place_back);
 	tcase_add_test(tp, a_waiter_is_woken_when_a_place_comes_back);
 	tcase_set_timeout(tp, 60);
