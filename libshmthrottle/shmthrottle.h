@@ -648,9 +648,9 @@ typedef struct shmt_stat {
 	/** requests whose lateness (admitted slot to really sent) and round
 	 *  trip were measured; the last 32 of each count below */
 	uint64_t samples;
-	/** robust high of the lateness, seconds */
+	/** highest lateness of the last 32 requests, seconds */
 	double lateness;
-	/** robust low and high of the round trips, seconds */
+	/** lowest and highest of the last 32 round trips, seconds */
 	double rtt_low, rtt_high;
 	/** the margin in force for the first rate's spacing, seconds */
 	double margin;

@@ -25,41 +25,27 @@ filled(uint32_t n)
 int64_t
 shmt_timing_high(const int32_t *us, uint32_t n)
 {
-	int32_t first = 0, second = 0;
+	int32_t high = 0;
 
 	n = filled(n);
-	for (uint32_t i = 0; i < n; i++) {
-		int32_t v = us[i] < 0 ? 0 : us[i];
-
-		if (v > first) {
-			second = first;
-			first = v;
-		} else if (v > second) {
-			second = v;
-		}
-	}
-	return (int64_t)(n > 1 ? second : first) * 1000;
+	for (uint32_t i = 0; i < n; i++)
+		if (us[i] > high)
+			high = us[i];
+	return (int64_t)high * 1000;
 }
 
 int64_t
 shmt_timing_low(const int32_t *us, uint32_t n)
 {
-	int32_t first = INT32_MAX, second = INT32_MAX;
+	int32_t low = INT32_MAX;
 
 	n = filled(n);
 	if (n == 0)
 		return 0;
-	for (uint32_t i = 0; i < n; i++) {
-		int32_t v = us[i] < 0 ? 0 : us[i];
-
-		if (v < first) {
-			second = first;
-			first = v;
-		} else if (v < second) {
-			second = v;
-		}
-	}
-	return (int64_t)(n > 1 ? second : first) * 1000;
+	for (uint32_t i = 0; i < n; i++)
+		if (us[i] < low)
+			low = us[i] < 0 ? 0 : us[i];
+	return (int64_t)low * 1000;
 }
 
 void

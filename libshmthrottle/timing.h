@@ -17,8 +17,9 @@
 /* Add one request's measures, ns (< 0: not measured); recomputes
  * tm->margin. */
 void shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt);
-/* Robust high and low of the samples of one kind (the second largest and
- * second smallest, so that one outlier does not decide); 0 if none. */
+/* High and low of the samples of one kind: the largest and the smallest,
+ * so that the margin errs on the safe side (one slow request among the
+ * last SHMT_SAMPLES widens it); 0 if none. */
 int64_t shmt_timing_high(const int32_t *us, uint32_t n);
 int64_t shmt_timing_low(const int32_t *us, uint32_t n);
 /* The margin added to a spacing of base length `base`: the configured one,

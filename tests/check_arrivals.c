@@ -133,8 +133,18 @@ zero_refusals(struct server *s)
 	        "    -s -o /dev/null -w '%%{http_code}\\n' & "
 	        "done; wait",
 	        PIPES, PER, s->port, TCURL, name, LIMIT);
-	ck_assert_int_eq(count_lines(out, "200\n"), PIPES * PER);
-	ck_assert_int_eq(refused(s), 0);
+	int ok = count_lines(out, "200\n"), no = refused(s);
+	char why[1024] = "";
+
+	/* on a failure, what the processes measured: the margin and why */
+	if (ok != PIPES * PER || no != 0)
+		test_sh(why, sizeof(why),
+		        TOOLS_DIR "/throttlectl status %s | "
+		                  "grep -E 'Margin|Measured|429|Requests'",
+		        name);
+	ck_assert_msg(ok == PIPES * PER && no == 0,
+	              "%d of %d answered, %d refused by the server; %s", ok,
+	              PIPES * PER, no, why);
 	stop(s);
 	shmt_remove(name);
 }
