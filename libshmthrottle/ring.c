@@ -265,21 +265,20 @@ horizon(const struct shmt_scfg *c, int64_t step_ns, uint32_t cap)
 }
 
 const struct shmt_rules *
-shmt_ring_rules(struct shmt_ring *r)
+shmt_ring_rules_refresh(struct shmt_ring *r)
 {
 	struct shmt_rules *u = &r->rules;
-	int64_t margin = r->st->timing.margin;
+	const struct shmt_state *st = r->st;
 	int64_t step = shmt_longest_period(r->cfg);
-	int64_t learned = shmt_learn_step(r->st, r->cfg);
+	int64_t learned = shmt_learn_step(st, r->cfg);
 
 	if (learned > step)
 		step = learned;
-	if (u->valid && u->margin == margin && u->step == step)
-		return u;
-	u->n = shmt_spacings(r->cfg, &r->st->timing, u->sp);
-	u->nu = shmt_unit_spacings(r->cfg, &r->st->timing, u->usp);
-	u->margin = margin;
-	u->step = step;
+	u->gen = st->rules_gen;
+	u->margin = st->timing.margin;
+	u->learned = shmt_learn_any(st, r->cfg);
+	u->n = shmt_spacings(r->cfg, &st->timing, u->sp);
+	u->nu = shmt_unit_spacings(r->cfg, &st->timing, u->usp);
 	u->horizon = horizon(r->cfg, step, r->cap);
 	u->horizon0 = horizon(r->cfg, step, 0);
 	u->valid = 1;

@@ -187,6 +187,7 @@ repair_config(struct shmt_seg *sg)
 	}
 	st->cfg_active = i;
 	st->cfg_gen++;
+	st->rules_gen++;
 	sg->checked = st->cfg[i];
 	sg->cfg_seen = 1;
 	sg->cfg_active = i;

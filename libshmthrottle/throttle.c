@@ -521,6 +521,19 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 	return SHMT_OK;
 }
 
+/* After a record under `verdict`: the ticket of the same request again
+ * (a retry: its measures go, its attempt count stays), or of a new one. */
+static void
+ticket_next(shmt_ticket *tk, int verdict)
+{
+	if (verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
+}
+
 static int
 record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
                     double retry_after, const char *url, unsigned flags,
@@ -534,12 +547,7 @@ record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 		return rc;
 	if (out)
 		*out = o;
-	if (o.verdict == SHMT_RETRY) {
-		tk->sent_ns = 0;
-		tk->rtt_ns = 0;
-	} else {
-		shmt_ticket_init(tk);
-	}
+	ticket_next(tk, o.verdict);
 	return shmt_redis_acquire(t->rd, tk, timeout);
 }
 
@@ -568,14 +576,9 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 	if (out)
 		*out = o;
 	/* the same request again, at the cost it declared; or the next one */
-	if (o.verdict == SHMT_RETRY) {
-		if (shmt_ring_valid(ring(t), tk->seq))
-			w.cost = shmt_cost_of(ring(t), tk->seq);
-		tk->sent_ns = 0;
-		tk->rtt_ns = 0;
-	} else {
-		shmt_ticket_init(tk);
-	}
+	if (o.verdict == SHMT_RETRY && shmt_ring_valid(ring(t), tk->seq))
+		w.cost = shmt_cost_of(ring(t), tk->seq);
+	ticket_next(tk, o.verdict);
 	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
 	if (freed)
 		places_freed(t);
@@ -735,6 +738,8 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 	}
 	if (what & SHMT_RESET_LEARNED)
 		shmt_learn_forget(&st->learn, 1);
+	if (what & (SHMT_RESET_DELAY | SHMT_RESET_LEARNED))
+		shmt_ring_rules_changed(ring(t));
 	if (what & SHMT_RESET_LOG) {
 		shmt_ring_drop_before(ring(t),
 		                      shmt_ring_first_after(ring(t), now));
