@@ -354,6 +354,14 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	return earlier;
 }
 
+uint32_t
+shmt_learn_window_n(const struct shmt_ring *r)
+{
+	int64_t p;
+
+	return window_rule(r, &p);
+}
+
 int
 shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c)
 {

@@ -44,6 +44,9 @@ int64_t shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c);
 /* 1 if a learned rule may apply (shmt_learn_admit_at() is not
  * INT64_MIN for some entry); 0 and the admission need not ask. */
 int shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c);
+/* n of the announced limit's spacing rule (at most half the log), 0 if
+ * there is none. */
+uint32_t shmt_learn_window_n(const struct shmt_ring *r);
 /* The learned rules as the status shows them. */
 void shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s);
 

@@ -279,6 +279,10 @@ shmt_ring_rules_refresh(struct shmt_ring *r)
 	u->learned = shmt_learn_any(st, r->cfg);
 	u->n = shmt_spacings(r->cfg, &st->timing, u->sp);
 	u->nu = shmt_unit_spacings(r->cfg, &st->timing, u->usp);
+	u->nmax = u->learned ? shmt_learn_window_n(r) : 0;
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->sp[i].n > u->nmax)
+			u->nmax = u->sp[i].n;
 	u->horizon = horizon(r->cfg, step, r->cap);
 	u->horizon0 = horizon(r->cfg, step, 0);
 	u->valid = 1;

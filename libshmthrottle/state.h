@@ -251,6 +251,10 @@ struct shmt_rules {
 	int learned;
 	unsigned n;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	/* the largest n of the spacing rules, the learned window's
+	 * included: a reservation is spaced from the entries up to this
+	 * many before it, which the log must keep (throttle.c: EFULL) */
+	uint32_t nmax;
 	unsigned nu;
 	struct shmt_uspacing usp[SHMT_MAX_UNITS];
 	/* the measured margin (timing.margin) these spacings were made for */

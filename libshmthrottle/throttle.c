@@ -165,6 +165,29 @@ ring(shmt_throttle *t)
 	return &t->seg.ring;
 }
 
+/*
+ * The log is full: may its oldest entry go to make room for a send at
+ * `at`?  Not if it is a reservation still to come (its waiter would take
+ * it for due), nor if a reservation still to come, the new one included,
+ * is spaced from it: one at most `nmax` entries after it (a re-plan
+ * without it would skip that rule and could move the reservation into a
+ * full window).  The log is sorted: the nmax-th entry after the oldest
+ * tells.
+ */
+static int
+tail_needed(const struct shmt_ring *r, uint32_t nmax, int64_t now, int64_t at)
+{
+	uint64_t tail = r->st->tail;
+
+	if (*shmt_ring_mono(r, tail) > now)
+		return 1;
+	if (nmax == 0)
+		return 0;
+	if (tail + nmax < r->st->head)
+		return *shmt_ring_mono(r, tail + nmax) > now;
+	return at > now;
+}
+
 /* Reserve the next slot: SHMT_OK with *seq and *at, or why not. */
 static int
 reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
@@ -172,15 +195,17 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 {
 	struct shmt_ring *r = ring(t);
 	struct shmt_state *st = r->st;
+	const struct shmt_rules *u;
 
 	*at = shmt_admit_new(r, cost, now);
-	if (shmt_sub_ns(*at, now) > shmt_ring_rules(r)->horizon)
+	u = shmt_ring_rules(r);
+	if (shmt_sub_ns(*at, now) > u->horizon)
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
 	if (*at > deadline)
 		return SHMT_ETIMEDOUT;
-	if (st->head - st->tail >= r->cap && *shmt_ring_mono(r, st->tail) > now)
+	if (st->head - st->tail >= r->cap && tail_needed(r, u->nmax, now, *at))
 		return SHMT_EFULL;
 	*seq = shmt_ring_append_cost(r, *at, cost);
 	return SHMT_OK;
