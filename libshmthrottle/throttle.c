@@ -171,8 +171,9 @@ ring(shmt_throttle *t)
  * it for due), nor if a reservation still to come, the new one included,
  * is spaced from it: one at most `nmax` entries after it (a re-plan
  * without it would skip that rule and could move the reservation into a
- * full window).  The log is sorted: the nmax-th entry after the oldest
- * tells.
+ * full window).  The log is sorted: a new send due now has none after
+ * it, and the nmax-th entry after the oldest tells (read only when the
+ * caller is to wait anyway).
  */
 static int
 tail_needed(const struct shmt_ring *r, uint32_t nmax, int64_t now, int64_t at)
@@ -181,11 +182,11 @@ tail_needed(const struct shmt_ring *r, uint32_t nmax, int64_t now, int64_t at)
 
 	if (*shmt_ring_mono(r, tail) > now)
 		return 1;
-	if (nmax == 0)
+	if (at <= now || nmax == 0)
 		return 0;
 	if (tail + nmax < r->st->head)
 		return *shmt_ring_mono(r, tail + nmax) > now;
-	return at > now;
+	return 1;
 }
 
 /* Reserve the next slot: SHMT_OK with *seq and *at, or why not. */
@@ -488,7 +489,8 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 		note(&t->seg, tk->seq, status, url);
 		moved = measured(r, tk, now);
 	}
-	shmt_learn_prepare(&rsp, q);
+	if (q)
+		shmt_learn_prepare(&rsp, q);
 	end = r->st->end_of_delay;
 	verdict = shmt_apply_response(r, &rsp, &wait);
 	learned =
