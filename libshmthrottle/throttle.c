@@ -451,6 +451,53 @@ note(struct shmt_seg *sg, uint64_t seq, int status, const char *url)
 	n->url[len] = '\0';
 }
 
+/* tk's place, if it holds one, goes back; 1 if one did. */
+static int
+release_place(struct shmt_ring *r, uint64_t seq)
+{
+	/* no cap, no places (a set that removes the cap frees them all) */
+	return r->cfg->concurrency ? shmt_place_release(&r->st->costs, seq) : 0;
+}
+
+/*
+ * A response whose record needs no time: a final status (not 429, not
+ * marked retryable), no measures, no quota headers, and nothing to learn
+ * (the probe over, a limit known: shmt_learn_response's fast path).
+ * Recording it reads no clock: half of a request's clock reads.
+ */
+static int
+untimed(const struct shmt_ring *r, const shmt_ticket *tk, int status,
+        const shmt_quota *q, unsigned flags)
+{
+	const struct shmt_learn *l = &r->st->learn;
+
+	return status > 0 && status != 429 && !(flags & SHMT_RECORD_RETRY) &&
+	       tk->sent_ns <= 0 && tk->rtt_ns == 0 &&
+	       (!q || q->dialect == SHMT_QUOTA_NONE) && l->heard &&
+	       (r->cfg->nrates > 0 || l->max > 0);
+}
+
+/* With the lock taken, no time read: the record of an untimed() response,
+ * as record_locked() would make it. */
+static void
+record_untimed(shmt_throttle *t, const shmt_ticket *tk, int status,
+               const char *url, unsigned flags, shmt_outcome *out, int *freed)
+{
+	struct shmt_ring *r = ring(t);
+	/* a final response: the policy reads neither time */
+	struct shmt_response rsp = { .status = status,
+		                     .flags = flags,
+		                     .retry_after = -1 };
+	int64_t wait;
+
+	*freed = release_place(r, tk->seq);
+	if (shmt_ring_valid(r, tk->seq)) {
+		shmt_ring_set_status(r, tk->seq, status);
+		note(&t->seg, tk->seq, status, url);
+	}
+	*out = (shmt_outcome){ .verdict = shmt_apply_response(r, &rsp, &wait) };
+}
+
 /* With the lock taken at `now`: the response to tk's request, and what
  * its quota headers said (q may be NULL); its place (if it holds one)
  * goes back: *freed then.  Returns 1 if what was learned moved
@@ -474,10 +521,7 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
-	/* no cap, no places (a set that removes the cap frees them all) */
-	*freed = r->cfg->concurrency
-	             ? shmt_place_release(&r->st->costs, tk->seq)
-	             : 0;
+	*freed = release_place(r, tk->seq);
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < now ? tk->send_ns : now;
 	if (shmt_ring_valid(r, tk->seq)) {
@@ -527,17 +571,26 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 {
 	shmt_outcome o;
 	int64_t now;
-	int rc, woken, freed;
+	int rc, woken = 0, freed, timed;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
 	if (t->rd)
 		return shmt_redis_record(t->rd, tk, status, retry_after, q, url,
 		                         flags, out);
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	/* the clock only if the record needs it */
+	rc = shmt_seg_lock_untimed(&t->seg, t->mono, &now, &timed);
+	if (rc != SHMT_OK)
 		return rc;
-	woken = record_locked(t, tk, status, retry_after, q, url, flags, now,
-	                      &o, &freed);
+	if (untimed(ring(t), tk, status, q, flags)) {
+		record_untimed(t, tk, status, url, flags, &o, &freed);
+	} else {
+		if (!timed &&
+		    (rc = shmt_seg_clock(&t->seg, t->mono, &now)) != SHMT_OK)
+			return rc;
+		woken = record_locked(t, tk, status, retry_after, q, url, flags,
+		                      now, &o, &freed);
+	}
 	shmt_seg_unlock(&t->seg);
 	if (woken)
 		shmt_futex_wake_all(&t->seg.h->wake);
@@ -650,9 +703,7 @@ shmt_release(shmt_throttle *t, const shmt_ticket *tk)
 		return SHMT_OK;
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	freed = ring(t)->cfg->concurrency
-	            ? shmt_place_release(&ring(t)->st->costs, tk->seq)
-	            : 0;
+	freed = release_place(ring(t), tk->seq);
 	shmt_seg_unlock(&t->seg);
 	if (freed)
 		places_freed(t);

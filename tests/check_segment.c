@@ -714,6 +714,19 @@ START_TEST(one_clock_read_per_call)
 	ck_assert_int_eq(shmt_record(t, &tk, 429, 0.5, "http://x/", 0, &out),
 	                 SHMT_OK);
 	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	/* a success with nothing to measure or learn needs no time */
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	ck_assert_int_eq(mono_reads + wall_reads, 0);
+	/* one with a round trip measured reads it once */
+	tk.rtt_ns = 10 * MS;
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	tk.rtt_ns = 0;
 	fake_mono_now += NS;
 	mono_reads = wall_reads = 0;
 	ck_assert_int_eq(
