@@ -680,6 +680,41 @@ START_TEST(log_reads_the_newest_notes)
 }
 END_TEST
 
+/* Issue 12: a handle keeps its rules until a generation moves; what one
+ * handle learns (here the limit a quota header announces) bumps it, and
+ * the other handle's next call paces by it. */
+START_TEST(a_limit_learned_by_one_handle_paces_the_other)
+{
+	const char *name = test_name("learngen");
+	shmt_throttle *a = fake_clocked(name, one_rate(100, 1));
+	shmt_throttle *b = fake_clocked(name, one_rate(100, 1));
+	shmt_quota q = { .dialect = SHMT_QUOTA_XRATELIMIT,
+		         .limit = 3,
+		         .window = 60,
+		         .remaining = 2,
+		         .reset = 60,
+		         .retry_after = -1 };
+	shmt_ticket ta, tb;
+	shmt_outcome out;
+
+	shmt_ticket_init(&ta);
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(a, &ta, 0), SHMT_OK);
+	/* b's rules are made now: nothing learned yet */
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(a, &ta, 200, -1, &q, NULL, 0, &out),
+	                 SHMT_OK);
+	/* 3 a minute: the third goes, the fourth waits a minute */
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_OK);
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_EAGAIN);
+	shmt_close(a);
+	shmt_close(b);
+	shmt_remove(name);
+}
+END_TEST
+
 static int mono_reads, wall_reads;
 
 static int64_t
@@ -804,6 +839,7 @@ segment_suite(void)
 	tcase_add_test(api, log_reads_the_newest_notes);
 	tcase_add_test(api, record_acquire_records_then_takes_the_next_slot);
 	tcase_add_test(api, one_clock_read_per_call);
+	tcase_add_test(api, a_limit_learned_by_one_handle_paces_the_other);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);
