@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "config.h"
 #include "internal.h"
 #include "ring.h"
 
@@ -311,18 +312,27 @@ capacity_table(void)
 	}
 }
 
-/* What a logged send costs in the segment, from the segment's size. */
+/* What a logged send costs in the segment, from the segment's size; and
+ * the segment of a quota of a million a day, with its default log. */
 static void
 bytes_table(void)
 {
 	size_t base = shmt_seg_size(4096), twice = shmt_seg_size(8192);
-	size_t day = shmt_seg_size(2000000);
+	shmt_config c;
+	uint32_t cap;
+	size_t day;
 
+	shmt_config_init(&c);
+	c.nrates = 1;
+	c.rates[0] = (shmt_rate){ .max = 1000000, .period = 86400 };
+	cap = shmt_config_capacity(&c);
+	day = shmt_seg_size(cap);
 	printf("\n## segment bytes per logged send\n\n");
 	printf(
 	    "| layout | bytes per logged send | segment, default log (4096) | "
-	    "segment, 1,000,000 a day (log of 2,000,000) |\n"
-	    "|---:|---:|---:|---:|\n");
+	    "segment, 1,000,000 a day (default log of %u) |\n"
+	    "|---:|---:|---:|---:|\n",
+	    cap);
 	printf("| %u | %zu | %zu bytes | %zu bytes (%.1f MiB) |\n", SHMT_LAYOUT,
 	       (twice - base) / 4096, base, day, (double)day / (1 << 20));
 }

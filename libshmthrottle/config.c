@@ -121,14 +121,25 @@ shmt_config_check(const shmt_config *cfg)
 	return SHMT_OK;
 }
 
+/*
+ * The log holds the sends a reservation is spaced from (the largest max
+ * before it) and the reservations still to come, one per waiter: a
+ * window, then room for SHMT_CAPACITY_ROOM waiters or a quarter of the
+ * window, whichever is more (a log full of them is SHMT_EFULL, never an
+ * overrun); at least 4096 entries, as ever.  Twice the window, as before
+ * issue 12, spent 24 bytes a send on room for a million waiters of a
+ * daily quota of a million.
+ */
 uint32_t
 shmt_config_capacity(const shmt_config *cfg)
 {
-	uint64_t want;
+	uint64_t max = largest_max(cfg), room = max / 4, want;
 
 	if (cfg->capacity)
 		return cfg->capacity;
-	want = 2 * (uint64_t)largest_max(cfg);
+	if (room < SHMT_CAPACITY_ROOM)
+		room = SHMT_CAPACITY_ROOM;
+	want = max + room;
 	if (want < 4096)
 		want = 4096;
 	return want > SHMT_CAPACITY_MAX ? SHMT_CAPACITY_MAX : (uint32_t)want;

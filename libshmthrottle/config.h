@@ -4,7 +4,12 @@
 
 #include "state.h"
 
-/* The log capacity a new throttle of this configuration gets. */
+/* Reservations the default log has room for beyond a full window, at
+ * least: the least room the old default, max(4096, 2 x max), ever left. */
+#define SHMT_CAPACITY_ROOM 2048u
+/* The log capacity a new throttle of this configuration gets: the largest
+ * max, and room for max(SHMT_CAPACITY_ROOM, max / 4) reservations; at
+ * least 4096. */
 uint32_t shmt_config_capacity(const shmt_config *cfg);
 void shmt_scfg_from(struct shmt_scfg *s, const shmt_config *cfg);
 void shmt_scfg_to(shmt_config *cfg, const struct shmt_scfg *s, uint32_t cap);

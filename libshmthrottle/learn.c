@@ -303,9 +303,10 @@ succeeded(struct shmt_learn *l)
 	l->pace = max64(1000, (int64_t)(SHMT_NS / rate));
 }
 
-int
-shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
-                    uint64_t seq, const shmt_quota *q, int new_pause)
+/* shmt_learn_response past its fast path: may change every rule. */
+static int
+learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
+      const shmt_quota *q, int new_pause)
 {
 	struct shmt_learn *l = &r->st->learn;
 	int quota = q && q->dialect != SHMT_QUOTA_NONE, earlier = 0;
@@ -334,6 +335,42 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	else if (rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY))
 		refused(r, rsp, seq, new_pause);
 	return earlier || (l->pace > 0 && l->pace < pace);
+}
+
+int
+shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
+                    uint64_t seq, const shmt_quota *q, int new_pause)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	int earlier;
+
+	/* the probe is over, no quota headers, and a limit known or no
+	 * status: nothing to learn (learn() would change nothing) */
+	if (l->heard && (!q || q->dialect == SHMT_QUOTA_NONE) &&
+	    (rsp->status <= 0 || r->cfg->nrates > 0 || l->max > 0))
+		return 0;
+	earlier = learn(r, rsp, seq, q, new_pause);
+	shmt_ring_rules_changed(r);
+	return earlier;
+}
+
+uint32_t
+shmt_learn_window_n(const struct shmt_ring *r)
+{
+	int64_t p;
+
+	return window_rule(r, &p);
+}
+
+int
+shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c)
+{
+	const struct shmt_learn *l = &st->learn;
+
+	/* as shmt_learn_admit_at: the probe, the announced window, the
+	 * pace, the quota (quota_valid needs a reset) */
+	return (no_limit_known(c) && !l->heard) || l->max > 0 || l->pace > 0 ||
+	       l->q_reset > 0;
 }
 
 int64_t

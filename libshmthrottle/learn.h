@@ -31,15 +31,22 @@ void shmt_learn_prepare(struct shmt_response *rsp, const shmt_quota *q);
 /* After it is applied (the shared delay already updated; `new_pause`: it
  * began a new one): the quota, the probe, the pace.  seq: the request's
  * log entry (not in the log: unknown).  Returns 1 if a reservation may
- * now be due earlier (re-plan and wake the waiters). */
+ * now be due earlier (re-plan and wake the waiters).  Whatever it may
+ * have changed bumps rules_gen. */
 int shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                         uint64_t seq, const shmt_quota *q, int new_pause);
+/* A reset: forget the quota's pause and the learned pace; with `all`,
+ * the announced limit too.  The caller bumps rules_gen. */
+void shmt_learn_forget(struct shmt_learn *l, int all);
 /* The longest spacing the learned rules may put between two sends, ns: the
  * horizon of a reservation grows with it. */
-/* A reset: forget the quota's pause and the learned pace; with `all`,
- * the announced limit too. */
-void shmt_learn_forget(struct shmt_learn *l, int all);
 int64_t shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c);
+/* 1 if a learned rule may apply (shmt_learn_admit_at() is not
+ * INT64_MIN for some entry); 0 and the admission need not ask. */
+int shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c);
+/* n of the announced limit's spacing rule (at most half the log), 0 if
+ * there is none. */
+uint32_t shmt_learn_window_n(const struct shmt_ring *r);
 /* The learned rules as the status shows them. */
 void shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s);
 

@@ -46,12 +46,11 @@ shmt_ring_init(struct shmt_ring *r)
 	r->st->costs.cum_tail = r->st->costs.cum_floor = 0;
 }
 
-/* The tree's count of seq goes; the entry stays (forget_tail drops it). */
+/* The tree's count of the entry at pos goes; the entry stays
+ * (forget_tail drops it). */
 static void
-forget(struct shmt_ring *r, uint64_t seq)
+forget(struct shmt_ring *r, uint32_t pos)
 {
-	uint32_t pos = shmt_ring_pos(r, seq);
-
 	if (r->tag[pos] & SHMT_TAG_429)
 		fw_add(r, pos, -1);
 	r->tag[pos] &= ~SHMT_TAG_429;
@@ -62,9 +61,10 @@ static void
 forget_tail(struct shmt_ring *r)
 {
 	struct shmt_state *st = r->st;
+	uint32_t pos = shmt_ring_pos(r, st->tail);
 
-	forget(r, st->tail);
-	st->costs.cum_tail = r->cum[shmt_ring_pos(r, st->tail)];
+	forget(r, pos);
+	st->costs.cum_tail = r->cum[pos];
 	st->tail++;
 }
 
@@ -74,13 +74,17 @@ shmt_ring_append_cost(struct shmt_ring *r, int64_t mono, int64_t cost)
 	struct shmt_state *st = r->st;
 	uint64_t seq = st->head;
 	uint32_t pos = shmt_ring_pos(r, seq);
+	int64_t pre;
 
 	if (st->head - st->tail >= r->cap)
 		forget_tail(r);
-	forget(r, seq);
+	forget(r, pos);
+	/* shmt_cost_pre(r, seq), the slot before ours without a division */
+	pre = seq > st->tail ? r->cum[pos ? pos - 1 : r->cap - 1]
+	                     : st->costs.cum_tail;
 	r->mono[pos] = mono;
 	r->tag[pos] = SHMT_TAG(seq, 0);
-	r->cum[pos] = shmt_add_ns(shmt_cost_pre(r, seq), cost > 0 ? cost : 0);
+	r->cum[pos] = shmt_add_ns(pre, cost > 0 ? cost : 0);
 	/* the commit point: a crash before it loses nothing */
 	st->head = seq + 1;
 	return seq;
@@ -265,21 +269,24 @@ horizon(const struct shmt_scfg *c, int64_t step_ns, uint32_t cap)
 }
 
 const struct shmt_rules *
-shmt_ring_rules(struct shmt_ring *r)
+shmt_ring_rules_refresh(struct shmt_ring *r)
 {
 	struct shmt_rules *u = &r->rules;
-	int64_t margin = r->st->timing.margin;
+	const struct shmt_state *st = r->st;
 	int64_t step = shmt_longest_period(r->cfg);
-	int64_t learned = shmt_learn_step(r->st, r->cfg);
+	int64_t learned = shmt_learn_step(st, r->cfg);
 
 	if (learned > step)
 		step = learned;
-	if (u->valid && u->margin == margin && u->step == step)
-		return u;
-	u->n = shmt_spacings(r->cfg, &r->st->timing, u->sp);
-	u->nu = shmt_unit_spacings(r->cfg, &r->st->timing, u->usp);
-	u->margin = margin;
-	u->step = step;
+	u->gen = st->rules_gen;
+	u->margin = st->timing.margin;
+	u->learned = shmt_learn_any(st, r->cfg);
+	u->n = shmt_spacings(r->cfg, &st->timing, u->sp);
+	u->nu = shmt_unit_spacings(r->cfg, &st->timing, u->usp);
+	u->nmax = u->learned ? shmt_learn_window_n(r) : 0;
+	for (unsigned i = 0; i < u->n; i++)
+		if (u->sp[i].n > u->nmax)
+			u->nmax = u->sp[i].n;
 	u->horizon = horizon(r->cfg, step, r->cap);
 	u->horizon0 = horizon(r->cfg, step, 0);
 	u->valid = 1;

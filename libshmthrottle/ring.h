@@ -70,9 +70,30 @@ int shmt_ring_check(const struct shmt_ring *r);
 int shmt_ring_check_ends(const struct shmt_ring *r);
 /* Recompute the tree from the entries (after a crash). */
 void shmt_ring_rebuild(struct shmt_ring *r);
-/* The spacing rules and horizons in force, computed again only after
- * shmt_ring_config_changed() or when the measured margin moved. */
-const struct shmt_rules *shmt_ring_rules(struct shmt_ring *r);
 void shmt_ring_config_changed(struct shmt_ring *r);
+/* Compute the rules again (shmt_ring_rules). */
+const struct shmt_rules *shmt_ring_rules_refresh(struct shmt_ring *r);
+
+/* The spacing rules and horizons in force, computed again only after
+ * shmt_ring_config_changed(), when the measured margin moved or when
+ * what was learned did (rules_gen): on the hot path, two compares. */
+static inline const struct shmt_rules *
+shmt_ring_rules(struct shmt_ring *r)
+{
+	const struct shmt_rules *u = &r->rules;
+
+	if (u->valid && u->gen == r->st->rules_gen &&
+	    u->margin == r->st->timing.margin)
+		return u;
+	return shmt_ring_rules_refresh(r);
+}
+
+/* What the rules derive from, besides the configuration and the margin,
+ * changed (what was learned): every handle computes them again. */
+static inline void
+shmt_ring_rules_changed(struct shmt_ring *r)
+{
+	r->st->rules_gen++;
+}
 
 #endif

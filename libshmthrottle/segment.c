@@ -122,9 +122,9 @@ config_check(struct shmt_seg *sg)
 	return SHMT_OK;
 }
 
-/* O(1) checks, made at every lock. */
+/* O(1) checks, made at every lock (the time's: delay_check). */
 static int
-header_check(struct shmt_seg *sg, int64_t now)
+header_check(struct shmt_seg *sg)
 {
 	const struct shmt_header *h = sg->h;
 	const struct shmt_state *st = &h->st;
@@ -137,9 +137,17 @@ header_check(struct shmt_seg *sg, int64_t now)
 	if (st->tail > st->head || st->head - st->tail > sg->ring.cap ||
 	    config_check(sg) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max ||
-	    shmt_sub_ns(st->end_of_delay, now) >
-	        shmt_ring_rules(&sg->ring)->horizon0)
+	if (st->backoff < 0 || st->backoff > sg->checked.backoff_max)
+		return SHMT_ECORRUPT;
+	return SHMT_OK;
+}
+
+/* The O(1) check that needs the time: the delay ends within the horizon. */
+static int
+delay_check(struct shmt_seg *sg, int64_t now)
+{
+	if (shmt_sub_ns(sg->h->st.end_of_delay, now) >
+	    shmt_ring_rules(&sg->ring)->horizon0)
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -160,7 +168,7 @@ newest_check(struct shmt_seg *sg, int64_t now)
 int
 shmt_seg_validate(struct shmt_seg *sg, int64_t now)
 {
-	if (header_check(sg, now) != SHMT_OK ||
+	if (header_check(sg) != SHMT_OK || delay_check(sg, now) != SHMT_OK ||
 	    shmt_ring_check(&sg->ring) != SHMT_OK ||
 	    newest_check(sg, now) != SHMT_OK)
 		return SHMT_ECORRUPT;
@@ -187,6 +195,7 @@ repair_config(struct shmt_seg *sg)
 	}
 	st->cfg_active = i;
 	st->cfg_gen++;
+	st->rules_gen++;
 	sg->checked = st->cfg[i];
 	sg->cfg_seen = 1;
 	sg->cfg_active = i;
@@ -263,11 +272,14 @@ repair(struct shmt_seg *sg, int64_t now)
  * is a stopped process or a forged lock word: an error, not a hang. */
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
-int
-shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
+/* Take the lock (repaired if its holder died: that reads the clock into
+ * *now) and check the header; unlocked again if it is damaged. */
+static int
+lock_checked(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now,
+             int *timed)
 {
 	struct shmt_header *h = sg->h;
-	int64_t timeout = shmt_lock_timeout, t;
+	int64_t timeout = shmt_lock_timeout;
 	enum shmt_lock_result got;
 	int rc;
 
@@ -276,17 +288,52 @@ shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
 	got = shmt_lock_take(&h->lock, &h->lock_owner, timeout);
 	if (got == SHMT_LOCK_TIMEOUT)
 		return SHMT_EBUSY;
-	/* The clock after the lock: a time read before it could be older
-	 * than an entry written meanwhile.  The one clock read of a call. */
-	t = clock ? clock() : shmt_mono_ns();
-	if (now)
-		*now = t;
+	*timed = 0;
 	if (got == SHMT_LOCK_OWNER_DEAD) {
-		repair(sg, t);
+		*now = clock ? clock() : shmt_mono_ns();
+		*timed = 1;
+		repair(sg, *now);
 		h->st.repairs++;
 	}
-	rc = header_check(sg, t);
+	rc = header_check(sg);
 	if (rc != SHMT_OK)
+		shmt_seg_unlock(sg);
+	return rc;
+}
+
+int
+shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
+{
+	int64_t t;
+	int rc, timed;
+
+	/* The clock after the lock: a time read before it could be older
+	 * than an entry written meanwhile.  The one clock read of a call. */
+	if ((rc = lock_checked(sg, clock, &t, &timed)) != SHMT_OK)
+		return rc;
+	if (!timed)
+		t = clock ? clock() : shmt_mono_ns();
+	if (now)
+		*now = t;
+	if ((rc = delay_check(sg, t)) != SHMT_OK)
+		shmt_seg_unlock(sg);
+	return rc;
+}
+
+int
+shmt_seg_lock_untimed(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now,
+                      int *timed)
+{
+	return lock_checked(sg, clock, now, timed);
+}
+
+int
+shmt_seg_clock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
+{
+	int rc;
+
+	*now = clock ? clock() : shmt_mono_ns();
+	if ((rc = delay_check(sg, *now)) != SHMT_OK)
 		shmt_seg_unlock(sg);
 	return rc;
 }

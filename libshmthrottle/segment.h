@@ -45,6 +45,16 @@ int shmt_seg_intact(struct shmt_seg *sg);
  * repair the state if the last owner died with the lock, and check the
  * header (O(1)); SHMT_ECORRUPT (unlocked) if it is damaged. */
 int shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now);
+/* The same without reading the clock, for a call that may not need it:
+ * the O(1) checks but the one that needs the time.  *timed: a repair
+ * read the clock, into *now (and put the delay back in range).  Before
+ * using any time under this lock: shmt_seg_clock(), unless *timed. */
+int shmt_seg_lock_untimed(struct shmt_seg *sg, int64_t (*clock)(void),
+                          int64_t *now, int *timed);
+/* Under a lock taken by shmt_seg_lock_untimed(): read the clock into *now
+ * and make the check that needs it; SHMT_ECORRUPT (unlocked) if it
+ * fails. */
+int shmt_seg_clock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now);
 void shmt_seg_unlock(struct shmt_seg *sg);
 /* Under the lock: make *c the configuration, all at once. */
 void shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c);

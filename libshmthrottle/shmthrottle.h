@@ -117,7 +117,8 @@ enum shmt_code {
 	SHMT_ESYS,
 	/** the segment is still being created by another process */
 	SHMT_ECREATING,
-	/** every entry of the log is a reservation still to come */
+	/** the log is full of reservations still to come and of the sends
+	 *  they are spaced from (raise the capacity) */
 	SHMT_EFULL,
 	/** the task runner is running: schedule or run once it returns */
 	SHMT_ERUNNING,
@@ -207,7 +208,9 @@ typedef struct shmt_config {
 	double retry_after_max;
 	/** retries per request (3) */
 	uint32_t max_retries;
-	/** log entries; 0: max(4096, 2 x largest max).  Fixed at creation. */
+	/** log entries: the largest max, and room for the reservations of
+	 *  waiting processes; 0: largest max + max(2048, largest max / 4),
+	 *  at least 4096.  Fixed at creation. */
 	uint32_t capacity;
 	/** 0: the margin follows what the processes measure (the lateness of
 	 *  sends and the spread of round trips, at most 10 % of each

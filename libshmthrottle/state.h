@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 7u
+#define SHMT_LAYOUT 8u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -160,7 +160,11 @@ struct shmt_state {
 	 * at any instant leaves the old configuration or the new one. */
 	struct shmt_scfg cfg[2];
 	uint32_t cfg_active; /* 0 or 1 */
-	uint32_t pad;
+	/* bumped by every change of what the pacing rules derive from
+	 * besides the configuration and the margin: what was learned
+	 * (learn.c, a reset).  A handle recomputes its rules (struct
+	 * shmt_rules) only when it moved (layout 8). */
+	uint32_t rules_gen;
 	uint64_t head;
 	uint64_t tail;
 	int64_t end_of_delay; /* mono ns; 0: never delayed */
@@ -204,7 +208,7 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 7u &&
+_Static_assert(SHMT_LAYOUT == 8u &&
                    SHMT_PIN(sizeof(struct shmt_header), 7056) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
@@ -234,18 +238,27 @@ struct shmt_uspacing {
 	int64_t p;
 };
 
-/* What a handle derives from the configuration and the measured margin,
- * kept until either changes (ring.h: shmt_ring_rules). */
+/* What a handle derives from the configuration, the measured margin and
+ * what was learned, kept until one of them changes (ring.h:
+ * shmt_ring_rules): the configuration's generation, the margin's value,
+ * rules_gen for the rest. */
 struct shmt_rules {
 	int valid;
+	/* the state's rules_gen these were made for */
+	uint32_t gen;
+	/* a learned rule may apply (learn.h: shmt_learn_any): else the
+	 * admission skips them */
+	int learned;
 	unsigned n;
 	struct shmt_spacing sp[SHMT_MAX_RATES];
+	/* the largest n of the spacing rules, the learned window's
+	 * included: a reservation is spaced from the entries up to this
+	 * many before it, which the log must keep (throttle.c: EFULL) */
+	uint32_t nmax;
 	unsigned nu;
 	struct shmt_uspacing usp[SHMT_MAX_UNITS];
 	/* the measured margin (timing.margin) these spacings were made for */
 	int64_t margin;
-	/* the step the horizons were made for (ring.c) */
-	int64_t step;
 	/* how far ahead a reservation may lie, and the end of a delay */
 	int64_t horizon, horizon0;
 };

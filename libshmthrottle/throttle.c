@@ -165,6 +165,30 @@ ring(shmt_throttle *t)
 	return &t->seg.ring;
 }
 
+/*
+ * The log is full: may its oldest entry go to make room for a send at
+ * `at`?  Not if it is a reservation still to come (its waiter would take
+ * it for due), nor if a reservation still to come, the new one included,
+ * is spaced from it: one at most `nmax` entries after it (a re-plan
+ * without it would skip that rule and could move the reservation into a
+ * full window).  The log is sorted: a new send due now has none after
+ * it, and the nmax-th entry after the oldest tells (read only when the
+ * caller is to wait anyway).
+ */
+static int
+tail_needed(const struct shmt_ring *r, uint32_t nmax, int64_t now, int64_t at)
+{
+	uint64_t tail = r->st->tail;
+
+	if (*shmt_ring_mono(r, tail) > now)
+		return 1;
+	if (at <= now || nmax == 0)
+		return 0;
+	if (tail + nmax < r->st->head)
+		return *shmt_ring_mono(r, tail + nmax) > now;
+	return 1;
+}
+
 /* Reserve the next slot: SHMT_OK with *seq and *at, or why not. */
 static int
 reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
@@ -172,15 +196,17 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 {
 	struct shmt_ring *r = ring(t);
 	struct shmt_state *st = r->st;
+	const struct shmt_rules *u;
 
 	*at = shmt_admit_new(r, cost, now);
-	if (shmt_sub_ns(*at, now) > shmt_ring_rules(r)->horizon)
+	u = shmt_ring_rules(r);
+	if (shmt_sub_ns(*at, now) > u->horizon)
 		return SHMT_ECORRUPT;
 	if (nowait && *at > now)
 		return SHMT_EAGAIN;
 	if (*at > deadline)
 		return SHMT_ETIMEDOUT;
-	if (st->head - st->tail >= r->cap && *shmt_ring_mono(r, st->tail) > now)
+	if (st->head - st->tail >= r->cap && tail_needed(r, u->nmax, now, *at))
 		return SHMT_EFULL;
 	*seq = shmt_ring_append_cost(r, *at, cost);
 	return SHMT_OK;
@@ -425,6 +451,53 @@ note(struct shmt_seg *sg, uint64_t seq, int status, const char *url)
 	n->url[len] = '\0';
 }
 
+/* tk's place, if it holds one, goes back; 1 if one did. */
+static int
+release_place(struct shmt_ring *r, uint64_t seq)
+{
+	/* no cap, no places (a set that removes the cap frees them all) */
+	return r->cfg->concurrency ? shmt_place_release(&r->st->costs, seq) : 0;
+}
+
+/*
+ * A response whose record needs no time: a final status (not 429, not
+ * marked retryable), no measures, no quota headers, and nothing to learn
+ * (the probe over, a limit known: shmt_learn_response's fast path).
+ * Recording it reads no clock: half of a request's clock reads.
+ */
+static int
+untimed(const struct shmt_ring *r, const shmt_ticket *tk, int status,
+        const shmt_quota *q, unsigned flags)
+{
+	const struct shmt_learn *l = &r->st->learn;
+
+	return status > 0 && status != 429 && !(flags & SHMT_RECORD_RETRY) &&
+	       tk->sent_ns <= 0 && tk->rtt_ns == 0 &&
+	       (!q || q->dialect == SHMT_QUOTA_NONE) && l->heard &&
+	       (r->cfg->nrates > 0 || l->max > 0);
+}
+
+/* With the lock taken, no time read: the record of an untimed() response,
+ * as record_locked() would make it. */
+static void
+record_untimed(shmt_throttle *t, const shmt_ticket *tk, int status,
+               const char *url, unsigned flags, shmt_outcome *out, int *freed)
+{
+	struct shmt_ring *r = ring(t);
+	/* a final response: the policy reads neither time */
+	struct shmt_response rsp = { .status = status,
+		                     .flags = flags,
+		                     .retry_after = -1 };
+	int64_t wait;
+
+	*freed = release_place(r, tk->seq);
+	if (shmt_ring_valid(r, tk->seq)) {
+		shmt_ring_set_status(r, tk->seq, status);
+		note(&t->seg, tk->seq, status, url);
+	}
+	*out = (shmt_outcome){ .verdict = shmt_apply_response(r, &rsp, &wait) };
+}
+
 /* With the lock taken at `now`: the response to tk's request, and what
  * its quota headers said (q may be NULL); its place (if it holds one)
  * goes back: *freed then.  Returns 1 if what was learned moved
@@ -448,10 +521,7 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 
 	if (retry_after >= 0)
 		rsp.retry_after = shmt_sec_to_ns(retry_after);
-	/* no cap, no places (a set that removes the cap frees them all) */
-	*freed = r->cfg->concurrency
-	             ? shmt_place_release(&r->st->costs, tk->seq)
-	             : 0;
+	*freed = release_place(r, tk->seq);
 	/* The log knows the send time; a ticket from a script might lie. */
 	rsp.send = tk->send_ns < now ? tk->send_ns : now;
 	if (shmt_ring_valid(r, tk->seq)) {
@@ -463,7 +533,8 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 		note(&t->seg, tk->seq, status, url);
 		moved = measured(r, tk, now);
 	}
-	shmt_learn_prepare(&rsp, q);
+	if (q)
+		shmt_learn_prepare(&rsp, q);
 	end = r->st->end_of_delay;
 	verdict = shmt_apply_response(r, &rsp, &wait);
 	learned =
@@ -500,17 +571,26 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 {
 	shmt_outcome o;
 	int64_t now;
-	int rc, woken, freed;
+	int rc, woken = 0, freed, timed;
 
 	if (!t || !tk || isnan(retry_after))
 		return SHMT_EINVAL;
 	if (t->rd)
 		return shmt_redis_record(t->rd, tk, status, retry_after, q, url,
 		                         flags, out);
-	if ((rc = lock(t, &now)) != SHMT_OK)
+	/* the clock only if the record needs it */
+	rc = shmt_seg_lock_untimed(&t->seg, t->mono, &now, &timed);
+	if (rc != SHMT_OK)
 		return rc;
-	woken = record_locked(t, tk, status, retry_after, q, url, flags, now,
-	                      &o, &freed);
+	if (untimed(ring(t), tk, status, q, flags)) {
+		record_untimed(t, tk, status, url, flags, &o, &freed);
+	} else {
+		if (!timed &&
+		    (rc = shmt_seg_clock(&t->seg, t->mono, &now)) != SHMT_OK)
+			return rc;
+		woken = record_locked(t, tk, status, retry_after, q, url, flags,
+		                      now, &o, &freed);
+	}
 	shmt_seg_unlock(&t->seg);
 	if (woken)
 		shmt_futex_wake_all(&t->seg.h->wake);
@@ -519,6 +599,19 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 	if (out)
 		*out = o;
 	return SHMT_OK;
+}
+
+/* After a record under `verdict`: the ticket of the same request again
+ * (a retry: its measures go, its attempt count stays), or of a new one. */
+static void
+ticket_next(shmt_ticket *tk, int verdict)
+{
+	if (verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
 }
 
 static int
@@ -534,12 +627,7 @@ record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 		return rc;
 	if (out)
 		*out = o;
-	if (o.verdict == SHMT_RETRY) {
-		tk->sent_ns = 0;
-		tk->rtt_ns = 0;
-	} else {
-		shmt_ticket_init(tk);
-	}
+	ticket_next(tk, o.verdict);
 	return shmt_redis_acquire(t->rd, tk, timeout);
 }
 
@@ -568,14 +656,9 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 	if (out)
 		*out = o;
 	/* the same request again, at the cost it declared; or the next one */
-	if (o.verdict == SHMT_RETRY) {
-		if (shmt_ring_valid(ring(t), tk->seq))
-			w.cost = shmt_cost_of(ring(t), tk->seq);
-		tk->sent_ns = 0;
-		tk->rtt_ns = 0;
-	} else {
-		shmt_ticket_init(tk);
-	}
+	if (o.verdict == SHMT_RETRY && shmt_ring_valid(ring(t), tk->seq))
+		w.cost = shmt_cost_of(ring(t), tk->seq);
+	ticket_next(tk, o.verdict);
 	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
 	if (freed)
 		places_freed(t);
@@ -620,9 +703,7 @@ shmt_release(shmt_throttle *t, const shmt_ticket *tk)
 		return SHMT_OK;
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
-	freed = ring(t)->cfg->concurrency
-	            ? shmt_place_release(&ring(t)->st->costs, tk->seq)
-	            : 0;
+	freed = release_place(ring(t), tk->seq);
 	shmt_seg_unlock(&t->seg);
 	if (freed)
 		places_freed(t);
@@ -735,6 +816,8 @@ do_reset(shmt_throttle *t, int64_t now, const void *arg)
 	}
 	if (what & SHMT_RESET_LEARNED)
 		shmt_learn_forget(&st->learn, 1);
+	if (what & (SHMT_RESET_DELAY | SHMT_RESET_LEARNED))
+		shmt_ring_rules_changed(ring(t));
 	if (what & SHMT_RESET_LOG) {
 		shmt_ring_drop_before(ring(t),
 		                      shmt_ring_first_after(ring(t), now));

@@ -454,6 +454,75 @@ START_TEST(reset_wakes_waiters)
 }
 END_TEST
 
+/* A waiter in a process of its own: the code its acquire returned
+ * (_exit), once it is in the log (log_count reaches `logged`).  A waiter
+ * that sleeps is left sleeping: *rc stays -1. */
+static pid_t
+waiter(shmt_throttle *t, const char *name, uint32_t logged)
+{
+	shmt_stat st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		shmt_throttle *w;
+		shmt_ticket tk;
+
+		shmt_ticket_init(&tk);
+		if (topen(&w, name, NULL, 0) != SHMT_OK)
+			_exit(255);
+		_exit(shmt_acquire(w, &tk, -1));
+	}
+	for (int i = 0; i < 250; i++) {
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+		if (st.log_count >= logged)
+			break;
+		usleep(20000);
+	}
+	return pid;
+}
+
+/* Issue 12: a log full of a window's sends and of reservations has no
+ * room for one more waiter without dropping the oldest send, which the
+ * first reservation is spaced from (a re-plan would then move it into the
+ * full window): SHMT_EFULL at once, the sends kept. */
+START_TEST(a_full_log_refuses_a_waiter_more)
+{
+	const char *name = test_name("conf-full");
+	shmt_config c = one_rate(4, 60);
+	shmt_throttle *t;
+	shmt_stat st;
+	pid_t kids[13];
+	int status = 0, rc = -1;
+
+	use_backend(_i);
+	c.capacity = 16;
+	t = create(name, &c);
+	acquire_ok(t, 4);
+	/* twelve processes wait for slots minutes away, in turn */
+	for (int k = 0; k < 12; k++)
+		kids[k] = waiter(t, name, 5 + (uint32_t)k);
+	kids[12] = waiter(t, name, 0);
+	for (int i = 0; i < 100 && waitpid(kids[12], &status, WNOHANG) == 0;
+	     i++)
+		usleep(20000);
+	/* still asleep: killed (as the others), and rc stays -1 */
+	if (kill(kids[12], SIGKILL) == 0)
+		waitpid(kids[12], &status, 0);
+	if (WIFEXITED(status))
+		rc = WEXITSTATUS(status);
+	for (int k = 0; k < 12; k++)
+		if (kill(kids[k], SIGKILL) == 0)
+			waitpid(kids[k], &status, 0);
+	ck_assert_int_eq(rc, SHMT_EFULL);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.log_count, 16);
+	ck_assert_uint_eq(st.window_sends[0], 4);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 START_TEST(counters_and_status)
 {
 	const char *name = test_name("conf-stat");
@@ -600,6 +669,7 @@ START_TEST(timing_samples_make_the_margin)
 	}
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.samples, 6);
+	/* the smallest and the largest of the samples */
 	ck_assert(fabs(st.rtt_low - 0.010) < 1e-6);
 	ck_assert(fabs(st.rtt_high - 0.060) < 1e-6);
 	/* 50 ms spread, under the cap of 10 % of 1 s */
@@ -620,6 +690,7 @@ conformance_suite(void)
 	tcase_add_loop_test(tc, open_create_exists, 0, NBACKENDS);
 	tcase_add_loop_test(tc, config_set_and_get, 0, NBACKENDS);
 	tcase_add_loop_test(tc, window_spacing, 0, NBACKENDS);
+	tcase_add_loop_test(tc, a_full_log_refuses_a_waiter_more, 0, NBACKENDS);
 	tcase_add_loop_test(tc, smooth_spacing, 0, NBACKENDS);
 	tcase_add_loop_test(tc, several_rates, 0, NBACKENDS);
 	tcase_add_loop_test(tc, fcfs_and_no_window_over_limit_across_processes,

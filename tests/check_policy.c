@@ -5,6 +5,7 @@
 #include "config.h"
 #include "policy.h"
 #include "ring.h"
+#include "segment.h"
 #include "testutil.h"
 
 /* Reserve n sends arriving at `now`, like shmt_acquire(); their times. */
@@ -71,8 +72,18 @@ START_TEST(config_capacity_default)
 	shmt_config c = one_rate(10, 1);
 
 	ck_assert_uint_eq(shmt_config_capacity(&c), 4096);
+	/* a window, and room for 2048 reservations or a quarter window */
+	c = one_rate(2048, 1);
+	ck_assert_uint_eq(shmt_config_capacity(&c), 4096);
 	c = one_rate(5000, 3600);
-	ck_assert_uint_eq(shmt_config_capacity(&c), 10000);
+	ck_assert_uint_eq(shmt_config_capacity(&c), 7048);
+	c = one_rate(1000000, 86400);
+	ck_assert_uint_eq(shmt_config_capacity(&c), 1250000);
+	ck_assert_uint_le(shmt_seg_size(shmt_config_capacity(&c)), 32 << 20);
+	c = one_rate(SHMT_CAPACITY_MAX, 86400);
+	ck_assert_uint_eq(shmt_config_capacity(&c), SHMT_CAPACITY_MAX);
+	c.capacity = 100000;
+	ck_assert_uint_eq(shmt_config_capacity(&c), 100000);
 }
 END_TEST
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "policy.h"
 #include "ring.h"
 #include "testutil.h"
 
@@ -366,6 +367,61 @@ START_TEST(a_blank_segment_is_not_used)
 }
 END_TEST
 
+/*
+ * A log full of a window's sends and of reservations: a waiter more must
+ * not drop the oldest send, which the first reservation is spaced from.
+ * It did while that send lay in the past: a re-plan (a reset, a
+ * reconfiguration, something learned) then moved that reservation into
+ * the full window.  Now it is SHMT_EFULL at once.
+ */
+START_TEST(a_full_log_keeps_the_sends_its_reservations_need)
+{
+	const char *name = test_name("fullwin");
+	shmt_config c = one_rate(4, 60);
+	shmt_throttle *t;
+	struct shmt_ring *r;
+	int64_t sends[17], now = fake_mono_now;
+	size_t n = 0;
+	shmt_ticket tk;
+	pid_t pid;
+	int status = 0, rc = -1;
+
+	c.capacity = 16;
+	t = fake_clocked(name, c);
+	r = &shmt_seg_of(t)->ring;
+	/* a window's four sends, then twelve reservations (dead waiters') */
+	for (int i = 0; i < 4; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	}
+	for (int i = 0; i < 12; i++)
+		shmt_ring_append(r, shmt_admit_new(r, 1, now));
+	sends[n++] = *shmt_ring_mono(r, 0);
+	/* a waiter more, in a process of its own: it would sleep minutes */
+	pid = fork();
+	if (pid == 0) {
+		shmt_ticket_init(&tk);
+		_exit(shmt_acquire(t, &tk, -1));
+	}
+	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		nanosleep(&(struct timespec){ 0, 10 * MS }, NULL);
+	if (kill(pid, SIGKILL) == 0)
+		waitpid(pid, &status, 0);
+	if (WIFEXITED(status))
+		rc = WEXITSTATUS(status);
+	/* whatever it did, a re-plan must keep every window to four */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF), SHMT_OK);
+	for (uint64_t s = r->st->tail; s < r->st->head; s++)
+		if (s > 0)
+			sends[n++] = *shmt_ring_mono(r, s);
+	ck_assert_int_eq(window_overrun(sends, n, 4, 60 * NS), 0);
+	ck_assert_int_eq(rc, SHMT_EFULL);
+	ck_assert_uint_eq(r->st->tail, 0);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 {
 	const char *name = test_name("crash");
@@ -531,23 +587,55 @@ START_TEST(list_sees_the_throttle)
 END_TEST
 
 /* Issue 12: a send costs at most 24 bytes of segment (16, and 8 for its
- * cumulative cost since issue 14), so a quota of a million a day (a log
- * of two million) fits in 48 MB; it took 264 MB. */
-START_TEST(a_million_a_day_fits_in_48_mb)
+ * cumulative cost since issue 14), and the default log holds a window
+ * and room for a quarter window of reservations (was two windows), so a
+ * quota of a million a day fits in 32 MB (it took 264 MB, then 45.9 MiB):
+ * a full day of sends and 250,000 waiters' reservations fit, and the
+ * next waiter is SHMT_EFULL, not a send dropped from the window. */
+START_TEST(a_million_a_day_fits_in_32_mb)
 {
 	const char *name = test_name("big");
-	shmt_throttle *t = must_open(name, one_rate(1000000, 86400));
+	shmt_throttle *t = fake_clocked(name, one_rate(1000000, 86400));
+	struct shmt_ring *r = &shmt_seg_of(t)->ring;
+	int64_t now = fake_mono_now, day = 86400 * NS;
+	uint64_t room;
 	char path[128];
 	struct stat sb;
+	shmt_ticket tk;
 	shmt_stat st;
 
 	snprintf(path, sizeof(path), "/dev/shm/shmthrottle.%s", name);
 	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_le(sb.st_size, 32 << 20);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_uint_eq(st.capacity, 2000000);
-	ck_assert_int_le(sb.st_size, 48 << 20);
+	ck_assert_uint_eq(st.capacity, 1250000);
 	ck_assert_uint_le(shmt_seg_size(4096 * 2) - shmt_seg_size(4096),
 	                  4096 * 24);
+	/* the day's million, at once */
+	for (int i = 0; i < 1000000; i++) {
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	}
+	/* then every waiter reserves a slot tomorrow, as reserve() does
+	 * (a waiter's acquire sleeps: its reservation stays) */
+	room = st.capacity - r->st->head;
+	ck_assert_uint_eq(room, 250000);
+	for (uint64_t i = 0; i < room; i++) {
+		int64_t at = shmt_admit_new(r, 1, now);
+
+		ck_assert_int_ge(at, now + day);
+		shmt_ring_append(r, at);
+	}
+	/* all kept: the day's sends and the reservations */
+	ck_assert_uint_eq(r->st->tail, 0);
+	ck_assert_uint_eq(r->st->head, st.capacity);
+	/* one more would drop a send the reservations are spaced from */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_EFULL);
+	ck_assert_uint_eq(r->st->tail, 0);
+	/* a re-plan keeps every window to a million */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF), SHMT_OK);
+	ck_assert_int_eq(window_overrun(r->mono, r->st->head, 1000000, day), 0);
 	shmt_close(t);
 	shmt_remove(name);
 }
@@ -592,6 +680,41 @@ START_TEST(log_reads_the_newest_notes)
 }
 END_TEST
 
+/* Issue 12: a handle keeps its rules until a generation moves; what one
+ * handle learns (here the limit a quota header announces) bumps it, and
+ * the other handle's next call paces by it. */
+START_TEST(a_limit_learned_by_one_handle_paces_the_other)
+{
+	const char *name = test_name("learngen");
+	shmt_throttle *a = fake_clocked(name, one_rate(100, 1));
+	shmt_throttle *b = fake_clocked(name, one_rate(100, 1));
+	shmt_quota q = { .dialect = SHMT_QUOTA_XRATELIMIT,
+		         .limit = 3,
+		         .window = 60,
+		         .remaining = 2,
+		         .reset = 60,
+		         .retry_after = -1 };
+	shmt_ticket ta, tb;
+	shmt_outcome out;
+
+	shmt_ticket_init(&ta);
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(a, &ta, 0), SHMT_OK);
+	/* b's rules are made now: nothing learned yet */
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(a, &ta, 200, -1, &q, NULL, 0, &out),
+	                 SHMT_OK);
+	/* 3 a minute: the third goes, the fourth waits a minute */
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_OK);
+	shmt_ticket_init(&tb);
+	ck_assert_int_eq(shmt_acquire(b, &tb, 0), SHMT_EAGAIN);
+	shmt_close(a);
+	shmt_close(b);
+	shmt_remove(name);
+}
+END_TEST
+
 static int mono_reads, wall_reads;
 
 static int64_t
@@ -626,6 +749,19 @@ START_TEST(one_clock_read_per_call)
 	ck_assert_int_eq(shmt_record(t, &tk, 429, 0.5, "http://x/", 0, &out),
 	                 SHMT_OK);
 	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	/* a success with nothing to measure or learn needs no time */
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	ck_assert_int_eq(mono_reads + wall_reads, 0);
+	/* one with a round trip measured reads it once */
+	tk.rtt_ns = 10 * MS;
+	mono_reads = wall_reads = 0;
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "http://x/", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(mono_reads + wall_reads, 1);
+	tk.rtt_ns = 0;
 	fake_mono_now += NS;
 	mono_reads = wall_reads = 0;
 	ck_assert_int_eq(
@@ -699,14 +835,16 @@ segment_suite(void)
 	tcase_add_test(api, reset_and_reconfigure_keep_what_they_should);
 	tcase_add_test(api, tickets_round_trip_and_reject_garbage);
 	tcase_add_test(api, list_sees_the_throttle);
-	tcase_add_test(api, a_million_a_day_fits_in_48_mb);
+	tcase_add_test(api, a_million_a_day_fits_in_32_mb);
 	tcase_add_test(api, log_reads_the_newest_notes);
 	tcase_add_test(api, record_acquire_records_then_takes_the_next_slot);
 	tcase_add_test(api, one_clock_read_per_call);
+	tcase_add_test(api, a_limit_learned_by_one_handle_paces_the_other);
 	tcase_add_loop_test(bad, hostile_segments_are_refused, 0, NDAMAGE);
 	tcase_add_test(bad, another_users_segment_is_refused);
 	tcase_add_test(bad, a_blank_segment_is_not_used);
 	tcase_add_test(proc, a_holder_killed_inside_the_lock_is_repaired);
+	tcase_add_test(proc, a_full_log_keeps_the_sends_its_reservations_need);
 	tcase_add_test(proc, reset_wakes_a_waiting_process_at_once);
 	tcase_add_test(proc, many_creators_one_segment);
 	tcase_set_timeout(proc, 60);
