@@ -14,8 +14,15 @@ struct shmt_seg *shmt_seg_of(shmt_throttle *t);
 void shmt_fill_timing(const struct shmt_scfg *c, const struct shmt_timing *tm,
                       shmt_stat *s);
 /* Seconds until a send costing `cost` would be admitted (perform.c waits
- * that long before connecting). */
-int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs);
+ * that long before connecting), and in *seen the wake word as it was then
+ * (0 on Redis). */
+int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs,
+                   uint32_t *seen);
+/* Sleep `secs` at most, less if anything that can bring a slot nearer (a
+ * refund, a reset, a reconfiguration, a re-plan) happened since
+ * shmt_next_slot said `seen`: 1 if so, 0 if the time passed.  On Redis, a
+ * plain sleep. */
+int shmt_wait_nearer(shmt_throttle *t, uint32_t seen, double secs);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */

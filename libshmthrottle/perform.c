@@ -98,21 +98,28 @@ on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
 }
 
 /* Sleep until the next slot is LEAD away: the wait for a far slot happens
- * before connecting, not on an open connection.  SHMT_ETIMEDOUT at once
- * if the slot is farther than `left` (< 0: no limit). */
+ * before connecting, not on an open connection.  Whatever may bring the
+ * slot nearer meanwhile (a refund, a reset) wakes us to look again.
+ * SHMT_ETIMEDOUT at once if the slot is farther than `left` (< 0: no
+ * limit). */
 static int
 wait_near(shmt_throttle *t, uint32_t cost, double left)
 {
-	double next;
-	/* the slot of a send of this cost, the shared delay included */
-	int rc = shmt_next_slot(t, cost, &next);
+	int64_t start = shmt_mono_ns();
 
-	if (rc != SHMT_OK)
-		return rc;
-	if (left >= 0 && next > left)
-		return SHMT_ETIMEDOUT;
-	shmt_sleep(next - LEAD);
-	return SHMT_OK;
+	for (;;) {
+		double next;
+		uint32_t seen;
+		/* the slot of a send of this cost, the shared delay included */
+		int rc = shmt_next_slot(t, cost, &next, &seen);
+
+		if (rc != SHMT_OK)
+			return rc;
+		if (left >= 0 && next > left - since(start))
+			return SHMT_ETIMEDOUT;
+		if (next <= LEAD || !shmt_wait_nearer(t, seen, next - LEAD))
+			return SHMT_OK;
+	}
 }
 
 /* The round trip of the last request, ns: sent to first byte back. */

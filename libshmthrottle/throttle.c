@@ -678,11 +678,14 @@ shmt_cost_set(shmt_throttle *t, const shmt_ticket *tk, uint32_t cost)
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	moved = shmt_cost_settle(ring(t), tk->seq, cost);
-	/* a refund: room for the reservations to come, if their waiters are
-	 * told; a charge: they wait longer, never less */
-	if (moved < 0)
-		earlier = shmt_replan(ring(t), now);
-	else if (moved > 0)
+	/* A refund: room for the sends to come.  Every waiter is told, those
+	 * that reserved (re-planned earlier) and those that wait to reserve
+	 * (perform.c sleeps on the same word).  A charge: they wait longer,
+	 * never less. */
+	if (moved < 0) {
+		shmt_replan(ring(t), now);
+		earlier = 1;
+	} else if (moved > 0)
 		shmt_replan_later(ring(t), now);
 	shmt_seg_unlock(&t->seg);
 	if (earlier)
@@ -760,11 +763,12 @@ shmt_places_read(shmt_throttle *t, shmt_place *buf, size_t n, size_t *got)
 }
 
 int
-shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs)
+shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs, uint32_t *seen)
 {
 	int64_t now;
 	int rc;
 
+	*seen = 0;
 	if (t->rd) {
 		shmt_stat st;
 
@@ -779,8 +783,20 @@ shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs)
 		return rc;
 	*secs = shmt_ns_to_sec(
 	    shmt_sub_ns(shmt_admit_new(ring(t), cost, now), now));
+	*seen = __atomic_load_n(&t->seg.h->wake, __ATOMIC_SEQ_CST);
 	shmt_seg_unlock(&t->seg);
 	return SHMT_OK;
+}
+
+int
+shmt_wait_nearer(shmt_throttle *t, uint32_t seen, double secs)
+{
+	if (t->rd) {
+		shmt_sleep(secs);
+		return 0;
+	}
+	return shmt_futex_wait(&t->seg.h->wake, seen, shmt_sec_to_ns(secs)) ==
+	       0;
 }
 
 /* Run fn under the lock, re-plan the reservations and wake every waiter. */

@@ -465,6 +465,54 @@ START_TEST(a_waiter_is_woken_when_a_place_comes_back)
 }
 END_TEST
 
+/* throttle-curl waits without reserving until its slot is near
+ * (perform.c); a refund must reach it as it reaches those that reserved,
+ * or it sleeps out a slot computed with the declared cost. */
+START_TEST(a_refund_wakes_those_waiting_to_reserve)
+{
+	const char *name = test_name("rwake");
+	shmt_config c = units(1000, 60);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	int ready[2], status;
+	char b;
+	pid_t pid;
+
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 1000, 0, 0), SHMT_OK);
+	ck_assert_int_eq(pipe(ready), 0);
+	if ((pid = fork()) == 0) {
+		shmt_throttle *mine;
+		double next;
+		uint32_t seen;
+
+		if (shmt_open(&mine, name, NULL, 0) != SHMT_OK ||
+		    shmt_next_slot(mine, 500, &next, &seen) != SHMT_OK)
+			_exit(1);
+		/* the window is full for a minute */
+		if (next < 30 || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		if (!shmt_wait_nearer(mine, seen, 20))
+			_exit(3);
+		if (shmt_next_slot(mine, 500, &next, &seen) != SHMT_OK)
+			_exit(1);
+		_exit(next < 1 ? 0 : 4);
+	}
+	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	/* used 100 of the 1000 declared: 900 free now */
+	ck_assert_int_eq(shmt_cost_set(t, &tk, 100), SHMT_OK);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	              "the waiter exited with %d (3: not woken)",
+	              WEXITSTATUS(status));
+	close(ready[0]);
+	close(ready[1]);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 /* ---- many processes -------------------------------------------------- */
 
 #define PROCS 12
@@ -631,6 +679,7 @@ costs_suite(void)
 	tcase_add_test(tp, removing_the_cap_frees_every_place);
 	tcase_add_test(tp, a_process_killed_in_flight_gives_its_place_back);
 	tcase_add_test(tp, a_waiter_is_woken_when_a_place_comes_back);
+	tcase_add_test(tp, a_refund_wakes_those_waiting_to_reserve);
 	tcase_set_timeout(tp, 60);
 	suite_add_tcase(s, tp);
 	tcase_add_test(tm,
