@@ -56,6 +56,8 @@ struct shmt_redis {
 	redisContext *c;
 	/* the process that connected: a child of fork() connects anew */
 	pid_t pid;
+	/* 1: the server has our Functions library (FCALL); 0: EVALSHA */
+	int fn;
 	char sha[48];
 	/* "shmt:{NAME}" (state) and "shmt:{NAME}:log" */
 	char key[2][SHMT_NAME_MAX + 16];
@@ -69,6 +71,33 @@ struct shmt_redis {
 	int64_t offset, best_rtt, best_at, last_rtt;
 	pthread_mutex_t mu;
 };
+
+/* ---- the script's two forms -------------------------------------------- */
+
+/* The body with the tail EVAL runs, and as a Functions library; the
+ * library's (and its function's) name carries a hash of the body. */
+static char eval_src[sizeof(shmt_redis_script) + sizeof(SHMT_REDIS_EVAL_TAIL)];
+static char lib_src[sizeof(shmt_redis_script) + 160];
+static char fn_name[32];
+static pthread_once_t src_once = PTHREAD_ONCE_INIT;
+
+static void
+build_sources(void)
+{
+	uint64_t h = 1469598103934665603ULL;
+	int n;
+
+	for (const char *p = shmt_redis_script; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(fn_name, sizeof(fn_name), "shmt_%016" PRIx64, h);
+	snprintf(eval_src, sizeof(eval_src), "%s%s", shmt_redis_script,
+	         SHMT_REDIS_EVAL_TAIL);
+	n = snprintf(lib_src, sizeof(lib_src), SHMT_REDIS_LIB_HEAD, fn_name);
+	n += snprintf(lib_src + n, sizeof(lib_src) - (size_t)n, "%s",
+	              shmt_redis_script);
+	snprintf(lib_src + n, sizeof(lib_src) - (size_t)n, SHMT_REDIS_LIB_TAIL,
+	         fn_name);
+}
 
 /* ---- the connection --------------------------------------------------- */
 
@@ -195,7 +224,38 @@ password(char *buf, size_t len)
 	return SHMT_OK;
 }
 
-/* Send AUTH, SELECT and SCRIPT LOAD at once; read their answers. */
+/* The answer to FUNCTION LOAD: 1 if the library is there (loaded now or
+ * before, by anyone), 0 if this server will not load it (no Functions:
+ * Redis 6, renamed away, an ACL without FUNCTION LOAD, a replica). */
+static int
+library_loaded(const redisReply *rep)
+{
+	return rep->type == REDIS_REPLY_STRING ||
+	       (rep->type == REDIS_REPLY_ERROR &&
+	        strstr(rep->str, "already exists"));
+}
+
+/* SCRIPT LOAD, for a server without our library: r->sha. */
+static int
+load_script(struct shmt_redis *r)
+{
+	redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", eval_src);
+	int rc = SHMT_OK;
+
+	if (!rep)
+		return io_error(r);
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = server_error(r, rep->str);
+	else if (rep->type != REDIS_REPLY_STRING || rep->len >= sizeof(r->sha))
+		rc = SHMT_EBACKEND;
+	else
+		memcpy(r->sha, rep->str, rep->len + 1);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* Send AUTH, SELECT and FUNCTION LOAD at once; read their answers.  A
+ * server that will not load the library gets SCRIPT LOAD instead. */
 static int
 handshake(struct shmt_redis *r)
 {
@@ -221,23 +281,27 @@ handshake(struct shmt_redis *r)
 		redisAppendCommand(r->c, "SELECT %s", db);
 		n++;
 	}
-	redisAppendCommand(r->c, "SCRIPT LOAD %s", shmt_redis_script);
+	redisAppendCommand(r->c, "FUNCTION LOAD %s", lib_src);
 	n++;
+	r->fn = 0;
 	for (int i = 0; i < n; i++) {
 		redisReply *rep;
 
 		if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
 			return io_error(r);
-		if (rc == SHMT_OK && rep->type == REDIS_REPLY_ERROR)
+		if (rc == SHMT_OK && i == n - 1) {
+			r->fn = library_loaded(rep);
+			/* refused before AUTH: AUTH's failure, not ours */
+			if (!r->fn && rep->type == REDIS_REPLY_ERROR &&
+			    server_error(r, rep->str) == SHMT_EAUTH)
+				rc = SHMT_EAUTH;
+		} else if (rc == SHMT_OK && rep->type == REDIS_REPLY_ERROR) {
 			rc = server_error(r, rep->str);
-		else if (i == n - 1 && rc == SHMT_OK &&
-		         (rep->type != REDIS_REPLY_STRING ||
-		          rep->len >= sizeof(r->sha)))
-			rc = SHMT_EBACKEND;
-		else if (i == n - 1 && rc == SHMT_OK)
-			memcpy(r->sha, rep->str, rep->len + 1);
+		}
 		freeReplyObject(rep);
 	}
+	if (rc == SHMT_OK && !r->fn)
+		rc = load_script(r);
 	return rc;
 }
 
@@ -276,8 +340,11 @@ connect_to(struct shmt_redis *r)
 static int run_guarded(struct shmt_redis *r, int argc, const char **argv,
                        redisReply **out);
 
-/* Run the script: EVALSHA, or EVAL when the server's script cache lost it
- * (SCRIPT FLUSH, a restart).  argv[0] is the operation.  Under r->mu. */
+/* Run the script: FCALL, or EVALSHA where the server has no Functions;
+ * when the server lost the library (FUNCTION FLUSH, a restart, a
+ * fail-over) FUNCTION LOAD again, or EVAL if it will not load it; when
+ * it lost the script (SCRIPT FLUSH...), EVAL, which caches it.  argv[0]
+ * is the operation.  Under r->mu. */
 static int
 run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 {
@@ -285,6 +352,7 @@ run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 	int rc;
 
 	guard_on(&g);
+	pthread_once(&src_once, build_sources);
 	rc = run_guarded(r, argc, argv, out);
 	guard_off(&g);
 	return rc;
@@ -303,8 +371,8 @@ run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 		return SHMT_EINVAL;
 	if ((rc = connect_to(r)) != SHMT_OK)
 		return rc;
-	v[0] = "EVALSHA";
-	v[1] = r->sha;
+	v[0] = r->fn ? "FCALL" : "EVALSHA";
+	v[1] = r->fn ? fn_name : r->sha;
 	v[2] = "2";
 	v[3] = r->key[0];
 	v[4] = r->key[1];
@@ -313,11 +381,24 @@ run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 	memcpy(v + 7, argv + 1, sizeof(*argv) * (size_t)(argc - 1));
 	t0 = r->mono();
 	rep = redisCommandArgv(r->c, argc + 6, v, NULL);
-	if (rep && rep->type == REDIS_REPLY_ERROR &&
-	    !strncmp(rep->str, "NOSCRIPT", 8)) {
+	if (rep && rep->type == REDIS_REPLY_ERROR && r->fn &&
+	    strstr(rep->str, "Function not found")) {
+		freeReplyObject(rep);
+		if (!(rep = redisCommand(r->c, "FUNCTION LOAD %s", lib_src)))
+			return io_error(r);
+		r->fn = library_loaded(rep);
+		freeReplyObject(rep);
+		if (!r->fn && (rc = load_script(r)) != SHMT_OK)
+			return rc;
+		v[0] = r->fn ? "FCALL" : "EVALSHA";
+		v[1] = r->fn ? fn_name : r->sha;
+		t0 = r->mono();
+		rep = redisCommandArgv(r->c, argc + 6, v, NULL);
+	} else if (rep && rep->type == REDIS_REPLY_ERROR && !r->fn &&
+	           !strncmp(rep->str, "NOSCRIPT", 8)) {
 		freeReplyObject(rep);
 		v[0] = "EVAL";
-		v[1] = shmt_redis_script;
+		v[1] = eval_src;
 		t0 = r->mono();
 		rep = redisCommandArgv(r->c, argc + 6, v, NULL);
 	}
@@ -997,6 +1078,7 @@ shmt_redis_list(const struct shmt_backend_url *u,
 	if (!r)
 		return SHMT_ENOMEM;
 	guard_on(&g);
+	pthread_once(&src_once, build_sources);
 	rc = connect_to(r);
 	do {
 		redisReply *rep;

@@ -124,6 +124,21 @@ START_TEST(a_restart_loses_the_state_and_says_so)
 }
 END_TEST
 
+/* How many times the server ran `cmd` ("fcall", "evalsha"...). */
+static long
+calls(const char *cmd)
+{
+	char buf[8192], key[64];
+	const char *at;
+
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, buf, sizeof(buf), "INFO commandstats"), 0);
+	snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+	return (at = strstr(buf, key)) ? atol(at + strlen(key)) : 0;
+}
+
+/* FUNCTION FLUSH (or a restart, a fail-over) loses the library: the
+ * next call loads it again and runs; SCRIPT FLUSH does not matter. */
 START_TEST(a_flushed_script_cache_is_reloaded)
 {
 	shmt_throttle *t;
@@ -132,11 +147,39 @@ START_TEST(a_flushed_script_cache_is_reloaded)
 	test_redis_start(&g_r, "");
 	t = make(g_r.url, "flush", 10, 1);
 	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "FUNCTION FLUSH"), 0);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "FUNCTION FLUSH"), 0);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SCRIPT FLUSH"), 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 2);
+	/* every run was an FCALL: none fell back to a script */
+	ck_assert_int_ge(calls("fcall"), 4);
+	ck_assert_int_eq(calls("evalsha") + calls("eval"), 0);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* A server without Functions (Redis 6; here renamed away) runs the
+ * script with EVALSHA, and EVAL after SCRIPT FLUSH. */
+START_TEST(a_server_without_functions_runs_the_script)
+{
+	shmt_throttle *t;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "--rename-command FUNCTION no-function-here "
+	                       "--rename-command FCALL no-fcall-here");
+	t = make(g_r.url, "nofn", 10, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
 	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SCRIPT FLUSH"), 0);
 	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
 	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "SCRIPT FLUSH"), 0);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.requests, 2);
+	ck_assert_int_ge(calls("evalsha"), 2);
+	ck_assert_int_eq(calls("eval"), 2);
+	ck_assert_int_eq(calls("fcall"), 0);
 	shmt_close(t);
 	test_redis_stop(&g_r);
 }
@@ -274,9 +317,13 @@ END_TEST
 /* The ACL of docs/design.md: a user limited to the throttle's keys and the
  * commands its script runs. */
 #define ACL_RULES                                                              \
+	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +fcall "      \
+	"'+function|load' +evalsha +eval '+script|load' +time +hmget +hget "   \
+	"+hset +hdel +del +exists +scan"
+/* Without FUNCTION LOAD (the ACL of before): the script runs instead. */
+#define ACL_RULES_SCRIPT                                                       \
 	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +evalsha "    \
-	"+eval '+script|load' +time +hmget +hget +hset +hdel +del +exists "    \
-	"+scan"
+	"+eval '+script|load' +time +hmget +hget +hset +hdel +del +exists"
 
 START_TEST(an_acl_limits_the_keys)
 {
@@ -302,6 +349,14 @@ START_TEST(an_acl_limits_the_keys)
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_ALL), SHMT_OK);
 	shmt_close(t);
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, NULL, 0, "ACL SETUSER thr0 " ACL_RULES_SCRIPT),
+	    0);
+	snprintf(url, sizeof(url), "%s?user=thr0", g_r.url);
+	ck_assert_int_eq(shmt_open_backend(&t, url, "api", NULL, 0), SHMT_OK);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	shmt_close(t);
+	snprintf(url, sizeof(url), "%s?user=thr", g_r.url);
 	/* another throttle's keys are out of this user's reach */
 	ck_assert_int_eq(shmt_open_backend(&t, url, "payroll", NULL, 0),
 	                 SHMT_ENOPERM);
@@ -633,6 +688,7 @@ redis_suite(void)
 	tcase_add_test(tc, tcp_and_db);
 	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
 	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
+	tcase_add_test(tc, a_server_without_functions_runs_the_script);
 	tcase_add_test(tc, a_killed_connection_is_an_error_then_reconnects);
 	tcase_add_test(tc, a_stopped_server_times_out);
 	tcase_add_test(tc, a_waiter_whose_server_vanishes_gets_an_error);
