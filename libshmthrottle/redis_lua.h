@@ -651,7 +651,7 @@ static const char shmt_redis_script[] =
  * a library (named after a hash of the body, so that two versions of the
  * library can be loaded side by side) whose one function is main. */
 #define SHMT_REDIS_EVAL_TAIL                                                   \
-	"if redis.replicate_commands then redis.replicate_commands() end\n"   \
+	"if redis.replicate_commands then redis.replicate_commands() end\n"    \
 	"return main(KEYS, ARGV)\n"
 #define SHMT_REDIS_LIB_HEAD "#!lua name=%s\n"
 #define SHMT_REDIS_LIB_TAIL "redis.register_function('%s', main)\n"
