@@ -697,25 +697,36 @@ struct slot {
 
 static int64_t lead(const struct shmt_redis *r);
 
+/* The slot in reply elements base..base+4 (seq, at, now, final and the
+ * deadline if any).  Under r->mu. */
+static int
+parse_slot(struct shmt_redis *r, const redisReply *rep, size_t base,
+           struct slot *s)
+{
+	int ok = 1;
+
+	s->seq = ival(rep, base, &ok);
+	s->at = ival(rep, base + 1, &ok);
+	s->now = ival(rep, base + 2, &ok);
+	s->final = ival(rep, base + 3, &ok);
+	if (is_int(rep, base + 4))
+		s->deadline = ival(rep, base + 4, &ok);
+	if (!ok || s->seq < 0 || s->at < 0 || s->now < 0)
+		return malformed(r);
+	learn_clock(r, s->now, r->last_rtt);
+	return SHMT_OK;
+}
+
 static int
 call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
 {
 	redisReply *rep;
-	int ok = 1, rc;
+	int rc;
 
 	pthread_mutex_lock(&r->mu);
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		s->seq = ival(rep, 1, &ok);
-		s->at = ival(rep, 2, &ok);
-		s->now = ival(rep, 3, &ok);
-		s->final = ival(rep, 4, &ok);
-		if (is_int(rep, 5))
-			s->deadline = ival(rep, 5, &ok);
-		if (!ok || s->seq < 0 || s->at < 0 || s->now < 0)
-			rc = malformed(r);
-		else
-			learn_clock(r, s->now, r->last_rtt);
+		rc = parse_slot(r, rep, 1, s);
 		freeReplyObject(rep);
 	}
 	s->local = local_ns(r, s->at);
@@ -741,51 +752,61 @@ sleep_ns(int64_t ns)
 		shmt_sleep(shmt_ns_to_sec(ns));
 }
 
-int
-shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+/* The script's timeout argument (µs; -1: none). */
+static void
+timeout_arg(char *buf, double timeout)
 {
-	char a[5][32];
-	const char *argv[6] = { "acquire", a[0], a[1] };
-	struct slot s = { .deadline = -1 };
-	int64_t start;
-	int rc;
-
-	pthread_mutex_lock(&r->mu);
-	s.lead = lead(r);
-	pthread_mutex_unlock(&r->mu);
 	if (timeout < 0)
-		snprintf(a[0], 32, "-1");
+		snprintf(buf, 32, "-1");
 	else
-		snprintf(a[0], 32, "%.0f",
+		snprintf(buf, 32, "%.0f",
 		         timeout == 0 ? 0 : fmax(1, fmin(timeout, 1e9) * 1e6));
-	snprintf(a[1], 32, "%" PRId64, s.lead / US);
-	rc = call_slot(r, 3, argv, &s);
-	start = s.now;
-	while (rc == SHMT_OK && !s.final) {
-		int64_t left = shmt_sub_ns(s.local - s.lead, r->mono());
+}
+
+/* After acquire (rc, *s): confirm the slot until it is final, sleep to
+ * it, and fill the ticket. */
+static int
+wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
+{
+	char a[4][32];
+	const char *argv[5] = { "confirm", a[0], a[1], a[2], a[3] };
+	int64_t start = s->now;
+
+	while (rc == SHMT_OK && !s->final) {
+		int64_t left = shmt_sub_ns(s->local - s->lead, r->mono());
 
 		sleep_ns(left < shmt_redis_slice ? left : shmt_redis_slice);
-		argv[0] = "confirm";
-		snprintf(a[0], 32, "%" PRId64, s.seq);
+		snprintf(a[0], 32, "%" PRId64, s->seq);
 		snprintf(a[1], 32, "%" PRId64, start);
-		snprintf(a[2], 32, "%" PRId64, s.deadline);
-		snprintf(a[3], 32, "%" PRId64, s.lead / US);
-		argv[1] = a[0];
-		argv[2] = a[1];
-		argv[3] = a[2];
-		argv[4] = a[3];
-		rc = call_slot(r, 5, argv, &s);
+		snprintf(a[2], 32, "%" PRId64, s->deadline);
+		snprintf(a[3], 32, "%" PRId64, s->lead / US);
+		rc = call_slot(r, 5, argv, s);
 	}
 	if (rc != SHMT_OK)
 		return rc;
 	/* a slot the server called due is due: our reading of its clock
 	 * could only add a sleep of microseconds (and the timer's slack) */
-	if (s.at > s.now)
-		sleep_ns(shmt_sub_ns(s.local, r->mono()));
-	tk->seq = (uint64_t)s.seq;
-	tk->send_ns = s.local;
+	if (s->at > s->now)
+		sleep_ns(shmt_sub_ns(s->local, r->mono()));
+	tk->seq = (uint64_t)s->seq;
+	tk->send_ns = s->local;
 	tk->attempt++;
 	return SHMT_OK;
+}
+
+int
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+{
+	char a[2][32];
+	const char *argv[3] = { "acquire", a[0], a[1] };
+	struct slot s = { .deadline = -1 };
+
+	pthread_mutex_lock(&r->mu);
+	s.lead = lead(r);
+	pthread_mutex_unlock(&r->mu);
+	timeout_arg(a[0], timeout);
+	snprintf(a[1], 32, "%" PRId64, s.lead / US);
+	return wait_slot(r, tk, &s, call_slot(r, 3, argv, &s));
 }
 
 /* Seconds (-1: none) as the script's µs. */
@@ -795,19 +816,12 @@ us_arg(char *buf, double s)
 	snprintf(buf, 32, "%.0f", s >= 0 ? fmin(s, 1e7) * 1e6 : -1.0);
 }
 
-int
-shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
-                  double retry_after, const shmt_quota *q, const char *url,
-                  unsigned flags, shmt_outcome *out)
+/* The record's arguments, argv[1..10], in a[0..8] and u; under r->mu. */
+static void
+record_args(const struct shmt_redis *r, const shmt_ticket *tk, int status,
+            double retry_after, const char *url, unsigned flags, char a[][32],
+            char *u, const char **argv)
 {
-	char a[16][32], u[SHMT_URL_MAX];
-	const char *argv[20] = { "record" };
-	int argc = 11;
-	redisReply *rep;
-	int ok = 1, rc;
-	int64_t verdict = SHMT_DONE, wait = 0;
-
-	pthread_mutex_lock(&r->mu);
 	/* beyond 2^53 a Lua number is not exact: no entry of ours */
 	snprintf(a[0], 32, "%" PRId64,
 	         tk->seq < (1ULL << 53) ? (int64_t)tk->seq : -1);
@@ -819,7 +833,7 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 	us_arg(a[5], retry_after);
 	snprintf(a[6], 32, "%u", flags & SHMT_RECORD_RETRY);
 	snprintf(a[7], 32, "%" PRIu32, tk->attempt);
-	snprintf(u, sizeof(u), "%s", url ? url : "");
+	snprintf(u, SHMT_URL_MAX, "%s", url ? url : "");
 	/* our reading of the server's clock is good to a round trip: the
 	 * lateness counts it, so the margin covers it */
 	snprintf(a[8], 32, "%" PRId64, r->best_rtt / US);
@@ -827,6 +841,36 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 		argv[i + 1] = a[i];
 	argv[9] = u;
 	argv[10] = a[8];
+}
+
+/* The verdict and the wait in reply elements 1 and 2 into *out. */
+static int
+parse_outcome(struct shmt_redis *r, const redisReply *rep, shmt_outcome *out)
+{
+	int ok = 1;
+	int64_t verdict = ival(rep, 1, &ok), wait = ival(rep, 2, &ok);
+
+	if (!ok || verdict < 0 || verdict > 2 || wait < 0)
+		return malformed(r);
+	*out = (shmt_outcome){ .verdict = (int)verdict,
+		               .delay = (double)wait / 1e6 };
+	return SHMT_OK;
+}
+
+int
+shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
+                  double retry_after, const shmt_quota *q, const char *url,
+                  unsigned flags, shmt_outcome *out)
+{
+	char a[16][32], u[SHMT_URL_MAX];
+	const char *argv[20] = { "record" };
+	int argc = 11;
+	redisReply *rep;
+	shmt_outcome o;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	record_args(r, tk, status, retry_after, url, flags, a, u, argv);
 	/* the quota headers, if any: the script applies them */
 	if (q && q->dialect != SHMT_QUOTA_NONE) {
 		snprintf(a[9], 32, "%d", q->dialect);
@@ -843,19 +887,66 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 	}
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		verdict = ival(rep, 1, &ok);
-		wait = ival(rep, 2, &ok);
-		if (!ok || verdict < 0 || verdict > 2 || wait < 0)
-			rc = malformed(r);
+		rc = parse_outcome(r, rep, &o);
 		freeReplyObject(rep);
 	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc == SHMT_OK && out)
+		*out = o;
+	return rc;
+}
+
+/* shmt_record_acquire: one run records the response and reserves the
+ * next slot (one round trip); the waiting, if any, as acquire's. */
+int
+shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
+                          double retry_after, const char *url, unsigned flags,
+                          shmt_outcome *out, double timeout)
+{
+	char a[11][32], u[SHMT_URL_MAX];
+	const char *argv[14] = { "record_acquire" };
+	struct slot s = { .deadline = -1 };
+	redisReply *rep;
+	shmt_outcome o;
+	int ok = 1, rc;
+	int64_t code = 0;
+
+	pthread_mutex_lock(&r->mu);
+	record_args(r, tk, status, retry_after, url, flags, a, u, argv);
+	timeout_arg(a[9], timeout);
+	snprintf(a[10], 32, "%" PRId64, lead(r) / US);
+	argv[11] = a[9];
+	argv[12] = a[10];
+	rc = run(r, 13, argv, &rep);
+	if (rc == SHMT_OK) {
+		rc = parse_outcome(r, rep, &o);
+		code = ival(rep, 3, &ok);
+		if (rc == SHMT_OK &&
+		    (!ok || code < 0 ||
+		     (size_t)code >
+		         sizeof(script_codes) / sizeof(script_codes[0])))
+			rc = malformed(r);
+		else if (rc == SHMT_OK && code == 0)
+			rc = parse_slot(r, rep, 4, &s);
+		freeReplyObject(rep);
+	}
+	s.local = local_ns(r, s.at);
+	s.lead = lead(r);
 	pthread_mutex_unlock(&r->mu);
 	if (rc != SHMT_OK)
 		return rc;
 	if (out)
-		*out = (shmt_outcome){ .verdict = (int)verdict,
-			               .delay = (double)wait / 1e6 };
-	return SHMT_OK;
+		*out = o;
+	/* the same request again, or the next one (as with shared memory) */
+	if (o.verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
+	if (code != 0)
+		return script_codes[code - 1];
+	return wait_slot(r, tk, &s, SHMT_OK);
 }
 
 /* An operation whose answer is only its code. */
