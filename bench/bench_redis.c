@@ -1,8 +1,9 @@
 /*
  * bench_redis - what a request costs on the Redis backend: acquire +
- * record (two round trips, one script each) against a plain PING round
- * trip measured in the same run on the same socket, beside the
- * shared-memory backend; no rate is set, so no call waits.
+ * record (two round trips, one FCALL each) and shmt_record_acquire (one
+ * round trip) against a plain PING round trip measured in the same run
+ * on the same socket, beside the shared-memory backend; no rate is set,
+ * so no call waits.
  *   bench-redis SOURCE_DIR   (starts a redis-server of its own through
  *                             scripts/test-redis; env OPS, default 20000)
  */
@@ -46,9 +47,10 @@ ping(const char *sock, const char *host, int port)
 	return start;
 }
 
-/* ns per acquire + record, `procs` processes each with its handle. */
+/* ns per acquire + record (or record_acquire if `combined`), `procs`
+ * processes each with its handle. */
 static double
-throttle(const char *backend, int procs)
+throttle(const char *backend, int procs, int combined)
 {
 	long each = ops / procs;
 	double start = now_s();
@@ -60,10 +62,20 @@ throttle(const char *backend, int procs)
 			if (shmt_open_backend(&t, backend, "bench-redis", NULL,
 			                      0) != SHMT_OK)
 				_exit(3);
-			for (long i = 0; i < each; i++) {
-				shmt_ticket tk;
-				shmt_outcome out;
+			shmt_ticket tk;
+			shmt_outcome out;
 
+			shmt_ticket_init(&tk);
+			if (combined && shmt_acquire(t, &tk, -1) != SHMT_OK)
+				_exit(4);
+			for (long i = 0; i < each; i++) {
+				if (combined) {
+					if (shmt_record_acquire(t, &tk, 200, -1,
+					                        "u", 0, &out,
+					                        -1) != SHMT_OK)
+						_exit(4);
+					continue;
+				}
 				shmt_ticket_init(&tk);
 				if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
 				    shmt_record(t, &tk, 200, -1, "u", 0,
@@ -97,13 +109,15 @@ row(const char *label, const char *backend, const char *sock, const char *host,
     int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
-		double p, t;
+		double p, t, c;
 
 		fresh(backend);
 		p = ping(sock, host, port);
-		t = throttle(backend, procs);
-		printf("| %s | %d | %.1f us | %.1f us | %.2fx |\n", label,
-		       procs, p / 1e3, t / 1e3, t / p);
+		t = throttle(backend, procs, 0);
+		c = throttle(backend, procs, 1);
+		printf("| %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
+		       "%.2fx |\n",
+		       label, procs, p / 1e3, t / 1e3, t / p, c / 1e3, c / p);
 	}
 }
 
@@ -126,7 +140,8 @@ server_time(const char *sock)
 
 		if (sscanf(l, "cmdstat_%31[^:]:%*[^,],%*[^,],usec_per_call=%lf",
 		           name, &us) == 2 &&
-		    (!strcmp(name, "evalsha") || !strcmp(name, "ping")))
+		    (!strcmp(name, "fcall") || !strcmp(name, "evalsha") ||
+		     !strcmp(name, "ping")))
 			printf(" %s %.1f us", name, us);
 	}
 	printf("\n");
@@ -157,18 +172,19 @@ main(int argc, char **argv)
 	port = atoi(strrchr(url, ':') + 1);
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
-	printf("## Redis backend: acquire + record per request, against a PING "
-	       "round trip\n\n");
+	printf("## Redis backend: acquire + record, and record_acquire, per "
+	       "request, against a PING round trip\n\n");
 	printf("%ld requests, no rate set (no waits); one redis-server 7 on "
 	       "this host.\n\n",
 	       ops);
 	printf("| socket | processes | PING round trip | acquire + record | "
-	       "ratio |\n|---|---|---|---|---|\n");
+	       "ratio | record_acquire | ratio |\n"
+	       "|---|---|---|---|---|---|---|\n");
 	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	server_time(sock);
 	fresh("shm:");
-	shm = throttle("shm:", 1);
+	shm = throttle("shm:", 1, 0);
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
 	       shm / 1e3);
 	shmt_remove_backend("shm:", "bench-redis");
