@@ -2,8 +2,9 @@
  * bench_redis - what a request costs on the Redis backend: acquire +
  * record (two round trips, one FCALL each) and shmt_record_acquire (one
  * round trip) against a plain PING round trip measured in the same run
- * on the same socket, beside the shared-memory backend; no rate is set,
- * so no call waits.
+ * on the same socket (each process alternates blocks of the three, so
+ * that they see the same load), beside the shared-memory backend; no
+ * rate is set, so no call waits.
  *   bench-redis SOURCE_DIR   (starts a redis-server of its own through
  *                             scripts/test-redis; env OPS, default 20000)
  */
@@ -29,65 +30,124 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ns per PING on one connection. */
-static double
-ping(const char *sock, const char *host, int port)
+/* What one process measured, seconds, over n of each. */
+struct times {
+	double ping, ar, ra;
+	long n;
+};
+
+#define ROUNDS 20
+
+static void
+fail(const char *what, int rc)
+{
+	fprintf(stderr, "bench-redis: %s: %s %s\n", what, shmt_strerror(rc),
+	        shmt_backend_message());
+	_exit(4);
+}
+
+/* One process: ROUNDS times a block of PINGs on a connection of its own,
+ * a block of acquire + record and one of record_acquire, so that the
+ * three see the same load (the machine is shared). */
+static void
+measure(const char *backend, const char *sock, const char *host, int port,
+        long each, struct times *tm)
 {
 	redisContext *c =
 	    sock ? redisConnectUnix(sock) : redisConnect(host, port);
-	double start;
+	long block = each / ROUNDS > 0 ? each / ROUNDS : 1;
+	shmt_throttle *t;
+	shmt_ticket tk, rk;
+	shmt_outcome out;
+	int rc;
 
 	if (!c || c->err)
-		exit(3);
-	start = now_s();
-	for (long i = 0; i < ops; i++)
-		freeReplyObject(redisCommand(c, "PING"));
-	start = (now_s() - start) / (double)ops * 1e9;
+		_exit(3);
+	if ((rc = shmt_open_backend(&t, backend, "bench-redis", NULL, 0)))
+		fail("open", rc);
+	shmt_ticket_init(&rk);
+	if ((rc = shmt_acquire(t, &rk, -1)))
+		fail("acquire", rc);
+	*tm = (struct times){ .n = block * ROUNDS };
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_s(), t1, t2;
+
+		for (long i = 0; i < block; i++)
+			freeReplyObject(redisCommand(c, "PING"));
+		t1 = now_s();
+		for (long i = 0; i < block; i++) {
+			shmt_ticket_init(&tk);
+			if ((rc = shmt_acquire(t, &tk, -1)) ||
+			    (rc = shmt_record(t, &tk, 200, -1, "u", 0, &out)))
+				fail("acquire + record", rc);
+		}
+		t2 = now_s();
+		for (long i = 0; i < block; i++)
+			if ((rc = shmt_record_acquire(t, &rk, 200, -1, "u", 0,
+			                              &out, -1)))
+				fail("record_acquire", rc);
+		tm->ping += t1 - t0;
+		tm->ar += t2 - t1;
+		tm->ra += now_s() - t2;
+	}
+	shmt_close(t);
 	redisFree(c);
-	return start;
 }
 
-/* ns per acquire + record (or record_acquire if `combined`), `procs`
- * processes each with its handle. */
-static double
-throttle(const char *backend, int procs, int combined)
+/* `procs` processes measure at once; their times, summed, into *sum. */
+static void
+measure_all(const char *backend, const char *sock, const char *host, int port,
+            int procs, struct times *sum)
 {
-	long each = ops / procs;
-	double start = now_s();
+	int fd[2];
 
+	if (pipe(fd))
+		exit(3);
 	for (int p = 0; p < procs; p++)
 		if (fork() == 0) {
-			shmt_throttle *t;
+			struct times tm;
 
-			if (shmt_open_backend(&t, backend, "bench-redis", NULL,
-			                      0) != SHMT_OK)
-				_exit(3);
-			shmt_ticket tk;
-			shmt_outcome out;
-
-			shmt_ticket_init(&tk);
-			if (combined && shmt_acquire(t, &tk, -1) != SHMT_OK)
-				_exit(4);
-			for (long i = 0; i < each; i++) {
-				if (combined) {
-					if (shmt_record_acquire(t, &tk, 200, -1,
-					                        "u", 0, &out,
-					                        -1) != SHMT_OK)
-						_exit(4);
-					continue;
-				}
-				shmt_ticket_init(&tk);
-				if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
-				    shmt_record(t, &tk, 200, -1, "u", 0,
-				                &out) != SHMT_OK)
-					_exit(4);
-			}
-			shmt_close(t);
-			_exit(0);
+			close(fd[0]);
+			measure(backend, sock, host, port, ops / procs, &tm);
+			_exit(write(fd[1], &tm, sizeof(tm)) == sizeof(tm) ? 0
+			                                                  : 5);
 		}
+	close(fd[1]);
+	*sum = (struct times){ 0 };
+	for (struct times tm; read(fd[0], &tm, sizeof(tm)) == sizeof(tm);) {
+		sum->ping += tm.ping;
+		sum->ar += tm.ar;
+		sum->ra += tm.ra;
+		sum->n += tm.n;
+	}
+	close(fd[0]);
 	while (wait(NULL) > 0)
 		;
-	return (now_s() - start) / (double)(each * procs) * 1e9;
+	if (sum->n == 0)
+		exit(4);
+}
+
+/* ns per acquire + record on shared memory, one process. */
+static double
+shm_cost(void)
+{
+	shmt_throttle *t;
+	double start;
+
+	if (shmt_open_backend(&t, "shm:", "bench-redis", NULL, 0) != SHMT_OK)
+		exit(3);
+	start = now_s();
+	for (long i = 0; i < ops; i++) {
+		shmt_ticket tk;
+		shmt_outcome out;
+
+		shmt_ticket_init(&tk);
+		if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
+		    shmt_record(t, &tk, 200, -1, "u", 0, &out) != SHMT_OK)
+			exit(4);
+	}
+	shmt_close(t);
+	return (now_s() - start) / (double)ops * 1e9;
 }
 
 static void
@@ -109,15 +169,17 @@ row(const char *label, const char *backend, const char *sock, const char *host,
     int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
-		double p, t, c;
+		struct times tm;
+		double p, ar, ra;
 
 		fresh(backend);
-		p = ping(sock, host, port);
-		t = throttle(backend, procs, 0);
-		c = throttle(backend, procs, 1);
+		measure_all(backend, sock, host, port, procs, &tm);
+		p = tm.ping / (double)tm.n * 1e6;
+		ar = tm.ar / (double)tm.n * 1e6;
+		ra = tm.ra / (double)tm.n * 1e6;
 		printf("| %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
 		       "%.2fx |\n",
-		       label, procs, p / 1e3, t / 1e3, t / p, c / 1e3, c / p);
+		       label, procs, p, ar, ar / p, ra, ra / p);
 	}
 }
 
@@ -174,9 +236,12 @@ main(int argc, char **argv)
 	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
 	printf("## Redis backend: acquire + record, and record_acquire, per "
 	       "request, against a PING round trip\n\n");
-	printf("%ld requests, no rate set (no waits); one redis-server 7 on "
-	       "this host.\n\n",
-	       ops);
+	printf("%ld of each, no rate set (no waits); one redis-server 7 on "
+	       "this host.  Each process\nalternates %d blocks of PINGs, "
+	       "acquire + record and record_acquire on connections\nof its "
+	       "own: times per operation as the processes saw them, under "
+	       "the same load.\n\n",
+	       ops, ROUNDS);
 	printf("| socket | processes | PING round trip | acquire + record | "
 	       "ratio | record_acquire | ratio |\n"
 	       "|---|---|---|---|---|---|---|\n");
@@ -184,7 +249,7 @@ main(int argc, char **argv)
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	server_time(sock);
 	fresh("shm:");
-	shm = throttle("shm:", 1, 0);
+	shm = shm_cost();
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
 	       shm / 1e3);
 	shmt_remove_backend("shm:", "bench-redis");
