@@ -183,6 +183,86 @@ row(const char *label, const char *backend, const char *sock, const char *host,
 	}
 }
 
+/* A library of stubs: `empty` answers as acquire does and runs nothing;
+ * `floor` runs only what no run can do without (the server's TIME, the
+ * state and the entry read with one HMGET, one HSET) and answers the
+ * same: the least a run of ours can cost, whatever its Lua. */
+static const char stub_lib[] =
+    "#!lua name=shmt_bench_stub\n"
+    "redis.register_function('shmt_bench_empty', function(k, a)\n"
+    "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
+    "end)\n"
+    "redis.register_function('shmt_bench_floor', function(k, a)\n"
+    "  local t = redis.call('TIME')\n"
+    "  local h = redis.call('HMGET', k[1], 'fmt', 'id', 'st', '1')\n"
+    "  redis.call('HSET', k[1], '1', string.rep('x', 24), 'st',\n"
+    "    string.rep('y', 304))\n"
+    "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
+    "end)\n";
+
+/* Per pair of calls, against a PING, interleaved as in measure(): two
+ * FCALLs of `empty`, and of `floor`, with the arguments of a record. */
+static void
+floor_line(const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	const char *v[] = { "FCALL",
+		            "shmt_bench_empty",
+		            "2",
+		            "shmt:{bench-stub}",
+		            "shmt:{bench-stub}:log",
+		            "record",
+		            "0123456789abcdef0123456789abcdef",
+		            "12345",
+		            "1795674211843374",
+		            "-1",
+		            "-1",
+		            "200",
+		            "-1",
+		            "0",
+		            "1",
+		            "u",
+		            "15" };
+	const int n = (int)(sizeof(v) / sizeof(v[0]));
+	long block = ops / ROUNDS > 0 ? ops / ROUNDS : 1;
+	double p = 0, e = 0, f = 0;
+	redisReply *rep;
+
+	if (!c || c->err)
+		exit(3);
+	rep = redisCommand(c, "FUNCTION LOAD REPLACE %s", stub_lib);
+	if (!rep || rep->type == REDIS_REPLY_ERROR)
+		exit(3);
+	freeReplyObject(rep);
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_s(), t1, t2;
+
+		for (long i = 0; i < block; i++)
+			freeReplyObject(redisCommand(c, "PING"));
+		t1 = now_s();
+		v[1] = "shmt_bench_empty";
+		for (long i = 0; i < 2 * block; i++)
+			freeReplyObject(redisCommandArgv(c, n, v, NULL));
+		t2 = now_s();
+		v[1] = "shmt_bench_floor";
+		for (long i = 0; i < 2 * block; i++)
+			freeReplyObject(redisCommandArgv(c, n, v, NULL));
+		p += t1 - t0;
+		e += t2 - t1;
+		f += now_s() - t2;
+	}
+	freeReplyObject(redisCommand(c, "FUNCTION DELETE shmt_bench_stub"));
+	freeReplyObject(redisCommand(c, "DEL shmt:{bench-stub}"));
+	redisFree(c);
+	block *= ROUNDS;
+	printf(
+	    "\nfloor (unix, 1 process), per pair of calls: PING %.1f us; two "
+	    "FCALLs of a function\nthat runs nothing %.1f us (%.2fx); of "
+	    "one that runs only TIME, HMGET and HSET\n%.1f us (%.2fx)\n",
+	    p / (double)block * 1e6, e / (double)block * 1e6, e / p,
+	    f / (double)block * 1e6, f / p);
+}
+
 /* The server's own time per command (INFO commandstats), all rows. */
 static void
 server_time(const char *sock)
@@ -248,6 +328,7 @@ main(int argc, char **argv)
 	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	server_time(sock);
+	floor_line(sock);
 	fresh("shm:");
 	shm = shm_cost();
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
