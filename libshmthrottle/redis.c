@@ -225,14 +225,27 @@ password(char *buf, size_t len)
 }
 
 /* The answer to FUNCTION LOAD: 1 if the library is there (loaded now or
- * before, by anyone), 0 if this server will not load it (no Functions:
- * Redis 6, renamed away, an ACL without FUNCTION LOAD, a replica). */
+ * before, by anyone) or may be (an ACL without FUNCTION LOAD: an
+ * administrator may have loaded it; FCALL will tell), 0 if this server
+ * will not have it (no Functions: Redis 6, renamed away; a replica). */
 static int
 library_loaded(const redisReply *rep)
 {
 	return rep->type == REDIS_REPLY_STRING ||
 	       (rep->type == REDIS_REPLY_ERROR &&
-	        strstr(rep->str, "already exists"));
+	        (strstr(rep->str, "already exists") ||
+	         !strncmp(rep->str, "NOPERM", 6)));
+}
+
+/* FCALL's answer when the library is not there, or FCALL not ours to
+ * run: load it, or run the script. */
+static int
+library_missing(const redisReply *rep)
+{
+	return rep->type == REDIS_REPLY_ERROR &&
+	       (strstr(rep->str, "Function not found") ||
+	        (!strncmp(rep->str, "NOPERM", 6) &&
+	         strstr(rep->str, "'fcall'")));
 }
 
 /* SCRIPT LOAD, for a server without our library: r->sha. */
@@ -381,13 +394,21 @@ run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 	memcpy(v + 7, argv + 1, sizeof(*argv) * (size_t)(argc - 1));
 	t0 = r->mono();
 	rep = redisCommandArgv(r->c, argc + 6, v, NULL);
-	if (rep && rep->type == REDIS_REPLY_ERROR && r->fn &&
-	    strstr(rep->str, "Function not found")) {
+	if (rep && r->fn && library_missing(rep)) {
+		int denied = !strncmp(rep->str, "NOPERM", 6);
+
 		freeReplyObject(rep);
-		if (!(rep = redisCommand(r->c, "FUNCTION LOAD %s", lib_src)))
-			return io_error(r);
-		r->fn = library_loaded(rep);
-		freeReplyObject(rep);
+		r->fn = 0;
+		/* loaded now or by someone else meanwhile, unless FCALL or
+		 * FUNCTION LOAD is denied: then the script */
+		if (!denied) {
+			rep = redisCommand(r->c, "FUNCTION LOAD %s", lib_src);
+			if (!rep)
+				return io_error(r);
+			r->fn = rep->type != REDIS_REPLY_ERROR ||
+			        strstr(rep->str, "already exists");
+			freeReplyObject(rep);
+		}
 		if (!r->fn && (rc = load_script(r)) != SHMT_OK)
 			return rc;
 		v[0] = r->fn ? "FCALL" : "EVALSHA";

@@ -320,10 +320,12 @@ END_TEST
 	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +fcall "      \
 	"'+function|load' +evalsha +eval '+script|load' +time +hmget +hget "   \
 	"+hset +hdel +del +exists +scan"
-/* Without FUNCTION LOAD (the ACL of before): the script runs instead. */
+/* Without Functions (the ACL of before): the script runs instead. */
 #define ACL_RULES_SCRIPT                                                       \
 	"on '>pw-1' resetkeys '~shmt:{api}*' resetchannels -@all +evalsha "    \
 	"+eval '+script|load' +time +hmget +hget +hset +hdel +del +exists"
+/* FCALL but not FUNCTION LOAD: the library an administrator loaded. */
+#define ACL_RULES_FCALL ACL_RULES_SCRIPT " +fcall"
 
 START_TEST(an_acl_limits_the_keys)
 {
@@ -332,6 +334,7 @@ START_TEST(an_acl_limits_the_keys)
 	shmt_ticket tk;
 	shmt_outcome out;
 	shmt_stat st;
+	long fcalls;
 
 	test_redis_start(&g_r, "");
 	ck_assert_int_eq(
@@ -353,16 +356,26 @@ START_TEST(an_acl_limits_the_keys)
 	    test_redis_cli(&g_r, NULL, 0, "ACL SETUSER thr0 " ACL_RULES_SCRIPT),
 	    0);
 	snprintf(url, sizeof(url), "%s?user=thr0", g_r.url);
+	fcalls = calls("fcall");
 	ck_assert_int_eq(shmt_open_backend(&t, url, "api", NULL, 0), SHMT_OK);
 	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(calls("fcall"), fcalls);
 	shmt_close(t);
-	/* what the script wrote, the library reads (not the state it
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, NULL, 0, "ACL SETUSER thr1 " ACL_RULES_FCALL),
+	    0);
+	snprintf(url, sizeof(url), "%s?user=thr1", g_r.url);
+	ck_assert_int_eq(shmt_open_backend(&t, url, "api", NULL, 0), SHMT_OK);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(calls("fcall"), fcalls + 2);
+	shmt_close(t);
+	/* what the scripts wrote, the library reads (not the state it
 	 * decoded before) */
 	snprintf(url, sizeof(url), "%s?user=thr", g_r.url);
 	ck_assert_int_eq(shmt_open_backend(&t, url, "api", NULL, 0), SHMT_OK);
 	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_uint_eq(st.requests, 2);
+	ck_assert_uint_eq(st.requests, 3);
 	shmt_close(t);
 	/* another throttle's keys are out of this user's reach */
 	ck_assert_int_eq(shmt_open_backend(&t, url, "payroll", NULL, 0),
