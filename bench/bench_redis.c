@@ -263,6 +263,69 @@ floor_line(const char *sock)
 	    f / (double)block * 1e6, f / p);
 }
 
+/* The server's µs in FCALL so far, and the number of calls. */
+static double
+fcall_usec(redisContext *c, long *calls)
+{
+	redisReply *rep = redisCommand(c, "INFO commandstats");
+	const char *l;
+	double us = 0;
+
+	*calls = 0;
+	if (rep && rep->type == REDIS_REPLY_STRING &&
+	    (l = strstr(rep->str, "cmdstat_fcall:")) != NULL)
+		sscanf(l, "cmdstat_fcall:calls=%ld,usec=%lf", calls, &us);
+	freeReplyObject(rep);
+	return us;
+}
+
+/* The server's time per run of each operation: `n` of each, one process,
+ * FCALL's time in INFO commandstats before and after. */
+static void
+run_costs(const char *backend, const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	long n = ops < 5000 ? ops : 5000, k0, k1;
+	double u0, u1, cost[3];
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	if (!c || c->err)
+		exit(3);
+	fresh(backend);
+	if (shmt_open_backend(&t, backend, "bench-redis", NULL, 0) != SHMT_OK)
+		exit(3);
+	for (int op = 0; op < 3; op++) {
+		u0 = fcall_usec(c, &k0);
+		shmt_ticket_init(&tk);
+		if (op == 2 && shmt_acquire(t, &tk, -1) != SHMT_OK)
+			exit(4);
+		for (long i = 0; i < n; i++) {
+			int rc = SHMT_OK;
+
+			if (op < 2) {
+				shmt_ticket_init(&tk);
+				rc = shmt_acquire(t, &tk, -1);
+			}
+			if (op == 1 && rc == SHMT_OK)
+				rc = shmt_record(t, &tk, 200, -1, "u", 0, &out);
+			if (op == 2)
+				rc = shmt_record_acquire(t, &tk, 200, -1, "u",
+				                         0, &out, -1);
+			if (rc != SHMT_OK)
+				exit(4);
+		}
+		u1 = fcall_usec(c, &k1);
+		cost[op] = (u1 - u0) / (double)n;
+	}
+	printf("server time per request (INFO commandstats, %ld of each): "
+	       "acquire %.1f us, record %.1f us,\nrecord_acquire %.1f us\n",
+	       n, cost[0], cost[1] - cost[0], cost[2]);
+	shmt_close(t);
+	redisFree(c);
+}
+
 /* The server's own time per command (INFO commandstats), all rows. */
 static void
 server_time(const char *sock)
@@ -328,6 +391,7 @@ main(int argc, char **argv)
 	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	server_time(sock);
+	run_costs(unix_url, sock);
 	floor_line(sock);
 	fresh("shm:");
 	shm = shm_cost();
