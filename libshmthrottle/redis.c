@@ -56,7 +56,8 @@ struct shmt_redis {
 	redisContext *c;
 	/* the process that connected: a child of fork() connects anew */
 	pid_t pid;
-	/* 1: the server has our Functions library (FCALL); 0: EVALSHA */
+	/* 1: FCALL (the server has our Functions library, or may: FCALL
+	 * tells); 0: EVALSHA of the script form */
 	int fn;
 	char sha[48];
 	/* "shmt:{NAME}" (state) and "shmt:{NAME}:log" */
@@ -353,11 +354,12 @@ connect_to(struct shmt_redis *r)
 static int run_guarded(struct shmt_redis *r, int argc, const char **argv,
                        redisReply **out);
 
-/* Run the script: FCALL, or EVALSHA where the server has no Functions;
+/* Run the operation: FCALL, or EVALSHA where the server has no Functions;
  * when the server lost the library (FUNCTION FLUSH, a restart, a
- * fail-over) FUNCTION LOAD again, or EVAL if it will not load it; when
- * it lost the script (SCRIPT FLUSH...), EVAL, which caches it.  argv[0]
- * is the operation.  Under r->mu. */
+ * fail-over) FUNCTION LOAD again, or SCRIPT LOAD and EVALSHA if it will
+ * not load it or FCALL is denied; when it lost the script (SCRIPT
+ * FLUSH...), EVAL, which caches it.  argv[0] is the operation.  Under
+ * r->mu. */
 static int
 run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 {
