@@ -263,24 +263,36 @@ floor_line(const char *sock)
 	    f / (double)block * 1e6, f / p);
 }
 
-/* The server's µs in FCALL so far, and the number of calls. */
+/* The server's µs in our runs so far (FCALL, and EVALSHA for the script
+ * form), and the number of runs. */
 static double
-fcall_usec(redisContext *c, long *calls)
+runs_usec(redisContext *c, long *calls)
 {
 	redisReply *rep = redisCommand(c, "INFO commandstats");
-	const char *l;
-	double us = 0;
+	static const char *const cmd[] = { "cmdstat_fcall:",
+		                           "cmdstat_evalsha:" };
+	double total = 0;
 
 	*calls = 0;
-	if (rep && rep->type == REDIS_REPLY_STRING &&
-	    (l = strstr(rep->str, "cmdstat_fcall:")) != NULL)
-		sscanf(l, "cmdstat_fcall:calls=%ld,usec=%lf", calls, &us);
+	for (int i = 0; i < 2; i++) {
+		const char *l;
+		long n = 0;
+		double us = 0;
+
+		if (rep && rep->type == REDIS_REPLY_STRING &&
+		    (l = strstr(rep->str, cmd[i])) != NULL &&
+		    sscanf(strchr(l, ':') + 1, "calls=%ld,usec=%lf", &n, &us) ==
+		        2) {
+			*calls += n;
+			total += us;
+		}
+	}
 	freeReplyObject(rep);
-	return us;
+	return total;
 }
 
 /* The server's time per run of each operation: `n` of each, one process,
- * FCALL's time in INFO commandstats before and after. */
+ * the runs' time in INFO commandstats before and after. */
 static void
 run_costs(const char *backend, const char *sock)
 {
@@ -297,7 +309,7 @@ run_costs(const char *backend, const char *sock)
 	if (shmt_open_backend(&t, backend, "bench-redis", NULL, 0) != SHMT_OK)
 		exit(3);
 	for (int op = 0; op < 3; op++) {
-		u0 = fcall_usec(c, &k0);
+		u0 = runs_usec(c, &k0);
 		shmt_ticket_init(&tk);
 		if (op == 2 && shmt_acquire(t, &tk, -1) != SHMT_OK)
 			exit(4);
@@ -316,7 +328,7 @@ run_costs(const char *backend, const char *sock)
 			if (rc != SHMT_OK)
 				exit(4);
 		}
-		u1 = fcall_usec(c, &k1);
+		u1 = runs_usec(c, &k1);
 		cost[op] = (u1 - u0) / (double)n;
 	}
 	printf("server time per request (INFO commandstats, %ld of each): "
