@@ -429,6 +429,17 @@ START_TEST(keys_of_another_kind_are_refused_untouched)
 	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 9");
 	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
 	shmt_close(t);
+	/* format 2 (an entry as text), found by a record: its format, not
+	 * a damaged entry */
+	t = make(g_r.url, "v2", 10, 1);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{v2}' fmt 2 %llu 12,0,u",
+	               (unsigned long long)tk.seq);
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, &oc),
+	                 SHMT_EVERSION);
+	shmt_close(t);
+	ck_assert_int_eq(shmt_remove_backend(g_r.url, "v2"), SHMT_OK);
 	/* a throttle of another format or damaged can be removed (an
 	 * upgrade: remove, create) */
 	ck_assert_int_eq(shmt_remove_backend(g_r.url, "dmg"), SHMT_OK);
