@@ -1,8 +1,10 @@
 /*
  * bench_redis - what a request costs on the Redis backend: acquire +
- * record (two round trips, one script each) against a plain PING round
- * trip measured in the same run on the same socket, beside the
- * shared-memory backend; no rate is set, so no call waits.
+ * record (two round trips, one FCALL each) and shmt_record_acquire (one
+ * round trip) against a plain PING round trip measured in the same run
+ * on the same socket (each process alternates blocks of the three, so
+ * that they see the same load), beside the shared-memory backend; no
+ * rate is set, so no call waits.
  *   bench-redis SOURCE_DIR   (starts a redis-server of its own through
  *                             scripts/test-redis; env OPS, default 20000)
  */
@@ -28,54 +30,124 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ns per PING on one connection. */
-static double
-ping(const char *sock, const char *host, int port)
+/* What one process measured, seconds, over n of each. */
+struct times {
+	double ping, ar, ra;
+	long n;
+};
+
+#define ROUNDS 20
+
+static void
+fail(const char *what, int rc)
+{
+	fprintf(stderr, "bench-redis: %s: %s %s\n", what, shmt_strerror(rc),
+	        shmt_backend_message());
+	_exit(4);
+}
+
+/* One process: ROUNDS times a block of PINGs on a connection of its own,
+ * a block of acquire + record and one of record_acquire, so that the
+ * three see the same load (the machine is shared). */
+static void
+measure(const char *backend, const char *sock, const char *host, int port,
+        long each, struct times *tm)
 {
 	redisContext *c =
 	    sock ? redisConnectUnix(sock) : redisConnect(host, port);
-	double start;
+	long block = each / ROUNDS > 0 ? each / ROUNDS : 1;
+	shmt_throttle *t;
+	shmt_ticket tk, rk;
+	shmt_outcome out;
+	int rc;
 
 	if (!c || c->err)
-		exit(3);
-	start = now_s();
-	for (long i = 0; i < ops; i++)
-		freeReplyObject(redisCommand(c, "PING"));
-	start = (now_s() - start) / (double)ops * 1e9;
+		_exit(3);
+	if ((rc = shmt_open_backend(&t, backend, "bench-redis", NULL, 0)))
+		fail("open", rc);
+	shmt_ticket_init(&rk);
+	if ((rc = shmt_acquire(t, &rk, -1)))
+		fail("acquire", rc);
+	*tm = (struct times){ .n = block * ROUNDS };
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_s(), t1, t2;
+
+		for (long i = 0; i < block; i++)
+			freeReplyObject(redisCommand(c, "PING"));
+		t1 = now_s();
+		for (long i = 0; i < block; i++) {
+			shmt_ticket_init(&tk);
+			if ((rc = shmt_acquire(t, &tk, -1)) ||
+			    (rc = shmt_record(t, &tk, 200, -1, "u", 0, &out)))
+				fail("acquire + record", rc);
+		}
+		t2 = now_s();
+		for (long i = 0; i < block; i++)
+			if ((rc = shmt_record_acquire(t, &rk, 200, -1, "u", 0,
+			                              &out, -1)))
+				fail("record_acquire", rc);
+		tm->ping += t1 - t0;
+		tm->ar += t2 - t1;
+		tm->ra += now_s() - t2;
+	}
+	shmt_close(t);
 	redisFree(c);
-	return start;
 }
 
-/* ns per acquire + record, `procs` processes each with its handle. */
-static double
-throttle(const char *backend, int procs)
+/* `procs` processes measure at once; their times, summed, into *sum. */
+static void
+measure_all(const char *backend, const char *sock, const char *host, int port,
+            int procs, struct times *sum)
 {
-	long each = ops / procs;
-	double start = now_s();
+	int fd[2];
 
+	if (pipe(fd))
+		exit(3);
 	for (int p = 0; p < procs; p++)
 		if (fork() == 0) {
-			shmt_throttle *t;
+			struct times tm;
 
-			if (shmt_open_backend(&t, backend, "bench-redis", NULL,
-			                      0) != SHMT_OK)
-				_exit(3);
-			for (long i = 0; i < each; i++) {
-				shmt_ticket tk;
-				shmt_outcome out;
-
-				shmt_ticket_init(&tk);
-				if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
-				    shmt_record(t, &tk, 200, -1, "u", 0,
-				                &out) != SHMT_OK)
-					_exit(4);
-			}
-			shmt_close(t);
-			_exit(0);
+			close(fd[0]);
+			measure(backend, sock, host, port, ops / procs, &tm);
+			_exit(write(fd[1], &tm, sizeof(tm)) == sizeof(tm) ? 0
+			                                                  : 5);
 		}
+	close(fd[1]);
+	*sum = (struct times){ 0 };
+	for (struct times tm; read(fd[0], &tm, sizeof(tm)) == sizeof(tm);) {
+		sum->ping += tm.ping;
+		sum->ar += tm.ar;
+		sum->ra += tm.ra;
+		sum->n += tm.n;
+	}
+	close(fd[0]);
 	while (wait(NULL) > 0)
 		;
-	return (now_s() - start) / (double)(each * procs) * 1e9;
+	if (sum->n == 0)
+		exit(4);
+}
+
+/* ns per acquire + record on shared memory, one process. */
+static double
+shm_cost(void)
+{
+	shmt_throttle *t;
+	double start;
+
+	if (shmt_open_backend(&t, "shm:", "bench-redis", NULL, 0) != SHMT_OK)
+		exit(3);
+	start = now_s();
+	for (long i = 0; i < ops; i++) {
+		shmt_ticket tk;
+		shmt_outcome out;
+
+		shmt_ticket_init(&tk);
+		if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
+		    shmt_record(t, &tk, 200, -1, "u", 0, &out) != SHMT_OK)
+			exit(4);
+	}
+	shmt_close(t);
+	return (now_s() - start) / (double)ops * 1e9;
 }
 
 static void
@@ -97,14 +169,173 @@ row(const char *label, const char *backend, const char *sock, const char *host,
     int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
-		double p, t;
+		struct times tm;
+		double p, ar, ra;
 
 		fresh(backend);
-		p = ping(sock, host, port);
-		t = throttle(backend, procs);
-		printf("| %s | %d | %.1f us | %.1f us | %.2fx |\n", label,
-		       procs, p / 1e3, t / 1e3, t / p);
+		measure_all(backend, sock, host, port, procs, &tm);
+		p = tm.ping / (double)tm.n * 1e6;
+		ar = tm.ar / (double)tm.n * 1e6;
+		ra = tm.ra / (double)tm.n * 1e6;
+		printf("| %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
+		       "%.2fx |\n",
+		       label, procs, p, ar, ar / p, ra, ra / p);
 	}
+}
+
+/* A library of stubs: `empty` answers as acquire does and runs nothing;
+ * `floor` runs only what no run can do without (the server's TIME, the
+ * state and the entry read with one HMGET, one HSET) and answers the
+ * same: the least a run of ours can cost, whatever its Lua. */
+static const char stub_lib[] =
+    "#!lua name=shmt_bench_stub\n"
+    "redis.register_function('shmt_bench_empty', function(k, a)\n"
+    "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
+    "end)\n"
+    "redis.register_function('shmt_bench_floor', function(k, a)\n"
+    "  local t = redis.call('TIME')\n"
+    "  local h = redis.call('HMGET', k[1], 'fmt', 'id', 'st', '1')\n"
+    "  redis.call('HSET', k[1], '1', string.rep('x', 24), 'st',\n"
+    "    string.rep('y', 304))\n"
+    "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
+    "end)\n";
+
+/* Per pair of calls, against a PING, interleaved as in measure(): two
+ * FCALLs of `empty`, and of `floor`, with the arguments of a record. */
+static void
+floor_line(const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	const char *v[] = { "FCALL",
+		            "shmt_bench_empty",
+		            "2",
+		            "shmt:{bench-stub}",
+		            "shmt:{bench-stub}:log",
+		            "record",
+		            "0123456789abcdef0123456789abcdef",
+		            "12345",
+		            "1795674211843374",
+		            "-1",
+		            "-1",
+		            "200",
+		            "-1",
+		            "0",
+		            "1",
+		            "u",
+		            "15" };
+	const int n = (int)(sizeof(v) / sizeof(v[0]));
+	long block = ops / ROUNDS > 0 ? ops / ROUNDS : 1;
+	double p = 0, e = 0, f = 0;
+	redisReply *rep;
+
+	if (!c || c->err)
+		exit(3);
+	rep = redisCommand(c, "FUNCTION LOAD REPLACE %s", stub_lib);
+	if (!rep || rep->type == REDIS_REPLY_ERROR)
+		exit(3);
+	freeReplyObject(rep);
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_s(), t1, t2;
+
+		for (long i = 0; i < block; i++)
+			freeReplyObject(redisCommand(c, "PING"));
+		t1 = now_s();
+		v[1] = "shmt_bench_empty";
+		for (long i = 0; i < 2 * block; i++)
+			freeReplyObject(redisCommandArgv(c, n, v, NULL));
+		t2 = now_s();
+		v[1] = "shmt_bench_floor";
+		for (long i = 0; i < 2 * block; i++)
+			freeReplyObject(redisCommandArgv(c, n, v, NULL));
+		p += t1 - t0;
+		e += t2 - t1;
+		f += now_s() - t2;
+	}
+	freeReplyObject(redisCommand(c, "FUNCTION DELETE shmt_bench_stub"));
+	freeReplyObject(redisCommand(c, "DEL shmt:{bench-stub}"));
+	redisFree(c);
+	block *= ROUNDS;
+	printf(
+	    "\nfloor (unix, 1 process), per pair of calls: PING %.1f us; two "
+	    "FCALLs of a function\nthat runs nothing %.1f us (%.2fx); of "
+	    "one that runs only TIME, HMGET and HSET\n%.1f us (%.2fx)\n",
+	    p / (double)block * 1e6, e / (double)block * 1e6, e / p,
+	    f / (double)block * 1e6, f / p);
+}
+
+/* The server's µs in our runs so far (FCALL, and EVALSHA for the script
+ * form), and the number of runs. */
+static double
+runs_usec(redisContext *c, long *calls)
+{
+	redisReply *rep = redisCommand(c, "INFO commandstats");
+	static const char *const cmd[] = { "cmdstat_fcall:",
+		                           "cmdstat_evalsha:" };
+	double total = 0;
+
+	*calls = 0;
+	for (int i = 0; i < 2; i++) {
+		const char *l;
+		long n = 0;
+		double us = 0;
+
+		if (rep && rep->type == REDIS_REPLY_STRING &&
+		    (l = strstr(rep->str, cmd[i])) != NULL &&
+		    sscanf(strchr(l, ':') + 1, "calls=%ld,usec=%lf", &n, &us) ==
+		        2) {
+			*calls += n;
+			total += us;
+		}
+	}
+	freeReplyObject(rep);
+	return total;
+}
+
+/* The server's time per run of each operation: `n` of each, one process,
+ * the runs' time in INFO commandstats before and after. */
+static void
+run_costs(const char *backend, const char *sock)
+{
+	redisContext *c = redisConnectUnix(sock);
+	long n = ops < 5000 ? ops : 5000, k0, k1;
+	double u0, u1, cost[3];
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	if (!c || c->err)
+		exit(3);
+	fresh(backend);
+	if (shmt_open_backend(&t, backend, "bench-redis", NULL, 0) != SHMT_OK)
+		exit(3);
+	for (int op = 0; op < 3; op++) {
+		u0 = runs_usec(c, &k0);
+		shmt_ticket_init(&tk);
+		if (op == 2 && shmt_acquire(t, &tk, -1) != SHMT_OK)
+			exit(4);
+		for (long i = 0; i < n; i++) {
+			int rc = SHMT_OK;
+
+			if (op < 2) {
+				shmt_ticket_init(&tk);
+				rc = shmt_acquire(t, &tk, -1);
+			}
+			if (op == 1 && rc == SHMT_OK)
+				rc = shmt_record(t, &tk, 200, -1, "u", 0, &out);
+			if (op == 2)
+				rc = shmt_record_acquire(t, &tk, 200, -1, "u",
+				                         0, &out, -1);
+			if (rc != SHMT_OK)
+				exit(4);
+		}
+		u1 = runs_usec(c, &k1);
+		cost[op] = (u1 - u0) / (double)n;
+	}
+	printf("server time per request (INFO commandstats, %ld of each): "
+	       "acquire %.1f us, record %.1f us,\nrecord_acquire %.1f us\n",
+	       n, cost[0], cost[1] - cost[0], cost[2]);
+	shmt_close(t);
+	redisFree(c);
 }
 
 /* The server's own time per command (INFO commandstats), all rows. */
@@ -126,7 +357,8 @@ server_time(const char *sock)
 
 		if (sscanf(l, "cmdstat_%31[^:]:%*[^,],%*[^,],usec_per_call=%lf",
 		           name, &us) == 2 &&
-		    (!strcmp(name, "evalsha") || !strcmp(name, "ping")))
+		    (!strcmp(name, "fcall") || !strcmp(name, "evalsha") ||
+		     !strcmp(name, "ping")))
 			printf(" %s %.1f us", name, us);
 	}
 	printf("\n");
@@ -157,18 +389,24 @@ main(int argc, char **argv)
 	port = atoi(strrchr(url, ':') + 1);
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
-	printf("## Redis backend: acquire + record per request, against a PING "
-	       "round trip\n\n");
-	printf("%ld requests, no rate set (no waits); one redis-server 7 on "
-	       "this host.\n\n",
-	       ops);
+	printf("## Redis backend: acquire + record, and record_acquire, per "
+	       "request, against a PING round trip\n\n");
+	printf("%ld of each, no rate set (no waits); one redis-server 7 on "
+	       "this host.  Each process\nalternates %d blocks of PINGs, "
+	       "acquire + record and record_acquire on connections\nof its "
+	       "own: times per operation as the processes saw them, under "
+	       "the same load.\n\n",
+	       ops, ROUNDS);
 	printf("| socket | processes | PING round trip | acquire + record | "
-	       "ratio |\n|---|---|---|---|---|\n");
+	       "ratio | record_acquire | ratio |\n"
+	       "|---|---|---|---|---|---|---|\n");
 	row("unix", unix_url, sock, NULL, 0);
 	row("tcp loopback", url, NULL, "127.0.0.1", port);
 	server_time(sock);
+	run_costs(unix_url, sock);
+	floor_line(sock);
 	fresh("shm:");
-	shm = throttle("shm:", 1);
+	shm = shm_cost();
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
 	       shm / 1e3);
 	shmt_remove_backend("shm:", "bench-redis");

@@ -56,6 +56,9 @@ struct shmt_redis {
 	redisContext *c;
 	/* the process that connected: a child of fork() connects anew */
 	pid_t pid;
+	/* 1: FCALL (the server has our Functions library, or may: FCALL
+	 * tells); 0: EVALSHA of the script form */
+	int fn;
 	char sha[48];
 	/* "shmt:{NAME}" (state) and "shmt:{NAME}:log" */
 	char key[2][SHMT_NAME_MAX + 16];
@@ -69,6 +72,33 @@ struct shmt_redis {
 	int64_t offset, best_rtt, best_at, last_rtt;
 	pthread_mutex_t mu;
 };
+
+/* ---- the script's two forms -------------------------------------------- */
+
+/* The body with the tail EVAL runs, and as a Functions library; the
+ * library's (and its function's) name carries a hash of the body. */
+static char eval_src[sizeof(shmt_redis_script) + sizeof(SHMT_REDIS_EVAL_TAIL)];
+static char lib_src[sizeof(shmt_redis_script) + 160];
+static char fn_name[32];
+static pthread_once_t src_once = PTHREAD_ONCE_INIT;
+
+static void
+build_sources(void)
+{
+	uint64_t h = 1469598103934665603ULL;
+	int n;
+
+	for (const char *p = shmt_redis_script; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(fn_name, sizeof(fn_name), "shmt_%016" PRIx64, h);
+	snprintf(eval_src, sizeof(eval_src), "%s%s", shmt_redis_script,
+	         SHMT_REDIS_EVAL_TAIL);
+	n = snprintf(lib_src, sizeof(lib_src), SHMT_REDIS_LIB_HEAD, fn_name);
+	n += snprintf(lib_src + n, sizeof(lib_src) - (size_t)n, "%s",
+	              shmt_redis_script);
+	snprintf(lib_src + n, sizeof(lib_src) - (size_t)n, SHMT_REDIS_LIB_TAIL,
+	         fn_name);
+}
 
 /* ---- the connection --------------------------------------------------- */
 
@@ -195,7 +225,51 @@ password(char *buf, size_t len)
 	return SHMT_OK;
 }
 
-/* Send AUTH, SELECT and SCRIPT LOAD at once; read their answers. */
+/* The answer to FUNCTION LOAD: 1 if the library is there (loaded now or
+ * before, by anyone) or may be (an ACL without FUNCTION LOAD: an
+ * administrator may have loaded it; FCALL will tell), 0 if this server
+ * will not have it (no Functions: Redis 6, renamed away; a replica). */
+static int
+library_loaded(const redisReply *rep)
+{
+	return rep->type == REDIS_REPLY_STRING ||
+	       (rep->type == REDIS_REPLY_ERROR &&
+	        (strstr(rep->str, "already exists") ||
+	         !strncmp(rep->str, "NOPERM", 6)));
+}
+
+/* FCALL's answer when the library is not there, or FCALL not ours to
+ * run: load it, or run the script. */
+static int
+library_missing(const redisReply *rep)
+{
+	return rep->type == REDIS_REPLY_ERROR &&
+	       (strstr(rep->str, "Function not found") ||
+	        (!strncmp(rep->str, "NOPERM", 6) &&
+	         strstr(rep->str, "'fcall'")));
+}
+
+/* SCRIPT LOAD, for a server without our library: r->sha. */
+static int
+load_script(struct shmt_redis *r)
+{
+	redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", eval_src);
+	int rc = SHMT_OK;
+
+	if (!rep)
+		return io_error(r);
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = server_error(r, rep->str);
+	else if (rep->type != REDIS_REPLY_STRING || rep->len >= sizeof(r->sha))
+		rc = SHMT_EBACKEND;
+	else
+		memcpy(r->sha, rep->str, rep->len + 1);
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* Send AUTH, SELECT and FUNCTION LOAD at once; read their answers.  A
+ * server that will not load the library gets SCRIPT LOAD instead. */
 static int
 handshake(struct shmt_redis *r)
 {
@@ -221,23 +295,27 @@ handshake(struct shmt_redis *r)
 		redisAppendCommand(r->c, "SELECT %s", db);
 		n++;
 	}
-	redisAppendCommand(r->c, "SCRIPT LOAD %s", shmt_redis_script);
+	redisAppendCommand(r->c, "FUNCTION LOAD %s", lib_src);
 	n++;
+	r->fn = 0;
 	for (int i = 0; i < n; i++) {
 		redisReply *rep;
 
 		if (redisGetReply(r->c, (void **)&rep) != REDIS_OK)
 			return io_error(r);
-		if (rc == SHMT_OK && rep->type == REDIS_REPLY_ERROR)
+		if (rc == SHMT_OK && i == n - 1) {
+			r->fn = library_loaded(rep);
+			/* refused before AUTH: AUTH's failure, not ours */
+			if (!r->fn && rep->type == REDIS_REPLY_ERROR &&
+			    server_error(r, rep->str) == SHMT_EAUTH)
+				rc = SHMT_EAUTH;
+		} else if (rc == SHMT_OK && rep->type == REDIS_REPLY_ERROR) {
 			rc = server_error(r, rep->str);
-		else if (i == n - 1 && rc == SHMT_OK &&
-		         (rep->type != REDIS_REPLY_STRING ||
-		          rep->len >= sizeof(r->sha)))
-			rc = SHMT_EBACKEND;
-		else if (i == n - 1 && rc == SHMT_OK)
-			memcpy(r->sha, rep->str, rep->len + 1);
+		}
 		freeReplyObject(rep);
 	}
+	if (rc == SHMT_OK && !r->fn)
+		rc = load_script(r);
 	return rc;
 }
 
@@ -276,8 +354,12 @@ connect_to(struct shmt_redis *r)
 static int run_guarded(struct shmt_redis *r, int argc, const char **argv,
                        redisReply **out);
 
-/* Run the script: EVALSHA, or EVAL when the server's script cache lost it
- * (SCRIPT FLUSH, a restart).  argv[0] is the operation.  Under r->mu. */
+/* Run the operation: FCALL, or EVALSHA where the server has no Functions;
+ * when the server lost the library (FUNCTION FLUSH, a restart, a
+ * fail-over) FUNCTION LOAD again, or SCRIPT LOAD and EVALSHA if it will
+ * not load it or FCALL is denied; when it lost the script (SCRIPT
+ * FLUSH...), EVAL, which caches it.  argv[0] is the operation.  Under
+ * r->mu. */
 static int
 run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 {
@@ -285,6 +367,7 @@ run(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 	int rc;
 
 	guard_on(&g);
+	pthread_once(&src_once, build_sources);
 	rc = run_guarded(r, argc, argv, out);
 	guard_off(&g);
 	return rc;
@@ -303,8 +386,8 @@ run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 		return SHMT_EINVAL;
 	if ((rc = connect_to(r)) != SHMT_OK)
 		return rc;
-	v[0] = "EVALSHA";
-	v[1] = r->sha;
+	v[0] = r->fn ? "FCALL" : "EVALSHA";
+	v[1] = r->fn ? fn_name : r->sha;
 	v[2] = "2";
 	v[3] = r->key[0];
 	v[4] = r->key[1];
@@ -313,11 +396,32 @@ run_guarded(struct shmt_redis *r, int argc, const char **argv, redisReply **out)
 	memcpy(v + 7, argv + 1, sizeof(*argv) * (size_t)(argc - 1));
 	t0 = r->mono();
 	rep = redisCommandArgv(r->c, argc + 6, v, NULL);
-	if (rep && rep->type == REDIS_REPLY_ERROR &&
-	    !strncmp(rep->str, "NOSCRIPT", 8)) {
+	if (rep && r->fn && library_missing(rep)) {
+		int denied = !strncmp(rep->str, "NOPERM", 6);
+
+		freeReplyObject(rep);
+		r->fn = 0;
+		/* loaded now or by someone else meanwhile, unless FCALL or
+		 * FUNCTION LOAD is denied: then the script */
+		if (!denied) {
+			rep = redisCommand(r->c, "FUNCTION LOAD %s", lib_src);
+			if (!rep)
+				return io_error(r);
+			r->fn = rep->type != REDIS_REPLY_ERROR ||
+			        strstr(rep->str, "already exists");
+			freeReplyObject(rep);
+		}
+		if (!r->fn && (rc = load_script(r)) != SHMT_OK)
+			return rc;
+		v[0] = r->fn ? "FCALL" : "EVALSHA";
+		v[1] = r->fn ? fn_name : r->sha;
+		t0 = r->mono();
+		rep = redisCommandArgv(r->c, argc + 6, v, NULL);
+	} else if (rep && rep->type == REDIS_REPLY_ERROR && !r->fn &&
+	           !strncmp(rep->str, "NOSCRIPT", 8)) {
 		freeReplyObject(rep);
 		v[0] = "EVAL";
-		v[1] = shmt_redis_script;
+		v[1] = eval_src;
 		t0 = r->mono();
 		rep = redisCommandArgv(r->c, argc + 6, v, NULL);
 	}
@@ -616,25 +720,36 @@ struct slot {
 
 static int64_t lead(const struct shmt_redis *r);
 
+/* The slot in reply elements base..base+4 (seq, at, now, final and the
+ * deadline if any).  Under r->mu. */
+static int
+parse_slot(struct shmt_redis *r, const redisReply *rep, size_t base,
+           struct slot *s)
+{
+	int ok = 1;
+
+	s->seq = ival(rep, base, &ok);
+	s->at = ival(rep, base + 1, &ok);
+	s->now = ival(rep, base + 2, &ok);
+	s->final = ival(rep, base + 3, &ok);
+	if (is_int(rep, base + 4))
+		s->deadline = ival(rep, base + 4, &ok);
+	if (!ok || s->seq < 0 || s->at < 0 || s->now < 0)
+		return malformed(r);
+	learn_clock(r, s->now, r->last_rtt);
+	return SHMT_OK;
+}
+
 static int
 call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
 {
 	redisReply *rep;
-	int ok = 1, rc;
+	int rc;
 
 	pthread_mutex_lock(&r->mu);
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		s->seq = ival(rep, 1, &ok);
-		s->at = ival(rep, 2, &ok);
-		s->now = ival(rep, 3, &ok);
-		s->final = ival(rep, 4, &ok);
-		if (is_int(rep, 5))
-			s->deadline = ival(rep, 5, &ok);
-		if (!ok || s->seq < 0 || s->at < 0 || s->now < 0)
-			rc = malformed(r);
-		else
-			learn_clock(r, s->now, r->last_rtt);
+		rc = parse_slot(r, rep, 1, s);
 		freeReplyObject(rep);
 	}
 	s->local = local_ns(r, s->at);
@@ -660,51 +775,61 @@ sleep_ns(int64_t ns)
 		shmt_sleep(shmt_ns_to_sec(ns));
 }
 
-int
-shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+/* The script's timeout argument (µs; -1: none). */
+static void
+timeout_arg(char *buf, double timeout)
 {
-	char a[5][32];
-	const char *argv[6] = { "acquire", a[0], a[1] };
-	struct slot s = { .deadline = -1 };
-	int64_t start;
-	int rc;
-
-	pthread_mutex_lock(&r->mu);
-	s.lead = lead(r);
-	pthread_mutex_unlock(&r->mu);
 	if (timeout < 0)
-		snprintf(a[0], 32, "-1");
+		snprintf(buf, 32, "-1");
 	else
-		snprintf(a[0], 32, "%.0f",
+		snprintf(buf, 32, "%.0f",
 		         timeout == 0 ? 0 : fmax(1, fmin(timeout, 1e9) * 1e6));
-	snprintf(a[1], 32, "%" PRId64, s.lead / US);
-	rc = call_slot(r, 3, argv, &s);
-	start = s.now;
-	while (rc == SHMT_OK && !s.final) {
-		int64_t left = shmt_sub_ns(s.local - s.lead, r->mono());
+}
+
+/* After acquire (rc, *s): confirm the slot until it is final, sleep to
+ * it, and fill the ticket. */
+static int
+wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
+{
+	char a[4][32];
+	const char *argv[5] = { "confirm", a[0], a[1], a[2], a[3] };
+	int64_t start = s->now;
+
+	while (rc == SHMT_OK && !s->final) {
+		int64_t left = shmt_sub_ns(s->local - s->lead, r->mono());
 
 		sleep_ns(left < shmt_redis_slice ? left : shmt_redis_slice);
-		argv[0] = "confirm";
-		snprintf(a[0], 32, "%" PRId64, s.seq);
+		snprintf(a[0], 32, "%" PRId64, s->seq);
 		snprintf(a[1], 32, "%" PRId64, start);
-		snprintf(a[2], 32, "%" PRId64, s.deadline);
-		snprintf(a[3], 32, "%" PRId64, s.lead / US);
-		argv[1] = a[0];
-		argv[2] = a[1];
-		argv[3] = a[2];
-		argv[4] = a[3];
-		rc = call_slot(r, 5, argv, &s);
+		snprintf(a[2], 32, "%" PRId64, s->deadline);
+		snprintf(a[3], 32, "%" PRId64, s->lead / US);
+		rc = call_slot(r, 5, argv, s);
 	}
 	if (rc != SHMT_OK)
 		return rc;
 	/* a slot the server called due is due: our reading of its clock
 	 * could only add a sleep of microseconds (and the timer's slack) */
-	if (s.at > s.now)
-		sleep_ns(shmt_sub_ns(s.local, r->mono()));
-	tk->seq = (uint64_t)s.seq;
-	tk->send_ns = s.local;
+	if (s->at > s->now)
+		sleep_ns(shmt_sub_ns(s->local, r->mono()));
+	tk->seq = (uint64_t)s->seq;
+	tk->send_ns = s->local;
 	tk->attempt++;
 	return SHMT_OK;
+}
+
+int
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+{
+	char a[2][32];
+	const char *argv[3] = { "acquire", a[0], a[1] };
+	struct slot s = { .deadline = -1 };
+
+	pthread_mutex_lock(&r->mu);
+	s.lead = lead(r);
+	pthread_mutex_unlock(&r->mu);
+	timeout_arg(a[0], timeout);
+	snprintf(a[1], 32, "%" PRId64, s.lead / US);
+	return wait_slot(r, tk, &s, call_slot(r, 3, argv, &s));
 }
 
 /* Seconds (-1: none) as the script's µs. */
@@ -714,19 +839,12 @@ us_arg(char *buf, double s)
 	snprintf(buf, 32, "%.0f", s >= 0 ? fmin(s, 1e7) * 1e6 : -1.0);
 }
 
-int
-shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
-                  double retry_after, const shmt_quota *q, const char *url,
-                  unsigned flags, shmt_outcome *out)
+/* The record's arguments, argv[1..10], in a[0..8] and u; under r->mu. */
+static void
+record_args(const struct shmt_redis *r, const shmt_ticket *tk, int status,
+            double retry_after, const char *url, unsigned flags, char a[][32],
+            char *u, const char **argv)
 {
-	char a[16][32], u[SHMT_URL_MAX];
-	const char *argv[20] = { "record" };
-	int argc = 11;
-	redisReply *rep;
-	int ok = 1, rc;
-	int64_t verdict = SHMT_DONE, wait = 0;
-
-	pthread_mutex_lock(&r->mu);
 	/* beyond 2^53 a Lua number is not exact: no entry of ours */
 	snprintf(a[0], 32, "%" PRId64,
 	         tk->seq < (1ULL << 53) ? (int64_t)tk->seq : -1);
@@ -738,7 +856,7 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 	us_arg(a[5], retry_after);
 	snprintf(a[6], 32, "%u", flags & SHMT_RECORD_RETRY);
 	snprintf(a[7], 32, "%" PRIu32, tk->attempt);
-	snprintf(u, sizeof(u), "%s", url ? url : "");
+	snprintf(u, SHMT_URL_MAX, "%s", url ? url : "");
 	/* our reading of the server's clock is good to a round trip: the
 	 * lateness counts it, so the margin covers it */
 	snprintf(a[8], 32, "%" PRId64, r->best_rtt / US);
@@ -746,6 +864,36 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 		argv[i + 1] = a[i];
 	argv[9] = u;
 	argv[10] = a[8];
+}
+
+/* The verdict and the wait in reply elements 1 and 2 into *out. */
+static int
+parse_outcome(struct shmt_redis *r, const redisReply *rep, shmt_outcome *out)
+{
+	int ok = 1;
+	int64_t verdict = ival(rep, 1, &ok), wait = ival(rep, 2, &ok);
+
+	if (!ok || verdict < 0 || verdict > 2 || wait < 0)
+		return malformed(r);
+	*out = (shmt_outcome){ .verdict = (int)verdict,
+		               .delay = (double)wait / 1e6 };
+	return SHMT_OK;
+}
+
+int
+shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
+                  double retry_after, const shmt_quota *q, const char *url,
+                  unsigned flags, shmt_outcome *out)
+{
+	char a[16][32], u[SHMT_URL_MAX];
+	const char *argv[20] = { "record" };
+	int argc = 11;
+	redisReply *rep;
+	shmt_outcome o;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	record_args(r, tk, status, retry_after, url, flags, a, u, argv);
 	/* the quota headers, if any: the script applies them */
 	if (q && q->dialect != SHMT_QUOTA_NONE) {
 		snprintf(a[9], 32, "%d", q->dialect);
@@ -762,19 +910,66 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 	}
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		verdict = ival(rep, 1, &ok);
-		wait = ival(rep, 2, &ok);
-		if (!ok || verdict < 0 || verdict > 2 || wait < 0)
-			rc = malformed(r);
+		rc = parse_outcome(r, rep, &o);
 		freeReplyObject(rep);
 	}
+	pthread_mutex_unlock(&r->mu);
+	if (rc == SHMT_OK && out)
+		*out = o;
+	return rc;
+}
+
+/* shmt_record_acquire: one run records the response and reserves the
+ * next slot (one round trip); the waiting, if any, as acquire's. */
+int
+shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
+                          double retry_after, const char *url, unsigned flags,
+                          shmt_outcome *out, double timeout)
+{
+	char a[11][32], u[SHMT_URL_MAX];
+	const char *argv[14] = { "record_acquire" };
+	struct slot s = { .deadline = -1 };
+	redisReply *rep;
+	shmt_outcome o;
+	int ok = 1, rc;
+	int64_t code = 0;
+
+	pthread_mutex_lock(&r->mu);
+	record_args(r, tk, status, retry_after, url, flags, a, u, argv);
+	timeout_arg(a[9], timeout);
+	snprintf(a[10], 32, "%" PRId64, lead(r) / US);
+	argv[11] = a[9];
+	argv[12] = a[10];
+	rc = run(r, 13, argv, &rep);
+	if (rc == SHMT_OK) {
+		rc = parse_outcome(r, rep, &o);
+		code = ival(rep, 3, &ok);
+		if (rc == SHMT_OK &&
+		    (!ok || code < 0 ||
+		     (size_t)code >
+		         sizeof(script_codes) / sizeof(script_codes[0])))
+			rc = malformed(r);
+		else if (rc == SHMT_OK && code == 0)
+			rc = parse_slot(r, rep, 4, &s);
+		freeReplyObject(rep);
+	}
+	s.local = local_ns(r, s.at);
+	s.lead = lead(r);
 	pthread_mutex_unlock(&r->mu);
 	if (rc != SHMT_OK)
 		return rc;
 	if (out)
-		*out = (shmt_outcome){ .verdict = (int)verdict,
-			               .delay = (double)wait / 1e6 };
-	return SHMT_OK;
+		*out = o;
+	/* the same request again, or the next one (as with shared memory) */
+	if (o.verdict == SHMT_RETRY) {
+		tk->sent_ns = 0;
+		tk->rtt_ns = 0;
+	} else {
+		shmt_ticket_init(tk);
+	}
+	if (code != 0)
+		return script_codes[code - 1];
+	return wait_slot(r, tk, &s, SHMT_OK);
 }
 
 /* An operation whose answer is only its code. */
@@ -997,6 +1192,7 @@ shmt_redis_list(const struct shmt_backend_url *u,
 	if (!r)
 		return SHMT_ENOMEM;
 	guard_on(&g);
+	pthread_once(&src_once, build_sources);
 	rc = connect_to(r);
 	do {
 		redisReply *rep;

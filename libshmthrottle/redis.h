@@ -22,6 +22,11 @@ int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout);
 int shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
                       double retry_after, const shmt_quota *q, const char *url,
                       unsigned flags, shmt_outcome *out);
+/* Record, then acquire the next slot, in one run (one round trip). */
+int shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
+                              double retry_after, const char *url,
+                              unsigned flags, shmt_outcome *out,
+                              double timeout);
 int shmt_redis_reset(struct shmt_redis *r, unsigned what);
 int shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg);
 int shmt_redis_config_set(struct shmt_redis *r, const shmt_config *cfg);

@@ -474,7 +474,8 @@ SHMT_API int shmt_record(shmt_throttle *t, const shmt_ticket *tk, int status,
  * fresh ticket for the next request.  timeout as for shmt_acquire().
  * Returns SHMT_OK, or the acquire's code (the response is recorded all
  * the same, *out is filled, and *tk holds no slot), or the lock's code
- * (then nothing was recorded).
+ * (then nothing was recorded).  On Redis: one run on the server, one
+ * round trip (acquire + record are two).
  */
 SHMT_API int shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
                                  double retry_after, const char *url,

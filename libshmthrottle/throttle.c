@@ -614,23 +614,6 @@ ticket_next(shmt_ticket *tk, int verdict)
 	}
 }
 
-static int
-record_then_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
-                    double retry_after, const char *url, unsigned flags,
-                    shmt_outcome *out, double timeout)
-{
-	shmt_outcome o;
-	int rc = shmt_redis_record(t->rd, tk, status, retry_after, NULL, url,
-	                           flags, &o);
-
-	if (rc != SHMT_OK)
-		return rc;
-	if (out)
-		*out = o;
-	ticket_next(tk, o.verdict);
-	return shmt_redis_acquire(t->rd, tk, timeout);
-}
-
 int
 shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
                     double retry_after, const char *url, unsigned flags,
@@ -643,10 +626,10 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 
 	if (!t || !tk || isnan(retry_after) || isnan(timeout))
 		return SHMT_EINVAL;
-	/* on Redis: two round trips, the record then the acquire */
+	/* on Redis: one run, one round trip */
 	if (t->rd)
-		return record_then_acquire(t, tk, status, retry_after, url,
-		                           flags, out, timeout);
+		return shmt_redis_record_acquire(t->rd, tk, status, retry_after,
+		                                 url, flags, out, timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	/* waiters whose slots moved earlier wake now, before we may sleep */

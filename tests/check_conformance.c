@@ -662,18 +662,83 @@ START_TEST(timing_samples_make_the_margin)
 	for (int i = 0; i < 6; i++) {
 		shmt_ticket_init(&tk);
 		ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
-		/* round trips of 10 to 60 ms: a spread of 50 ms */
+		/* round trips of 10 to 60 ms: a spread of 50 ms (the
+		 * largest and the smallest, docs/design.md) */
 		tk.rtt_ns = (10 + 10 * i) * MS;
 		ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, &out),
 		                 SHMT_OK);
 	}
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.samples, 6);
-	/* the smallest and the largest of the samples */
 	ck_assert(fabs(st.rtt_low - 0.010) < 1e-6);
 	ck_assert(fabs(st.rtt_high - 0.060) < 1e-6);
 	/* 50 ms spread, under the cap of 10 % of 1 s */
 	ck_assert(fabs(st.margin - 0.050) < 1e-6);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* shmt_record_acquire: the response recorded and the next slot taken in
+ * one call (one round trip on Redis); a retry is the same request again,
+ * after the pause; no slot to be had is the acquire's code, recorded all
+ * the same. */
+START_TEST(record_acquire_records_and_reserves_at_once)
+{
+	const char *name = test_name("conf-recacq");
+	shmt_config c = one_rate(100, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_log_entry log[8];
+	size_t got;
+	int64_t t0;
+
+	use_backend(_i);
+	c.backoff_initial = 0.2;
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	for (int i = 0; i < 3; i++) {
+		uint64_t seq = tk.seq;
+
+		ck_assert_int_eq(
+		    shmt_record_acquire(t, &tk, 200, -1, "u-ok", 0, &out, -1),
+		    SHMT_OK);
+		ck_assert_int_eq(out.verdict, SHMT_DONE);
+		ck_assert_uint_eq(tk.seq, seq + 1);
+		ck_assert_uint_eq(tk.attempt, 1);
+	}
+	/* a 429 asking for 0.3 s: the same request again, after the pause */
+	t0 = mono_now();
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 429, 0.3, "u-429", 0, &out, -1),
+	    SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert(out.delay > 0.2 && out.delay <= 0.3);
+	ck_assert_uint_eq(tk.attempt, 2);
+	ck_assert(mono_now() - t0 >= 200 * MS);
+	/* a pause of 30 s and no wait: recorded, no slot */
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 429, 30, "u-long", 0, &out, 0),
+	    SHMT_EAGAIN);
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert(out.delay > 25);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 5);
+	ck_assert_uint_eq(st.n429, 2);
+	ck_assert_uint_eq(st.log_count, 5);
+	ck_assert(st.delay_remaining > 25);
+	ck_assert_int_eq(shmt_log_read(t, log, 8, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 5);
+	ck_assert_int_eq(log[0].status, 200);
+	ck_assert_str_eq(log[0].url, "u-ok");
+	ck_assert_int_eq(log[3].status, 429);
+	ck_assert_str_eq(log[3].url, "u-429");
+	ck_assert_int_eq(log[4].status, 429);
+	ck_assert_str_eq(log[4].url, "u-long");
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
 	done();
@@ -706,6 +771,8 @@ conformance_suite(void)
 	tcase_add_loop_test(tc, timeouts_and_eagain_reserve_nothing, 0,
 	                    NBACKENDS);
 	tcase_add_loop_test(tc, timing_samples_make_the_margin, 0, NBACKENDS);
+	tcase_add_loop_test(tc, record_acquire_records_and_reserves_at_once, 0,
+	                    NBACKENDS);
 	suite_add_tcase(s, tc);
 	return s;
 }
