@@ -185,6 +185,27 @@ setup(void)
 	shmt_close(t);
 }
 
+static int
+by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), by_value);
+	return v[n / 2];
+}
+
+/* Each cell is measured REPS times, the four kinds interleaved, so that
+ * a moment of load on a shared machine hits all four alike: the table
+ * shows the medians, and each ratio is the median of the REPS ratios of a
+ * run to the floor measured just before it. */
+#define REPS 5
+
 static void
 processes_table(void)
 {
@@ -192,24 +213,33 @@ processes_table(void)
 
 	printf("## acquire + record, per request, against baselines\n\n");
 	printf("%ld requests in all per cell; ns per request (wall time / "
-	       "requests).  Floor: a robust process-shared pthread mutex, one "
-	       "clock_gettime(CLOCK_MONOTONIC) and one append of 16 bytes to "
+	       "requests), the median of %d runs, the kinds interleaved; "
+	       "each ratio is the median of the runs' own ratios.  Floor: a "
+	       "robust process-shared pthread mutex, one "
+	       "clock_gettime(CLOCK_MONOTONIC) and one append of 12 bytes to "
 	       "a shared ring, per request.  acquire+record: the two calls; "
 	       "record_acquire: shmt_record_acquire(), one call a "
 	       "request.\n\n",
-	       total_ops);
+	       total_ops, REPS);
 	printf("| processes | floor | flock(2) + file | acquire+record | vs "
 	       "floor | record_acquire | vs floor |\n"
 	       "|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		double m = measure(op_floor, counts[i]);
-		double f = measure(op_flock, counts[i]);
-		double t = measure(op_throttle, counts[i]);
-		double c = measure(op_combined, counts[i]);
+		double m[REPS], f[REPS], t[REPS], c[REPS], rt[REPS], rc[REPS];
 
+		for (int r = 0; r < REPS; r++) {
+			m[r] = measure(op_floor, counts[i]);
+			t[r] = measure(op_throttle, counts[i]);
+			c[r] = measure(op_combined, counts[i]);
+			f[r] = measure(op_flock, counts[i]);
+			rt[r] = t[r] / m[r];
+			rc[r] = c[r] / m[r];
+		}
 		printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.1fx | %.0f ns | "
 		       "%.1fx |\n",
-		       counts[i], m, f, t, t / m, c, c / m);
+		       counts[i], median(m, REPS), median(f, REPS),
+		       median(t, REPS), median(rt, REPS), median(c, REPS),
+		       median(rc, REPS));
 		fflush(stdout);
 	}
 }
