@@ -30,7 +30,8 @@ shmt_strerror(int code)
 	case SHMT_ECREATING:
 		return "throttle is still being created by another process";
 	case SHMT_EFULL:
-		return "request log full of reservations (raise --capacity)";
+		return "request log full of reservations and the sends they "
+		       "are spaced from (raise --capacity)";
 	case SHMT_ERUNNING: return "the task runner is already running";
 	case SHMT_EREMOVED: return "the throttle was removed; open it again";
 	case SHMT_ETRUNCATED:

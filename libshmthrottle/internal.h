@@ -23,6 +23,10 @@ int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs,
  * shmt_next_slot said `seen`: 1 if so, 0 if the time passed.  On Redis, a
  * plain sleep. */
 int shmt_wait_nearer(shmt_throttle *t, uint32_t seen, double secs);
+/* After a record under `verdict` (shmt_record_acquire, either backend):
+ * the ticket of the same request again (a retry: its measures go, its
+ * attempt count stays), or of a new one. */
+void shmt_ticket_next(shmt_ticket *tk, int verdict);
 /* How long a lock may be waited for before SHMT_EBUSY (ns). */
 extern int64_t shmt_lock_timeout;
 /* How long an opener waits for a half-built segment (ns). */

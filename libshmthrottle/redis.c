@@ -60,7 +60,8 @@ struct shmt_redis {
 	 * tells); 0: EVALSHA of the script form */
 	int fn;
 	char sha[48];
-	/* "shmt:{NAME}" (state) and "shmt:{NAME}:log" */
+	/* "shmt:{NAME}" (state and log, format 3) and "shmt:{NAME}:log"
+	 * (format 2's log: deleted at open and remove) */
 	char key[2][SHMT_NAME_MAX + 16];
 	char name[SHMT_NAME_MAX + 1];
 	/* of the throttle opened: a new one of the same name is another */
@@ -960,13 +961,7 @@ shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 		return rc;
 	if (out)
 		*out = o;
-	/* the same request again, or the next one (as with shared memory) */
-	if (o.verdict == SHMT_RETRY) {
-		tk->sent_ns = 0;
-		tk->rtt_ns = 0;
-	} else {
-		shmt_ticket_init(tk);
-	}
+	shmt_ticket_next(tk, o.verdict);
 	if (code != 0)
 		return script_codes[code - 1];
 	return wait_slot(r, tk, &s, SHMT_OK);

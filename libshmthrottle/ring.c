@@ -284,6 +284,9 @@ shmt_ring_rules_refresh(struct shmt_ring *r)
 	u->n = shmt_spacings(r->cfg, &st->timing, u->sp);
 	u->nu = shmt_unit_spacings(r->cfg, &st->timing, u->usp);
 	u->nmax = u->learned ? shmt_learn_window_n(r) : 0;
+	/* a pace or a probe spaces each send from the one before it */
+	if (u->learned && u->nmax == 0)
+		u->nmax = 1;
 	for (unsigned i = 0; i < u->n; i++)
 		if (u->sp[i].n > u->nmax)
 			u->nmax = u->sp[i].n;

@@ -543,12 +543,15 @@ record_locked(shmt_throttle *t, const shmt_ticket *tk, int status,
 	if (verdict != SHMT_DONE && rsp.status > 0 &&
 	    shmt_sub_ns(r->st->end_of_delay, now) > wait)
 		wait = shmt_sub_ns(r->st->end_of_delay, now);
-	/* what was learned may free slots earlier: re-plan and wake; else
-	 * a new delay, a late send or a larger margin: later, never earlier */
-	if (learned)
-		woken = shmt_replan(r, now);
-	else if (moved || r->st->end_of_delay != end ||
-	         r->st->timing.margin > margin)
+	/* What was learned may free slots earlier: re-plan and wake every
+	 * waiter, those that wait to reserve too (perform.c: the end of a
+	 * probe moves no reservation, it frees the next send).  Else a new
+	 * delay, a late send or a larger margin: later, never earlier. */
+	if (learned) {
+		shmt_replan(r, now);
+		woken = 1;
+	} else if (moved || r->st->end_of_delay != end ||
+	           r->st->timing.margin > margin)
 		shmt_replan_later(r, now);
 	*out =
 	    (shmt_outcome){ .verdict = verdict, .delay = shmt_ns_to_sec(wait) };
@@ -601,10 +604,8 @@ shmt_record_quota(shmt_throttle *t, const shmt_ticket *tk, int status,
 	return SHMT_OK;
 }
 
-/* After a record under `verdict`: the ticket of the same request again
- * (a retry: its measures go, its attempt count stays), or of a new one. */
-static void
-ticket_next(shmt_ticket *tk, int verdict)
+void
+shmt_ticket_next(shmt_ticket *tk, int verdict)
 {
 	if (verdict == SHMT_RETRY) {
 		tk->sent_ns = 0;
@@ -641,7 +642,7 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 	/* the same request again, at the cost it declared; or the next one */
 	if (o.verdict == SHMT_RETRY && shmt_ring_valid(ring(t), tk->seq))
 		w.cost = shmt_cost_of(ring(t), tk->seq);
-	ticket_next(tk, o.verdict);
+	shmt_ticket_next(tk, o.verdict);
 	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
 	if (freed)
 		places_freed(t);

@@ -478,6 +478,8 @@ waiter(shmt_throttle *t, const char *name, uint32_t logged)
 			break;
 		usleep(20000);
 	}
+	/* a waiter that could not open would surface later as a wrong code */
+	ck_assert_uint_ge(st.log_count, logged);
 	return pid;
 }
 

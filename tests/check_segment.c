@@ -422,6 +422,55 @@ START_TEST(a_full_log_keeps_the_sends_its_reservations_need)
 }
 END_TEST
 
+/* The same with a learned pace (no rate configured): each reservation is
+ * paced from the send before it, so a full log keeps the one the first
+ * reservation is paced from. */
+START_TEST(a_full_log_keeps_the_send_a_pace_counts_from)
+{
+	const char *name = test_name("fullpace");
+	shmt_config c;
+	shmt_throttle *t;
+	struct shmt_ring *r;
+	int64_t now = fake_mono_now;
+	shmt_ticket tk;
+	pid_t pid;
+	int status = 0, rc = -1;
+
+	shmt_config_init(&c);
+	c.capacity = 16;
+	t = fake_clocked(name, c);
+	r = &shmt_seg_of(t)->ring;
+	/* the handle reads its configuration under the lock */
+	ck_assert_int_eq(shmt_stat_get(t, &(shmt_stat){ 0 }), SHMT_OK);
+	r->st->learn.heard = 1;
+	r->st->learn.pace = 100 * MS;
+	r->st->rules_gen++;
+	/* one send 50 ms ago, then fifteen reservations 100 ms apart */
+	shmt_ring_append(r, now - 50 * MS);
+	for (int i = 0; i < 15; i++)
+		shmt_ring_append(r, shmt_admit_new(r, 1, now));
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + 50 * MS);
+	pid = fork();
+	if (pid == 0) {
+		shmt_ticket_init(&tk);
+		_exit(shmt_acquire(t, &tk, -1));
+	}
+	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		nanosleep(&(struct timespec){ 0, 10 * MS }, NULL);
+	if (kill(pid, SIGKILL) == 0)
+		waitpid(pid, &status, 0);
+	if (WIFEXITED(status))
+		rc = WEXITSTATUS(status);
+	/* a re-plan keeps the first reservation a pace after the send */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF), SHMT_OK);
+	ck_assert_int_eq(rc, SHMT_EFULL);
+	ck_assert_uint_eq(r->st->tail, 0);
+	ck_assert_int_ge(*shmt_ring_mono(r, 1), now + 50 * MS);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 START_TEST(a_holder_killed_inside_the_lock_is_repaired)
 {
 	const char *name = test_name("crash");
@@ -845,6 +894,7 @@ segment_suite(void)
 	tcase_add_test(bad, a_blank_segment_is_not_used);
 	tcase_add_test(proc, a_holder_killed_inside_the_lock_is_repaired);
 	tcase_add_test(proc, a_full_log_keeps_the_sends_its_reservations_need);
+	tcase_add_test(proc, a_full_log_keeps_the_send_a_pace_counts_from);
 	tcase_add_test(proc, reset_wakes_a_waiting_process_at_once);
 	tcase_add_test(proc, many_creators_one_segment);
 	tcase_set_timeout(proc, 60);
