@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 7u
+#define SHMT_LAYOUT 8u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -93,7 +93,10 @@ struct shmt_learn {
 	/* refusals that began a pause, and the ok_since the last one
 	 * counted from */
 	uint32_t episodes;
-	uint32_t pad;
+	/* of q_budget, the sends the server surely has room for (those sent
+	 * up to a margin before the answered one counted as on their way
+	 * too): the announced limit yields to them */
+	uint32_t q_sure;
 	int64_t cycle;
 	/* the header that announced the limit, for the status */
 	char header[40];
@@ -204,7 +207,7 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 7u &&
+_Static_assert(SHMT_LAYOUT == 8u &&
                    SHMT_PIN(sizeof(struct shmt_header), 7056) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
