@@ -85,7 +85,10 @@ quota_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 	/* plenty left (over half the limit): no need to spread */
 	if (l->max > 0 && l->q_budget > l->max / 2)
 		return INT64_MIN;
-	span = (double)shmt_sub_ns(l->q_reset, l->q_from);
+	/* over the time surely left: a reset rounded up to a whole second
+	 * may come up to a second before q_reset */
+	span = (double)max64(
+	    0, shmt_sub_ns(min64(l->q_low, l->q_reset), l->q_from));
 	return shmt_add_ns(l->q_from,
 	                   (int64_t)(span * (double)k / l->q_budget));
 }
@@ -208,9 +211,9 @@ on_their_way(const struct shmt_ring *r, uint64_t seq, int64_t send, int64_t now,
 	uint64_t due = shmt_ring_first_after(r, now);
 	uint64_t from = shmt_ring_first_after(r, shmt_sub_ns(send, margin));
 
-	if (shmt_ring_has(r, seq) && seq >= from && seq < due)
-		return due - from - 1;
-	return due > from ? due - from : 0;
+	if (!shmt_ring_has(r, seq))
+		return due > from ? due - from : 0;
+	return (due > seq ? due - seq - 1 : 0) + (from < seq ? seq - from : 0);
 }
 
 /* The quota left, less `on_way`, at most the log's capacity. */
