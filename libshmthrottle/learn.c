@@ -236,7 +236,7 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	const struct shmt_scfg *c = r->cfg;
 	int64_t reset, low, margin = shmt_margin(c, &r->st->timing, SHMT_NS);
 	uint64_t due = shmt_ring_first_after(r, rsp->now), budget, sure;
-	int earlier;
+	int earlier, same;
 
 	if (q->remaining < 0 || q->reset < 0)
 		return 0;
@@ -250,6 +250,10 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	low = q->reset >= 1 && q->reset == floor(q->reset)
 	          ? shmt_sub_ns(reset, SHMT_NS)
 	          : reset;
+	/* one window as the last reading's (the resets a margin apart) */
+	same = quota_valid(r, rsp->now) && l->q_seq <= due &&
+	       shmt_sub_ns(low, margin) < l->q_reset &&
+	       shmt_sub_ns(l->q_low, margin) < reset;
 	if (quota_valid(r, rsp->now) && q->remaining < l->q_remaining &&
 	    low < l->q_reset && l->q_low < reset) {
 		reset = min64(reset, l->q_reset);
@@ -257,8 +261,20 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	}
 	budget = left(r, q, on_their_way(r, seq, rsp->send, rsp->now, 0));
 	sure = left(r, q, on_their_way(r, seq, rsp->send, rsp->now, margin));
+	/* What each reading says is surely free was so when it was read
+	 * (the sends since are counted in it): of two readings of one
+	 * window, the larger holds.  The first answers of a burst know
+	 * least of the others; the last ones count them all as on their
+	 * way. */
+	if (same && l->q_sure <= l->q_budget &&
+	    l->q_seq + l->q_sure > due + sure)
+		sure = l->q_seq + l->q_sure - due;
+	if (sure > budget)
+		sure = budget;
+	/* more surely free: the reservations held by our window may go */
 	earlier = !quota_valid(r, rsp->now) || reset < l->q_reset ||
-	          budget > l->q_budget;
+	          budget > l->q_budget || l->q_seq > due ||
+	          due + sure > l->q_seq + l->q_sure;
 	l->q_seq = due;
 	l->q_from = rsp->now;
 	l->q_reset = reset;
