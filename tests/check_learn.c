@@ -194,6 +194,42 @@ START_TEST(the_announced_window_yields_to_the_quota_the_server_gives)
 }
 END_TEST
 
+START_TEST(the_first_answers_of_a_burst_say_what_is_surely_free)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 1, 19, 0.5);
+	int64_t t0 = 100 * NS, now = t0 + 10 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	/* 4 sends in the server's last window, then a burst of 16 in its
+	 * new one (a fixed window that began between them) */
+	for (int i = 0; i < 4; i++)
+		shmt_ring_append(r, t0 - 500 * MS);
+	for (int i = 0; i < 16; i++)
+		shmt_ring_append(r, t0);
+	/* the burst's first in the log arrived first: 19 left, 15 of the
+	 * burst on their way: 4 surely free */
+	record(r, 4, answer(t0, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_sure, 4);
+	/* its last: 4 left, but the 15 before it were sent within the
+	 * margin and may have arrived after it: it alone says 0 is sure;
+	 * the first reading still holds */
+	q.remaining = 4;
+	record(r, 19, answer(t0, now + MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_budget, 4);
+	ck_assert_int_eq(r->st->learn.q_sure, 4);
+	/* so 4 go before t0 + 0.5 s, when our window of 20 would let them
+	 * (spread over the time to the reset: 4 is at most half of 20) */
+	ck_assert_int_eq(shmt_admit_at(r, 20, now + MS), now + MS);
+	ck_assert_int_lt(shmt_admit_at(r, 23, now + MS), t0 + 500 * MS);
+	/* the fifth waits for the reset and our window */
+	ck_assert_int_eq(shmt_admit_at(r, 24, now + MS), t0 + NS + M);
+	ring_free(r);
+}
+END_TEST
+
 START_TEST(the_quota_lifts_the_window_only_for_sends_before_its_reset)
 {
 	shmt_config c;
@@ -490,6 +526,8 @@ learn_suite(void)
 	    tc, the_announced_window_yields_to_the_quota_the_server_gives);
 	tcase_add_test(
 	    tc, the_quota_lifts_the_window_only_for_sends_before_its_reset);
+	tcase_add_test(tc,
+	               the_first_answers_of_a_burst_say_what_is_surely_free);
 	tcase_add_test(tc, the_announced_limit_holds_beside_a_configured_one);
 	tcase_add_test(tc,
 	               an_unannounced_window_is_the_longest_reset_rounded_up);
