@@ -85,13 +85,33 @@ quota_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 	/* plenty left (over half the limit): no need to spread */
 	if (l->max > 0 && l->q_budget > l->max / 2)
 		return INT64_MIN;
-	span = (double)shmt_sub_ns(l->q_reset, l->q_from);
+	/* over the time surely left: a reset rounded up to a whole second
+	 * may come up to a second before q_reset */
+	span = (double)max64(
+	    0, shmt_sub_ns(min64(l->q_low, l->q_reset), l->q_from));
 	return shmt_add_ns(l->q_from,
 	                   (int64_t)(span * (double)k / l->q_budget));
 }
 
+/* seq is one of the sends the last quota allows, and one admitted at t
+ * reaches the server before its reset: the reset's earliest time less
+ * twice the margin (one for the margin the reset carries, one for the
+ * send's lateness and the way there).  After the reset the server counts
+ * a new window, which the budget says nothing of. */
+static int
+in_budget(const struct shmt_ring *r, uint64_t seq, int64_t t, int64_t now)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	int64_t m = shmt_margin(r->cfg, &r->st->timing, SHMT_NS);
+
+	return quota_valid(r, now) && seq >= l->q_seq &&
+	       seq - l->q_seq < l->q_sure && l->q_sure <= l->q_budget &&
+	       t < shmt_sub_ns(l->q_low, 2 * m);
+}
+
 int64_t
-shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
+shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t from,
+                    int64_t now)
 {
 	const struct shmt_state *st = r->st;
 	const struct shmt_learn *l = &st->learn;
@@ -109,9 +129,15 @@ shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 			    t, shmt_add_ns(
 			           prev, min64(l->pace, r->cfg->backoff_max)));
 	}
-	if ((n = window_rule(r, &p)) > 0 && seq >= st->tail + n)
+	t = max64(t, quota_at(r, seq, now));
+	/* The window rule is our guess of the server's count; for the sends
+	 * the quota it has just given allows before its reset, its own count
+	 * is better.  This lets our windows follow the server's (fixed
+	 * windows, a reset that is not one window after our first send). */
+	if ((n = window_rule(r, &p)) > 0 && seq >= st->tail + n &&
+	    !in_budget(r, seq, max64(t, from), now))
 		t = max64(t, shmt_add_ns(*shmt_ring_mono(r, seq - n), p));
-	return max64(t, quota_at(r, seq, now));
+	return t;
 }
 
 void
@@ -173,17 +199,44 @@ learn_limit(struct shmt_learn *l, const shmt_quota *q, int64_t cap)
 	}
 }
 
-/* The quota left, less the requests already on their way (sent after
- * this one, before now: the server has not counted them yet). */
+/* The requests on their way when the answer to entry seq (sent at
+ * `send`) came, which the server may not have counted: every entry after
+ * it in the log that is due by now (sends keep log order, and many share
+ * one slot time), and those sent less than the margin before it (they
+ * may reach the server after it). */
+static uint64_t
+on_their_way(const struct shmt_ring *r, uint64_t seq, int64_t send, int64_t now,
+             int64_t margin)
+{
+	uint64_t due = shmt_ring_first_after(r, now);
+	uint64_t from = shmt_ring_first_after(r, shmt_sub_ns(send, margin));
+
+	if (!shmt_ring_has(r, seq))
+		return due > from ? due - from : 0;
+	return (due > seq ? due - seq - 1 : 0) + (from < seq ? seq - from : 0);
+}
+
+/* The quota left, less `on_way`, at most the log's capacity. */
+static uint64_t
+left(const struct shmt_ring *r, const shmt_quota *q, uint64_t on_way)
+{
+	uint64_t n = (uint64_t)q->remaining > on_way
+	                 ? (uint64_t)q->remaining - on_way
+	                 : 0;
+
+	return n < r->cap ? n : r->cap;
+}
+
+/* The quota left, less the requests already on their way. */
 static int
-learn_quota(struct shmt_ring *r, const struct shmt_response *rsp,
+learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
             const shmt_quota *q)
 {
 	struct shmt_learn *l = &r->st->learn;
 	const struct shmt_scfg *c = r->cfg;
 	int64_t reset, low, margin = shmt_margin(c, &r->st->timing, SHMT_NS);
-	uint64_t due = shmt_ring_first_after(r, rsp->now), on_way, budget;
-	int earlier;
+	uint64_t due = shmt_ring_first_after(r, rsp->now), budget, sure;
+	int earlier, same;
 
 	if (q->remaining < 0 || q->reset < 0)
 		return 0;
@@ -197,27 +250,43 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp,
 	low = q->reset >= 1 && q->reset == floor(q->reset)
 	          ? shmt_sub_ns(reset, SHMT_NS)
 	          : reset;
+	/* one window as the last reading's (the resets a margin apart) */
+	same = quota_valid(r, rsp->now) && l->q_seq <= due &&
+	       shmt_sub_ns(low, margin) < l->q_reset &&
+	       shmt_sub_ns(l->q_low, margin) < reset;
 	if (quota_valid(r, rsp->now) && q->remaining < l->q_remaining &&
 	    low < l->q_reset && l->q_low < reset) {
 		reset = min64(reset, l->q_reset);
 		low = max64(low, l->q_low);
 	}
-	on_way = due - shmt_ring_first_after(r, rsp->send);
-	budget = (uint64_t)q->remaining > on_way
-	             ? (uint64_t)q->remaining - on_way
-	             : 0;
-	if (budget > r->cap)
-		budget = r->cap;
+	budget = left(r, q, on_their_way(r, seq, rsp->send, rsp->now, 0));
+	sure = left(r, q, on_their_way(r, seq, rsp->send, rsp->now, margin));
+	/* What each reading says is surely free was so when it was read
+	 * (the sends since are counted in it): of two readings of one
+	 * window, the larger holds.  The first answers of a burst know
+	 * least of the others; the last ones count them all as on their
+	 * way. */
+	if (same && l->q_sure <= l->q_budget &&
+	    l->q_seq + l->q_sure > due + sure)
+		sure = l->q_seq + l->q_sure - due;
+	if (sure > budget)
+		sure = budget;
+	/* more surely free: the reservations held by our window may go */
 	earlier = !quota_valid(r, rsp->now) || reset < l->q_reset ||
-	          budget > l->q_budget;
+	          budget > l->q_budget || l->q_seq > due ||
+	          due + sure > l->q_seq + l->q_sure;
 	l->q_seq = due;
 	l->q_from = rsp->now;
 	l->q_reset = reset;
 	l->q_low = low;
 	l->q_budget = (uint32_t)budget;
+	l->q_sure = (uint32_t)sure;
 	l->q_remaining = (uint32_t)q->remaining;
-	/* used up: one shared pause until the reset, for every process */
-	if (budget == 0)
+	/* used up: one shared pause until the reset, for every process.  A
+	 * budget of 0 with some left (requests on their way may take it)
+	 * holds the sends after this answer only (quota_at): the next
+	 * answer knows better. */
+	if (q->remaining == 0)
 		r->st->end_of_delay = max64(r->st->end_of_delay, reset);
 	return earlier;
 }
@@ -325,7 +394,7 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		learn_limit(l, q, r->cfg->retry_after_max);
 		/* the server says enough: no guessing beside it */
 		l->pace = 0;
-		return learn_quota(r, rsp, q) || earlier || pace > 0;
+		return learn_quota(r, rsp, seq, q) || earlier || pace > 0;
 	}
 	/* a configured or announced limit is not second-guessed */
 	if (r->cfg->nrates > 0 || l->max > 0)
@@ -420,7 +489,7 @@ shmt_learn_forget(struct shmt_learn *l, int all)
 	}
 	l->q_seq = 0;
 	l->q_from = l->q_reset = l->q_low = 0;
-	l->q_budget = l->q_remaining = 0;
+	l->q_budget = l->q_remaining = l->q_sure = 0;
 	l->pace = 0;
 	l->ok_count = 0;
 	l->ok_since = 0;

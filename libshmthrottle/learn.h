@@ -21,9 +21,11 @@
 
 /* The earliest time the log entry `seq` may be sent under the learned
  * rules (the probe, the announced limit, the quota left, the pace);
- * INT64_MIN if none applies. */
+ * INT64_MIN if none applies.  `from`: the earliest time the other rules
+ * allow (the quota's budget lifts the announced limit only for sends
+ * that reach the server before its reset). */
 int64_t shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq,
-                            int64_t now);
+                            int64_t from, int64_t now);
 /* Before the response is applied: a 403 or 429 whose quota is used up is
  * retryable, with the reset as its Retry-After; retry-after-ms counts as
  * Retry-After.  q may be NULL. */

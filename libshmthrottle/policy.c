@@ -37,7 +37,7 @@ admit(struct shmt_ring *r, uint64_t seq, int64_t cum, int64_t now)
 			                   u->sp[i].p));
 	/* what the server announced, or its refusals taught */
 	if (u->learned)
-		t = max64(t, shmt_learn_admit_at(r, seq, now));
+		t = max64(t, shmt_learn_admit_at(r, seq, t, now));
 	return u->nu ? shmt_cost_admit(r, seq, cum, t) : t;
 }
 

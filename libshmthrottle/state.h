@@ -93,7 +93,10 @@ struct shmt_learn {
 	/* refusals that began a pause, and the ok_since the last one
 	 * counted from */
 	uint32_t episodes;
-	uint32_t pad;
+	/* of q_budget, the sends the server surely has room for (those sent
+	 * up to a margin before the answered one counted as on their way
+	 * too): the announced limit yields to them */
+	uint32_t q_sure;
 	int64_t cycle;
 	/* the header that announced the limit, for the status */
 	char header[40];

@@ -83,14 +83,14 @@ START_TEST(a_low_quota_is_spread_over_the_time_left)
 {
 	shmt_config c;
 	struct shmt_ring *r;
-	shmt_quota q = quota(20, 0, 4, 2);
-	int64_t now = 100 * NS, span = 2 * NS + M;
+	shmt_quota q = quota(20, 0, 4, 2.5);
+	int64_t now = 100 * NS, span = 2500 * MS + M;
 
 	shmt_config_init(&c);
 	r = ring_new(64, &c);
 	shmt_ring_append(r, now);
 	record(r, 0, answer(now, now, 200), &q);
-	/* 4 left of 20, 2 s to the reset: one every half of it */
+	/* 4 left of 20, 2.5 s to the reset: one every quarter of it */
 	for (uint64_t k = 0; k < 4; k++)
 		ck_assert_int_eq(shmt_admit_at(r, 1 + k, now),
 		                 now + (int64_t)k * span / 4);
@@ -118,6 +118,143 @@ START_TEST(requests_on_their_way_count_against_the_quota)
 	ck_assert_int_eq(r->st->learn.q_budget, 0);
 	ck_assert_int_eq(shmt_admit_at(r, 4, now + 10 * MS),
 	                 now + 10 * MS + NS + M);
+	/* but some are left: no pause for everyone (a retry, the next
+	 * answer's budget), the sends after this answer wait */
+	ck_assert_int_eq(r->st->end_of_delay, 0);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(requests_sharing_one_slot_time_are_on_their_way_too)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 3, 1);
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	/* four sends released together (one slot time, as at a reset): the
+	 * three after the answered one in the log are on their way */
+	for (int i = 0; i < 4; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + 10 * MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_budget, 0);
+	ck_assert_int_eq(shmt_admit_at(r, 4, now + 10 * MS),
+	                 now + 10 * MS + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(a_whole_second_reset_spreads_over_the_time_surely_left)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 4, 2);
+	int64_t now = 100 * NS, span = NS + M;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, now, 200), &q);
+	/* "2" is in (1, 2] s: the 4 left go within the second surely left */
+	for (uint64_t k = 0; k < 4; k++)
+		ck_assert_int_eq(shmt_admit_at(r, 1 + k, now),
+		                 now + (int64_t)k * span / 4);
+	/* the fifth waits for the latest reset */
+	ck_assert_int_eq(shmt_admit_at(r, 5, now), now + 2 * NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(the_announced_window_yields_to_the_quota_the_server_gives)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 1, 19, 0.39);
+	int64_t t0 = 100 * NS, now = t0 + 610 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	/* 19 sends at t0, one at t0 + 0.6 s: the server's fixed window began
+	 * at t0 + 0.5 s and ends at t0 + 1 s; it has counted only the last */
+	for (int i = 0; i < 19; i++)
+		shmt_ring_append(r, t0);
+	shmt_ring_append(r, t0 + 600 * MS);
+	record(r, 19, answer(t0 + 600 * MS, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_sure, 19);
+	/* our window of 20 would hold the next until t0 + 1 s + margin; the
+	 * server says 19 more fit before its reset: they go now */
+	for (uint64_t k = 20; k < 39; k++)
+		ck_assert_int_eq(shmt_admit_at(r, k, now), now);
+	/* the 20th waits for the reset, and for our window: a window of
+	 * the server's that slides would still count the send at t0 + 0.6 */
+	ck_assert_int_eq(shmt_admit_at(r, 39, now), t0 + 600 * MS + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(the_first_answers_of_a_burst_say_what_is_surely_free)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 1, 19, 0.5);
+	int64_t t0 = 100 * NS, now = t0 + 10 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	/* 4 sends in the server's last window, then a burst of 16 in its
+	 * new one (a fixed window that began between them) */
+	for (int i = 0; i < 4; i++)
+		shmt_ring_append(r, t0 - 500 * MS);
+	for (int i = 0; i < 16; i++)
+		shmt_ring_append(r, t0);
+	/* the burst's first in the log arrived first: 19 left, 15 of the
+	 * burst on their way: 4 surely free */
+	record(r, 4, answer(t0, now, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_sure, 4);
+	/* its last: 4 left, but the 15 before it were sent within the
+	 * margin and may have arrived after it: it alone says 0 is sure;
+	 * the first reading still holds */
+	q.remaining = 4;
+	record(r, 19, answer(t0, now + MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_budget, 4);
+	ck_assert_int_eq(r->st->learn.q_sure, 4);
+	/* so 4 go before t0 + 0.5 s, when our window of 20 would let them
+	 * (spread over the time to the reset: 4 is at most half of 20) */
+	ck_assert_int_eq(shmt_admit_at(r, 20, now + MS), now + MS);
+	ck_assert_int_lt(shmt_admit_at(r, 23, now + MS), t0 + 500 * MS);
+	/* the fifth waits for the reset and our window */
+	ck_assert_int_eq(shmt_admit_at(r, 24, now + MS), t0 + NS + M);
+	ring_free(r);
+}
+END_TEST
+
+START_TEST(the_quota_lifts_the_window_only_for_sends_before_its_reset)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 1, 10, 0.004);
+	int64_t t0 = 100 * NS, now = t0 + 990 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	for (int i = 0; i < 19; i++)
+		shmt_ring_append(r, t0);
+	shmt_ring_append(r, t0 + 980 * MS);
+	/* 10 left, but the reset is 4 ms away, within twice the margin: a
+	 * send now may reach the server in its next window, of which the
+	 * budget says nothing; our window rule holds */
+	record(r, 19, answer(t0 + 980 * MS, now, 200), &q);
+	ck_assert_int_eq(shmt_admit_at(r, 20, now), t0 + NS + M);
+	/* a send sent less than the margin before the answered one may reach
+	 * the server after it: not surely counted */
+	shmt_ring_append(r, t0 + NS + M);
+	shmt_ring_append(r, t0 + NS + M + MS);
+	q.reset = 0.5;
+	record(r, 21, answer(t0 + NS + M + MS, t0 + NS + 10 * MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_budget, 10);
+	ck_assert_int_eq(r->st->learn.q_sure, 9);
 	ring_free(r);
 }
 END_TEST
@@ -382,6 +519,15 @@ learn_suite(void)
 	tcase_add_test(tc, a_low_quota_is_spread_over_the_time_left);
 	tcase_add_test(tc, requests_on_their_way_count_against_the_quota);
 	tcase_add_test(tc, plenty_left_is_not_spread);
+	tcase_add_test(tc, requests_sharing_one_slot_time_are_on_their_way_too);
+	tcase_add_test(tc,
+	               a_whole_second_reset_spreads_over_the_time_surely_left);
+	tcase_add_test(
+	    tc, the_announced_window_yields_to_the_quota_the_server_gives);
+	tcase_add_test(
+	    tc, the_quota_lifts_the_window_only_for_sends_before_its_reset);
+	tcase_add_test(tc,
+	               the_first_answers_of_a_burst_say_what_is_surely_free);
 	tcase_add_test(tc, the_announced_limit_holds_beside_a_configured_one);
 	tcase_add_test(tc,
 	               an_unannounced_window_is_the_longest_reset_rounded_up);
