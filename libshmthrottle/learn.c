@@ -411,6 +411,7 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                     uint64_t seq, const shmt_quota *q, int new_pause)
 {
 	const struct shmt_learn *l = &r->st->learn;
+	struct shmt_learn before;
 	int earlier;
 
 	/* the probe is over, no quota headers, and a limit known or no
@@ -418,8 +419,15 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	if (l->heard && (!q || q->dialect == SHMT_QUOTA_NONE) &&
 	    (rsp->status <= 0 || r->cfg->nrates > 0 || l->max > 0))
 		return 0;
+	before = *l;
 	earlier = learn(r, rsp, seq, q, new_pause);
-	shmt_ring_rules_changed(r);
+	/* every handle computes its rules again only if what they derive
+	 * from changed (shmt_learn_any, _step, _window_n): not on every
+	 * answer that carries quota headers */
+	if (l->heard != before.heard || l->max != before.max ||
+	    l->period != before.period || l->pace != before.pace ||
+	    (l->q_reset > 0) != (before.q_reset > 0))
+		shmt_ring_rules_changed(r);
 	return earlier;
 }
 

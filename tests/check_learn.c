@@ -476,6 +476,42 @@ START_TEST(the_status_says_what_was_learned)
 }
 END_TEST
 
+/* Quota headers on every answer: the handles' cached rules are computed
+ * again when what they derive from changes, not on every answer. */
+START_TEST(the_same_quota_again_keeps_the_rules)
+{
+	const char *name = test_name("learngen");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	struct shmt_state *st;
+	uint64_t gen;
+
+	shmt_config_init(&c);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_set_clock(t, fake_mono, fake_wall);
+	st = shmt_seg_of(t)->ring.st;
+	for (int i = 0; i < 4; i++) {
+		shmt_quota q = quota(20, 1, 19 - i, 0.5);
+
+		shmt_ticket_init(&tk);
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		fake_mono_now += MS;
+		ck_assert_int_eq(
+		    shmt_record_quota(t, &tk, 200, -1, &q, "u", 0, &out),
+		    SHMT_OK);
+		/* the first answer ends the probe and announces the limit */
+		if (i == 0)
+			gen = st->rules_gen;
+	}
+	ck_assert_uint_eq(st->rules_gen, gen);
+	ck_assert_uint_eq(st->learn.max, 20);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 START_TEST(a_reset_forgets_the_pause_then_everything_learned)
 {
 	const char *name = test_name("learnreset");
@@ -592,6 +628,7 @@ learn_suite(void)
 	tcase_add_test(tc, the_status_says_what_was_learned);
 	tcase_add_test(tc, a_reset_forgets_the_pause_then_everything_learned);
 	tcase_add_test(tc, the_end_of_the_probe_wakes_those_waiting_to_reserve);
+	tcase_add_test(tc, the_same_quota_again_keeps_the_rules);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
