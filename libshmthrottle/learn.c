@@ -407,6 +407,17 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 }
 
 int
+shmt_learn_idle(const struct shmt_ring *r, int status, const shmt_quota *q)
+{
+	const struct shmt_learn *l = &r->st->learn;
+
+	/* the probe is over, no quota headers, and a limit known or no
+	 * status: learn() would change nothing */
+	return l->heard && (!q || q->dialect == SHMT_QUOTA_NONE) &&
+	       (status <= 0 || r->cfg->nrates > 0 || l->max > 0);
+}
+
+int
 shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                     uint64_t seq, const shmt_quota *q, int new_pause)
 {
@@ -414,10 +425,7 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	struct shmt_learn before;
 	int earlier;
 
-	/* the probe is over, no quota headers, and a limit known or no
-	 * status: nothing to learn (learn() would change nothing) */
-	if (l->heard && (!q || q->dialect == SHMT_QUOTA_NONE) &&
-	    (rsp->status <= 0 || r->cfg->nrates > 0 || l->max > 0))
+	if (shmt_learn_idle(r, rsp->status, q))
 		return 0;
 	before = *l;
 	earlier = learn(r, rsp, seq, q, new_pause);

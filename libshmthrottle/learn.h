@@ -30,11 +30,15 @@ int64_t shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq,
  * retryable, with the reset as its Retry-After; retry-after-ms counts as
  * Retry-After.  q may be NULL. */
 void shmt_learn_prepare(struct shmt_response *rsp, const shmt_quota *q);
+/* Nothing to learn from an answer of this status with these quota
+ * headers (q may be NULL): shmt_learn_response would change nothing, and
+ * a record may skip it (and the clock). */
+int shmt_learn_idle(const struct shmt_ring *r, int status, const shmt_quota *q);
 /* After it is applied (the shared delay already updated; `new_pause`: it
  * began a new one): the quota, the probe, the pace.  seq: the request's
  * log entry (not in the log: unknown).  Returns 1 if a reservation may
- * now be due earlier (re-plan and wake the waiters).  Whatever it may
- * have changed bumps rules_gen. */
+ * now be due earlier (re-plan and wake the waiters).  A change of what
+ * the handles' rules derive from bumps rules_gen. */
 int shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                         uint64_t seq, const shmt_quota *q, int new_pause);
 /* A reset: forget the quota's pause and the learned pace; with `all`,

@@ -469,12 +469,9 @@ static int
 untimed(const struct shmt_ring *r, const shmt_ticket *tk, int status,
         const shmt_quota *q, unsigned flags)
 {
-	const struct shmt_learn *l = &r->st->learn;
-
 	return status > 0 && status != 429 && !(flags & SHMT_RECORD_RETRY) &&
 	       tk->sent_ns <= 0 && tk->rtt_ns == 0 &&
-	       (!q || q->dialect == SHMT_QUOTA_NONE) && l->heard &&
-	       (r->cfg->nrates > 0 || l->max > 0);
+	       shmt_learn_idle(r, status, q);
 }
 
 /* With the lock taken, no time read: the record of an untimed() response,
