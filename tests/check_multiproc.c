@@ -81,7 +81,8 @@ START_TEST(thirty_two_processes_share_ten_per_half_second)
 	 * starved process would still be seen. */
 	for (int i = 0; i < PROCS * EACH; i++)
 		ck_assert_int_le(sends[i].reserved - sends[i].called,
-		                 (PROCS / MAX + 1) * (PERIOD + 5 * MS) + 2 * NS);
+		                 (PROCS / MAX + 1) * (PERIOD + 5 * MS) +
+		                     2 * NS);
 	shmt_close(t);
 	shmt_remove(name);
 	munmap(sends, sizeof(struct send) * PROCS * EACH);
