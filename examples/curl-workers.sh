@@ -7,13 +7,13 @@
 # Prints "STATUS URL" per URL.  throttlectl must be on PATH.
 set -u
 fetch() {
-	local hdr tk code ra rc
+	local hdr tk code rc
 	hdr=$(mktemp)
 	tk=$(throttlectl acquire) || return
 	while :; do
 		code=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' "$1")
-		ra=$(sed -n 's/^[Rr]etry-[Aa]fter: *//p' "$hdr" | tr -d '\r')
-		throttlectl record "$code" --ticket "$tk" --retry-after "$ra" --url "$1"
+		# Retry-After, Date and the quota headers, from curl's dump
+		throttlectl record "$code" --ticket "$tk" --headers "$hdr" --url "$1"
 		rc=$?
 		[ $rc -eq 10 ] || break                       # 10: acquire and resend
 		tk=$(throttlectl acquire --ticket "$tk") || break

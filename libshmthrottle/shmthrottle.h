@@ -100,8 +100,8 @@ enum shmt_code {
 	SHMT_EVERSION,
 	/** the segment's state is damaged */
 	SHMT_ECORRUPT,
-	/** the segment's lock has been held for over 5 s (a stopped process?)
-	 */
+	/** the segment's lock has been held for over 5 s (a stopped process?),
+	 *  or at all with SHMT_TRYLOCK */
 	SHMT_EBUSY,
 	/** the wait would exceed the caller's timeout */
 	SHMT_ETIMEDOUT,
@@ -208,9 +208,10 @@ typedef struct shmt_config {
 	double retry_after_max;
 	/** retries per request (3) */
 	uint32_t max_retries;
-	/** log entries: the largest max, and room for the reservations of
-	 *  waiting processes; 0: largest max + max(2048, largest max / 4),
-	 *  at least 4096.  Fixed at creation. */
+	/** log entries, 16 to 2^24: the largest max, and room for the
+	 *  reservations of waiting processes; 0: largest max + max(2048,
+	 *  largest max / 4), at least 4096, at most 2^24.  Fixed at
+	 *  creation. */
 	uint32_t capacity;
 	/** 0: the margin follows what the processes measure (the lateness of
 	 *  sends and the spread of round trips, at most 10 % of each
@@ -647,7 +648,7 @@ typedef struct shmt_stat {
 	double waited;
 	/** wall clock of the last 429, epoch seconds; 0 if none */
 	double last_429;
-	/** entries the log holds */
+	/** entries the log can hold (fixed at creation) */
 	uint32_t capacity;
 	/** requests whose lateness (admitted slot to really sent) and round
 	 *  trip were measured; the last 32 of each count below */
@@ -707,8 +708,9 @@ typedef struct shmt_log_entry {
  * Copy the newest (up to n, and at most 1024) log entries into buf,
  * oldest first, and their number into *got.  Reservations not yet due
  * are not included.  The status and URL of the newest 1024 requests are
- * kept beside the log (the log itself keeps 16 bytes a send: the time,
- * and whether the answer was a 429): an entry whose note a newer request
+ * kept beside the log (the log itself keeps 24 bytes a send: the time, a
+ * tag of its sequence number and whether the answer was a 429, its node
+ * of the 429 tree and its cumulative cost): an entry whose note a newer request
  * took shows status 0 (429 if it was one) and no URL.
  */
 SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,

@@ -24,7 +24,9 @@ static const char usage_text[] =
 "processes of this host, or of several hosts through a Redis server.\n"
 "\n"
 "Commands:\n"
-"  create NAME --period S --max N [CONFIG]   create a throttle\n"
+"  create NAME --period S --max N [CONFIG]   create a throttle (or with\n"
+"                                            --rate, --units or\n"
+"                                            --concurrency alone)\n"
 "  set NAME [CONFIG]                         reconfigure it live, keeping its log\n"
 "  status NAME [--json]                      configuration, window, delay, totals\n"
 "  list [--json]                             every throttle you may open\n"
@@ -99,7 +101,7 @@ static const char usage_text[] =
 "  --backend URL             where the throttles live (default $" BACKEND_ENV ",\n"
 "                            else shm: this host's shared memory):\n"
 "                            redis://[USER@]HOST[:PORT][/DB] or\n"
-"                            redis+unix:///PATH[?db=N], either with\n"
+"                            redis+unix:///PATH[?db=N][&user=USER], either with\n"
 "                            ?timeout=S (connect and command time-out, 2)\n"
 "  --redis-password-file F   the Redis password: the first line of F (else\n"
 "                            $THROTTLE_REDIS_PASSWORD or $REDISCLI_AUTH)\n"
@@ -711,7 +713,9 @@ cmd_run(const char *name, int argc, char **argv)
 	signal(SIGQUIT, SIG_IGN);
 	rc = pid < 0 ? cli_fail(SHMT_ESYS, "run '%s'", argv[0])
 	             : wait_child(pid);
-	if (shmt_open(&t, name, NULL, open_flags) == SHMT_OK) {
+	/* the backend the place was taken on, not a local namesake */
+	if (shmt_open_backend(&t, cli_backend, name, NULL, open_flags) ==
+	    SHMT_OK) {
 		shmt_release(t, &tk);
 		shmt_close(t);
 	}
