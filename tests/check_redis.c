@@ -584,6 +584,9 @@ END_TEST
 START_TEST(the_tools_work_unchanged)
 {
 	char out[4096];
+	shmt_throttle *local;
+	shmt_ticket tk;
+	shmt_stat st;
 
 	test_redis_start(&g_r, "");
 	setenv("THROTTLE_BACKEND", g_r.url, 1);
@@ -603,6 +606,25 @@ START_TEST(the_tools_work_unchanged)
 	ck_assert(strstr(out, "tools"));
 	ck_assert_int_eq(test_sh(NULL, 0, CTL " reset tools"), 0);
 	ck_assert_int_eq(test_sh(NULL, 0, CTL " check tools"), 0);
+	/* run gives its place back where it took its slot: never to a local
+	 * throttle of the same name, whose place seq 0 is ours; on Redis
+	 * too, run's slot is seq 0 of a new throttle */
+	shmt_remove("tools");
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " remove tools"), 0);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " create tools --period 1 --max 9 2>&1"), 0);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " create tools --backend shm: --period 1 "
+	                             "--max 9 --concurrency 1"),
+	                 0);
+	ck_assert_int_eq(shmt_open(&local, "tools", NULL, 0), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(local, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " run tools -- true"), 0);
+	ck_assert_int_eq(shmt_stat_get(local, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 1);
+	shmt_close(local);
+	shmt_remove("tools");
 	ck_assert_int_eq(test_sh(NULL, 0, CTL " remove tools"), 0);
 	ck_assert_int_eq(test_sh(NULL, 0, CTL " status tools 2>/dev/null"), 4);
 	ck_assert_int_eq(test_sh(NULL, 0,
