@@ -474,40 +474,18 @@ START_TEST(a_refund_wakes_those_waiting_to_reserve)
 	shmt_config c = units(1000, 60);
 	shmt_throttle *t;
 	shmt_ticket tk;
-	int ready[2], status;
-	char b;
 	pid_t pid;
+	int rc;
 
 	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
 	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 1000, 0, 0), SHMT_OK);
-	ck_assert_int_eq(pipe(ready), 0);
-	if ((pid = fork()) == 0) {
-		shmt_throttle *mine;
-		double next;
-		uint32_t seen;
-
-		if (shmt_open(&mine, name, NULL, 0) != SHMT_OK ||
-		    shmt_next_slot(mine, 500, &next, &seen) != SHMT_OK)
-			_exit(1);
-		/* the window is full for a minute */
-		if (next < 30 || write(ready[1], "r", 1) != 1)
-			_exit(2);
-		if (!shmt_wait_nearer(mine, seen, 20))
-			_exit(3);
-		if (shmt_next_slot(mine, 500, &next, &seen) != SHMT_OK)
-			_exit(1);
-		_exit(next < 1 ? 0 : 4);
-	}
-	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	/* the window is full for a minute */
+	pid = waiter_to_reserve(name, 500, 30, 1);
 	/* used 100 of the 1000 declared: 900 free now */
 	ck_assert_int_eq(shmt_cost_set(t, &tk, 100), SHMT_OK);
-	waitpid(pid, &status, 0);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	              "the waiter exited with %d (3: not woken)",
-	              WEXITSTATUS(status));
-	close(ready[0]);
-	close(ready[1]);
+	rc = waiter_status(pid);
+	ck_assert_msg(rc == 0, "the waiter exited with %d (3: not woken)", rc);
 	shmt_close(t);
 	shmt_remove(name);
 }

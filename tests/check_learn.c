@@ -4,8 +4,6 @@
  * the pace learned from refusals, and garbage in the segment bounded. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "internal.h"
@@ -556,9 +554,8 @@ START_TEST(the_end_of_the_probe_wakes_those_waiting_to_reserve)
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_outcome out;
-	int ready[2], status;
-	char b;
 	pid_t pid;
+	int rc;
 
 	shmt_config_init(&c);
 	c.backoff_initial = 30;
@@ -566,33 +563,11 @@ START_TEST(the_end_of_the_probe_wakes_those_waiting_to_reserve)
 	/* nothing known: this is the probe */
 	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-	ck_assert_int_eq(pipe(ready), 0);
-	if ((pid = fork()) == 0) {
-		shmt_throttle *mine;
-		double next;
-		uint32_t seen;
-
-		if (shmt_open(&mine, name, NULL, 0) != SHMT_OK ||
-		    shmt_next_slot(mine, 1, &next, &seen) != SHMT_OK)
-			_exit(1);
-		/* the next send waits for the probe's answer */
-		if (next <= 0 || write(ready[1], "r", 1) != 1)
-			_exit(2);
-		if (!shmt_wait_nearer(mine, seen, 20))
-			_exit(3);
-		_exit(shmt_next_slot(mine, 1, &next, &seen) == SHMT_OK &&
-		              next <= 0
-		          ? 0
-		          : 4);
-	}
-	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	/* the next send waits for the probe's answer, then goes at once */
+	pid = waiter_to_reserve(name, 1, 0.5, 0);
 	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, NULL, 0, &out), SHMT_OK);
-	waitpid(pid, &status, 0);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	              "the waiter exited with %d (3: not woken)",
-	              WEXITSTATUS(status));
-	close(ready[0]);
-	close(ready[1]);
+	rc = waiter_status(pid);
+	ck_assert_msg(rc == 0, "the waiter exited with %d (3: not woken)", rc);
 	shmt_close(t);
 	shmt_remove(name);
 }

@@ -383,8 +383,7 @@ START_TEST(a_full_log_keeps_the_sends_its_reservations_need)
 	int64_t sends[17], now = fake_mono_now;
 	size_t n = 0;
 	shmt_ticket tk;
-	pid_t pid;
-	int status = 0, rc = -1;
+	int rc;
 
 	c.capacity = 16;
 	t = fake_clocked(name, c);
@@ -398,17 +397,7 @@ START_TEST(a_full_log_keeps_the_sends_its_reservations_need)
 		shmt_ring_append(r, shmt_admit_new(r, 1, now));
 	sends[n++] = *shmt_ring_mono(r, 0);
 	/* a waiter more, in a process of its own: it would sleep minutes */
-	pid = fork();
-	if (pid == 0) {
-		shmt_ticket_init(&tk);
-		_exit(shmt_acquire(t, &tk, -1));
-	}
-	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		nanosleep(&(struct timespec){ 0, 10 * MS }, NULL);
-	if (kill(pid, SIGKILL) == 0)
-		waitpid(pid, &status, 0);
-	if (WIFEXITED(status))
-		rc = WEXITSTATUS(status);
+	rc = acquire_in_child(t, 2000);
 	/* whatever it did, a re-plan must keep every window to four */
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF), SHMT_OK);
 	for (uint64_t s = r->st->tail; s < r->st->head; s++)
@@ -432,9 +421,7 @@ START_TEST(a_full_log_keeps_the_send_a_pace_counts_from)
 	shmt_throttle *t;
 	struct shmt_ring *r;
 	int64_t now = fake_mono_now;
-	shmt_ticket tk;
-	pid_t pid;
-	int status = 0, rc = -1;
+	int rc;
 
 	shmt_config_init(&c);
 	c.capacity = 16;
@@ -450,17 +437,7 @@ START_TEST(a_full_log_keeps_the_send_a_pace_counts_from)
 	for (int i = 0; i < 15; i++)
 		shmt_ring_append(r, shmt_admit_new(r, 1, now));
 	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + 50 * MS);
-	pid = fork();
-	if (pid == 0) {
-		shmt_ticket_init(&tk);
-		_exit(shmt_acquire(t, &tk, -1));
-	}
-	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		nanosleep(&(struct timespec){ 0, 10 * MS }, NULL);
-	if (kill(pid, SIGKILL) == 0)
-		waitpid(pid, &status, 0);
-	if (WIFEXITED(status))
-		rc = WEXITSTATUS(status);
+	rc = acquire_in_child(t, 2000);
 	/* a re-plan keeps the first reservation a pace after the send */
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_BACKOFF), SHMT_OK);
 	ck_assert_int_eq(rc, SHMT_EFULL);

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "internal.h"
 #include "ring.h"
 
 int64_t fake_mono_now = 1000 * NS;
@@ -182,4 +184,66 @@ count_lines(const char *s, const char *line)
 		if (p == s || p[-1] == '\n')
 			n++;
 	return n;
+}
+
+pid_t
+waiter_to_reserve(const char *name, uint32_t cost, double far, double near)
+{
+	int ready[2];
+	char b;
+	pid_t pid;
+
+	if (pipe(ready) != 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		shmt_throttle *t;
+		double next;
+		uint32_t seen;
+
+		if (shmt_open(&t, name, NULL, 0) != SHMT_OK ||
+		    shmt_next_slot(t, cost, &next, &seen) != SHMT_OK)
+			_exit(1);
+		if (next < far || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		if (!shmt_wait_nearer(t, seen, 20))
+			_exit(3);
+		if (shmt_next_slot(t, cost, &next, &seen) != SHMT_OK)
+			_exit(1);
+		_exit(next <= near ? 0 : 4);
+	}
+	close(ready[1]);
+	/* an early exit closes the pipe: waiter_status() tells why */
+	if (pid > 0 && read(ready[0], &b, 1) != 1)
+		b = 0;
+	close(ready[0]);
+	return pid;
+}
+
+int
+waiter_status(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+int
+acquire_in_child(shmt_throttle *t, int ms)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		shmt_ticket tk;
+
+		shmt_ticket_init(&tk);
+		_exit(shmt_acquire(t, &tk, -1));
+	}
+	for (int i = 0; i < ms / 10 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		nanosleep(&(struct timespec){ 0, 10 * MS }, NULL);
+	if (kill(pid, SIGKILL) == 0)
+		waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "shmthrottle.h"
 #include "state.h"
@@ -40,6 +41,18 @@ int64_t mono_now(void);
  * and its exit status, 128 + the signal if it died of one. */
 int test_sh(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A process waiting to reserve a send of `cost` on throttle `name`, as
+ * shmt_curl_perform does: its slot at least `far` s away, it sleeps on
+ * the wake word (shmt_wait_nearer) for 20 s at most and, woken, finds the
+ * slot at most `near` s away.  Returns once it sleeps; waiter_status()
+ * then says how it ended: 0 as told, 2 the slot was not far, 3 not woken,
+ * 4 the slot not near, 1 no throttle. */
+pid_t waiter_to_reserve(const char *name, uint32_t cost, double far,
+                        double near);
+int waiter_status(pid_t pid);
+/* shmt_acquire(t, -1) in a process of its own, given `ms` to return:
+ * its code, or -1 if it still waited (it is then killed). */
+int acquire_in_child(shmt_throttle *t, int ms);
 /* Lines of s that are exactly `line` (its newline included). */
 int count_lines(const char *s, const char *line);
 /* The same with a va_list, and `tail` (e.g. " 2>&1") after the command. */
