@@ -44,22 +44,17 @@ shmt_cost_max(const struct shmt_scfg *s)
 	return m;
 }
 
-static int64_t *
-cum_at(const struct shmt_ring *r, uint64_t seq)
-{
-	return &r->cum[shmt_ring_pos(r, seq)];
-}
-
 int64_t
 shmt_cost_pre(const struct shmt_ring *r, uint64_t seq)
 {
-	return seq > r->st->tail ? *cum_at(r, seq - 1) : r->st->costs.cum_tail;
+	return seq > r->st->tail ? *shmt_ring_cum(r, seq - 1)
+	                         : r->st->costs.cum_tail;
 }
 
 int64_t
 shmt_cost_of(const struct shmt_ring *r, uint64_t seq)
 {
-	int64_t c = shmt_sub_ns(*cum_at(r, seq), shmt_cost_pre(r, seq));
+	int64_t c = shmt_sub_ns(*shmt_ring_cum(r, seq), shmt_cost_pre(r, seq));
 
 	/* a damaged log: never a negative cost */
 	return c > 0 ? c : 0;
@@ -87,7 +82,7 @@ first_reaching(const struct shmt_ring *r, uint64_t end, int64_t need)
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
-		if (*cum_at(r, mid) >= need)
+		if (*shmt_ring_cum(r, mid) >= need)
 			hi = mid;
 		else
 			lo = mid + 1;
@@ -149,10 +144,11 @@ shmt_cost_settle(struct shmt_ring *r, uint64_t seq, int64_t cost)
 	 * refund from the oldest on, a charge from the newest back). */
 	if (delta < 0) {
 		for (uint64_t s = seq; s < r->st->head; s++)
-			*cum_at(r, s) = shmt_add_ns(*cum_at(r, s), delta);
+			*shmt_ring_cum(r, s) =
+			    shmt_add_ns(*shmt_ring_cum(r, s), delta);
 		return -1;
 	}
 	for (uint64_t s = r->st->head; s-- > seq;)
-		*cum_at(r, s) = shmt_add_ns(*cum_at(r, s), delta);
+		*shmt_ring_cum(r, s) = shmt_add_ns(*shmt_ring_cum(r, s), delta);
 	return 1;
 }

@@ -55,6 +55,13 @@ shmt_place_release(struct shmt_costs *c, uint64_t seq)
 	return 1;
 }
 
+void
+shmt_places_clear(struct shmt_costs *c)
+{
+	for (unsigned i = 0; i < SHMT_MAX_PLACES; i++)
+		c->place[i].owner = 0;
+}
+
 unsigned
 shmt_places_reap(struct shmt_costs *c, int (*alive)(uint64_t owner))
 {

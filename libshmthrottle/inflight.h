@@ -21,6 +21,8 @@ int shmt_place_take(struct shmt_costs *c, uint32_t cap, uint64_t owner,
 int shmt_place_find(const struct shmt_costs *c, uint64_t seq);
 /* Give back the place of request seq; returns 1 if there was one. */
 int shmt_place_release(struct shmt_costs *c, uint64_t seq);
+/* Give back every place (the cap was removed). */
+void shmt_places_clear(struct shmt_costs *c);
 /* Give back every place whose holder alive() says is gone; how many. */
 unsigned shmt_places_reap(struct shmt_costs *c, int (*alive)(uint64_t owner));
 

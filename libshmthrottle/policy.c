@@ -48,7 +48,7 @@ shmt_admit_at(struct shmt_ring *r, uint64_t seq, int64_t now)
 	if (seq >= r->st->head)
 		return admit(
 		    r, seq, shmt_add_ns(shmt_cost_pre(r, r->st->head), 1), now);
-	return admit(r, seq, r->cum[shmt_ring_pos(r, seq)], now);
+	return admit(r, seq, *shmt_ring_cum(r, seq), now);
 }
 
 int64_t

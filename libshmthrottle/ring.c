@@ -198,10 +198,10 @@ shmt_ring_check(const struct shmt_ring *r)
 		int64_t mono = *shmt_ring_mono(r, s);
 
 		if (!shmt_ring_tagged(r, s) || mono < prev ||
-		    r->cum[shmt_ring_pos(r, s)] < cum)
+		    *shmt_ring_cum(r, s) < cum)
 			return SHMT_ECORRUPT;
 		prev = mono;
-		cum = r->cum[shmt_ring_pos(r, s)];
+		cum = *shmt_ring_cum(r, s);
 	}
 	return SHMT_OK;
 }
@@ -218,9 +218,8 @@ shmt_ring_check_ends(const struct shmt_ring *r)
 	if (!shmt_ring_tagged(r, st->tail) ||
 	    !shmt_ring_tagged(r, st->head - 1) ||
 	    *shmt_ring_mono(r, st->tail) > *shmt_ring_mono(r, st->head - 1) ||
-	    st->costs.cum_tail > r->cum[shmt_ring_pos(r, st->tail)] ||
-	    r->cum[shmt_ring_pos(r, st->tail)] >
-	        r->cum[shmt_ring_pos(r, st->head - 1)])
+	    st->costs.cum_tail > *shmt_ring_cum(r, st->tail) ||
+	    *shmt_ring_cum(r, st->tail) > *shmt_ring_cum(r, st->head - 1))
 		return SHMT_ECORRUPT;
 	return SHMT_OK;
 }
@@ -237,7 +236,7 @@ shmt_ring_rebuild(struct shmt_ring *r)
 		c->cum_floor = c->cum_tail;
 	cum = c->cum_tail;
 	for (uint64_t s = r->st->tail; s < r->st->head; s++) {
-		int64_t *v = &r->cum[shmt_ring_pos(r, s)];
+		int64_t *v = shmt_ring_cum(r, s);
 
 		if (*v < cum)
 			*v = cum;

@@ -21,6 +21,13 @@ shmt_ring_mono(const struct shmt_ring *r, uint64_t seq)
 	return &r->mono[shmt_ring_pos(r, seq)];
 }
 
+/* The cumulative cost of the sends up to seq's slot, its own included. */
+static inline int64_t *
+shmt_ring_cum(const struct shmt_ring *r, uint64_t seq)
+{
+	return &r->cum[shmt_ring_pos(r, seq)];
+}
+
 static inline int
 shmt_ring_has(const struct shmt_ring *r, uint64_t seq)
 {

@@ -97,6 +97,19 @@ errno_code(int e)
 	}
 }
 
+/* A checked configuration, in slot `active` at generation `gen`, becomes
+ * the one this handle uses. */
+static void
+config_adopt(struct shmt_seg *sg, const struct shmt_scfg *c, uint32_t active,
+             uint32_t gen)
+{
+	sg->checked = *c;
+	sg->cfg_seen = 1;
+	sg->cfg_active = active;
+	sg->cfg_gen = gen;
+	shmt_ring_config_changed(&sg->ring);
+}
+
 /* Our checked copy of the configuration is the segment's: whenever the
  * slot or its generation moved (or at the first lock), check it again, on
  * a copy (the segment's bytes may change after the check). */
@@ -114,11 +127,7 @@ config_check(struct shmt_seg *sg)
 	memcpy(&cfg, &st->cfg[active], sizeof(cfg));
 	if (shmt_scfg_check(&cfg, sg->ring.cap) != SHMT_OK)
 		return SHMT_ECORRUPT;
-	sg->checked = cfg;
-	sg->cfg_seen = 1;
-	sg->cfg_active = active;
-	sg->cfg_gen = gen;
-	shmt_ring_config_changed(&sg->ring);
+	config_adopt(sg, &cfg, active, gen);
 	return SHMT_OK;
 }
 
@@ -196,11 +205,7 @@ repair_config(struct shmt_seg *sg)
 	st->cfg_active = i;
 	st->cfg_gen++;
 	st->rules_gen++;
-	sg->checked = st->cfg[i];
-	sg->cfg_seen = 1;
-	sg->cfg_active = i;
-	sg->cfg_gen = st->cfg_gen;
-	shmt_ring_config_changed(&sg->ring);
+	config_adopt(sg, &st->cfg[i], i, st->cfg_gen);
 }
 
 void
@@ -213,11 +218,7 @@ shmt_seg_config_set(struct shmt_seg *sg, const struct shmt_scfg *c)
 	/* the slot whole before the switch, whatever the compiler's order */
 	__atomic_store_n(&st->cfg_active, next, __ATOMIC_RELEASE);
 	st->cfg_gen++;
-	sg->checked = *c;
-	sg->cfg_seen = 1;
-	sg->cfg_active = next;
-	sg->cfg_gen = st->cfg_gen;
-	shmt_ring_config_changed(&sg->ring);
+	config_adopt(sg, c, next, st->cfg_gen);
 	if (st->backoff > c->backoff_max)
 		st->backoff = c->backoff_max;
 }
@@ -272,6 +273,13 @@ repair(struct shmt_seg *sg, int64_t now)
  * is a stopped process or a forged lock word: an error, not a hang. */
 int64_t shmt_lock_timeout = 5 * SHMT_NS;
 
+/* The handle's clock (injected by the tests), or the monotonic one. */
+static int64_t
+read_clock(int64_t (*clock)(void))
+{
+	return clock ? clock() : shmt_mono_ns();
+}
+
 /* Take the lock (repaired if its holder died: that reads the clock into
  * *now) and check the header; unlocked again if it is damaged. */
 static int
@@ -290,7 +298,7 @@ lock_checked(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now,
 		return SHMT_EBUSY;
 	*timed = 0;
 	if (got == SHMT_LOCK_OWNER_DEAD) {
-		*now = clock ? clock() : shmt_mono_ns();
+		*now = read_clock(clock);
 		*timed = 1;
 		repair(sg, *now);
 		h->st.repairs++;
@@ -312,7 +320,7 @@ shmt_seg_lock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
 	if ((rc = lock_checked(sg, clock, &t, &timed)) != SHMT_OK)
 		return rc;
 	if (!timed)
-		t = clock ? clock() : shmt_mono_ns();
+		t = read_clock(clock);
 	if (now)
 		*now = t;
 	if ((rc = delay_check(sg, t)) != SHMT_OK)
@@ -332,7 +340,7 @@ shmt_seg_clock(struct shmt_seg *sg, int64_t (*clock)(void), int64_t *now)
 {
 	int rc;
 
-	*now = clock ? clock() : shmt_mono_ns();
+	*now = read_clock(clock);
 	if ((rc = delay_check(sg, *now)) != SHMT_OK)
 		shmt_seg_unlock(sg);
 	return rc;

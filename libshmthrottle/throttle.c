@@ -410,10 +410,6 @@ shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
 int
 shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout)
 {
-	if (!t || !tk || isnan(timeout))
-		return SHMT_EINVAL;
-	if (t->rd)
-		return shmt_redis_acquire(t->rd, tk, timeout);
 	return shmt_acquire_cost(t, tk, 1, 0, timeout);
 }
 
@@ -842,15 +838,13 @@ static void
 do_set_config(shmt_throttle *t, int64_t now, const void *arg)
 {
 	const struct shmt_scfg *c = arg;
-	struct shmt_costs *costs = &ring(t)->st->costs;
 
 	(void)now;
 	shmt_seg_config_set(&t->seg, c);
 	/* without a cap no place is taken or given back: none may linger
 	 * to count against a cap set later */
 	if (c->concurrency == 0)
-		for (unsigned i = 0; i < SHMT_MAX_PLACES; i++)
-			costs->place[i].owner = 0;
+		shmt_places_clear(&ring(t)->st->costs);
 }
 
 int
@@ -1007,7 +1001,7 @@ shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n, size_t *got)
 			o->status = nt->status;
 			memcpy(o->url, nt->url, sizeof(o->url));
 			o->url[sizeof(o->url) - 1] = '\0';
-		} else if (r->tag[s % r->cap] & SHMT_TAG_429) {
+		} else if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_429) {
 			o->status = 429;
 		}
 	}
