@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "policy.h"
 #include "shmthrottle.h"
+#include "timing.h"
 
 /* Connect this long before the slot: TCP and TLS set-up on a real
  * network take tens to hundreds of milliseconds. */
@@ -67,6 +68,8 @@ struct attempt {
 	int taken;
 	/* when the (last) request left, mono ns */
 	int64_t sent;
+	/* when curl_easy_perform() returned, mono ns */
+	int64_t done;
 	/* what each send declares */
 	uint32_t cost;
 };
@@ -122,19 +125,27 @@ wait_near(shmt_throttle *t, uint32_t cost, double left)
 	}
 }
 
-/* The round trip of the last request, ns: sent to first byte back. */
+/*
+ * The round trip of the request, ns: from its leaving (a->sent) to the
+ * first byte back; 0 if unknown.  libcurl's PRETRANSFER time cannot be
+ * the start: it is taken when the transfer enters its PERFORMING state,
+ * after the request is written and often with the answer already read,
+ * so it measured microseconds where the server took milliseconds, and
+ * the margin missed the server's queueing.  timing.c counts the first
+ * byte back from the end instead.  After a redirect libcurl's times have
+ * different starts: no sample.
+ */
 static int64_t
-round_trip(CURL *easy)
+round_trip(const struct attempt *a, CURL *easy)
 {
-	curl_off_t pre = 0, first = 0;
+	curl_off_t first = 0, total = 0;
 
-	if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pre) !=
-	        CURLE_OK ||
+	if (a->taken != 1 ||
 	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) !=
 	        CURLE_OK ||
-	    first <= pre)
+	    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK)
 		return 0;
-	return (int64_t)(first - pre) * 1000;
+	return shmt_timing_rtt(a->sent, a->done, first, total, 1000);
 }
 
 /* Response headers read for the quota, at most. */
@@ -209,7 +220,7 @@ report(struct attempt *a, CURL *easy, CURLcode cc, const shmt_curl_opts *o,
 	res->status = (int)status;
 	res->curl_code = (int)cc;
 	a->tk->sent_ns = a->sent;
-	a->tk->rtt_ns = cc == CURLE_OK ? round_trip(easy) : 0;
+	a->tk->rtt_ns = cc == CURLE_OK ? round_trip(a, easy) : 0;
 	/* the usage the answer reports: refunded or charged */
 	if (cc == CURLE_OK && o->cost_header) {
 		int64_t used = header_cost(easy, o->cost_header);
@@ -299,6 +310,7 @@ shmt_curl_perform(shmt_throttle *t, void *easy, const shmt_curl_opts *opts,
 		}
 		performed++;
 		cc = curl_easy_perform(easy);
+		a.done = shmt_mono_ns();
 		if (cc == CURLE_ABORTED_BY_CALLBACK && a.rc != SHMT_OK) {
 			/* not sent: the slot is farther than IDLE_MAX (connect
 			 * again when it is near), or the throttle failed */

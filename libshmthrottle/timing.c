@@ -65,6 +65,20 @@ shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt)
 }
 
 int64_t
+shmt_timing_rtt(int64_t sent, int64_t done, int64_t to_first, int64_t total,
+                int64_t unit)
+{
+	int64_t back, rtt;
+
+	if (to_first <= 0 || total < to_first || unit <= 0 ||
+	    total - to_first > INT64_MAX / unit)
+		return 0;
+	back = shmt_sub_ns(done, (total - to_first) * unit);
+	rtt = shmt_sub_ns(back, sent);
+	return rtt > 0 && back <= done ? rtt : 0;
+}
+
+int64_t
 shmt_margin(const struct shmt_scfg *c, const struct shmt_timing *tm,
             int64_t base)
 {

@@ -22,6 +22,14 @@ void shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt);
  * last SHMT_SAMPLES widens it); 0 if none. */
 int64_t shmt_timing_high(const int32_t *us, uint32_t n);
 int64_t shmt_timing_low(const int32_t *us, uint32_t n);
+/* The round trip of a request that left at `sent` and whose transfer
+ * ended at `done` (both ns, our clock), from the transfer's own times:
+ * `to_first` from its start to the first byte back and `total` from its
+ * start to its end (any unit, the same for both; `unit` ns each).  The
+ * first byte's time is counted back from the end, so a late reading of
+ * `done` only lengthens the estimate.  0 if the times make no sense. */
+int64_t shmt_timing_rtt(int64_t sent, int64_t done, int64_t to_first,
+                        int64_t total, int64_t unit);
 /* The margin added to a spacing of base length `base`: the configured one,
  * or with an adaptive configuration the measured one when larger, capped
  * at base / SHMT_MARGIN_CAP. */

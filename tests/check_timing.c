@@ -55,6 +55,33 @@ START_TEST(the_margin_covers_lateness_and_the_spread_of_round_trips)
 }
 END_TEST
 
+/* A request left at 100 ms; libcurl says 30 ms of its 35 ms went to the
+ * first byte (from a start of its own, before our send) and the call
+ * returned at 136 ms: the first byte came back 5 ms (+ 1 ms of our late
+ * reading) before that, a round trip of 31 ms.  libcurl's PRETRANSFER,
+ * taken once the answer was often already read, measured microseconds
+ * here, and the margin missed the server's queueing. */
+START_TEST(the_round_trip_counts_back_from_the_end)
+{
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 30000, 35000, US),
+	                 31 * MS);
+	/* the same in another unit */
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 30, 35, MS),
+	                 31 * MS);
+	/* our late reading of the end only lengthens it */
+	ck_assert_int_gt(shmt_timing_rtt(100 * MS, 140 * MS, 30, 35, MS),
+	                 31 * MS);
+	/* nonsense: no first byte, a first byte after the end, a first
+	 * byte before the send, a zero unit, an overflow */
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 0, 35, MS), 0);
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 36, 35, MS), 0);
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 1, 40, MS), 0);
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 30, 35, 0), 0);
+	ck_assert_int_eq(shmt_timing_rtt(100 * MS, 136 * MS, 1, INT64_MAX, MS),
+	                 0);
+}
+END_TEST
+
 START_TEST(samples_are_clamped_and_unmeasured_ones_skipped)
 {
 	struct shmt_timing tm = { 0 };
@@ -226,6 +253,7 @@ timing_suite(void)
 	tcase_add_test(tc, one_outlier_widens_the_high_and_low);
 	tcase_add_test(
 	    tc, the_margin_covers_lateness_and_the_spread_of_round_trips);
+	tcase_add_test(tc, the_round_trip_counts_back_from_the_end);
 	tcase_add_test(tc, samples_are_clamped_and_unmeasured_ones_skipped);
 	tcase_add_test(tc, the_window_spacing_follows_the_measured_margin);
 	tcase_add_test(tc, a_late_send_counts_from_when_it_left);
