@@ -535,10 +535,11 @@ START_TEST(costs_through_the_tools_and_the_cap_refused)
 	                         CTL " create capped --period 1 --max 9 "
 	                             "--concurrency 2 2>&1"),
 	                 2);
-	ck_assert_int_eq(
-	    test_sh(NULL, 0, CTL " set llm --period 1 --max 50 --concurrency 2 "
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL
+	                         " set llm --period 1 --max 50 --concurrency 2 "
 	                         "2>&1"),
-	    2);
+	                 2);
 	c.concurrency = 2;
 	ck_assert_int_eq(
 	    shmt_open_backend(&t, g_r.url, "capped", &c, SHMT_CREATE),
