@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "redis.h"
 #include "redisutil.h"
 #include "testutil.h"
 
@@ -783,6 +784,8 @@ window_units(shmt_throttle *t)
  * the log (log_count reaches `logged`) and still waits, or the code its
  * acquire returned at once.  waiter_done() reaps it. */
 static pid_t g_waiter;
+/* the waiter's look at its slot on Redis, at least this often (0: 0.5 s) */
+static int64_t g_slice;
 
 static int
 waiter_cost(const char *name, uint32_t cost, shmt_throttle *t, uint32_t logged)
@@ -792,6 +795,8 @@ waiter_cost(const char *name, uint32_t cost, shmt_throttle *t, uint32_t logged)
 	if ((g_waiter = fork()) == 0) {
 		shmt_throttle *w;
 
+		if (g_slice)
+			shmt_redis_slice = g_slice;
 		if (topen(&w, name, NULL, 0) != SHMT_OK)
 			_exit(255);
 		_exit(acquire_cost(w, cost, -1));
@@ -1007,6 +1012,72 @@ START_TEST(a_refund_moves_a_waiter_earlier)
 	ck_assert_msg(rc == SHMT_OK, "the waiter got %d", rc);
 	ck_assert(mono_now() - t0 < 30 * NS);
 	ck_assert_uint_eq(window_units(t), 600);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* Two waiters behind a full window; a refund makes room for both: both
+ * go now, whichever looks first.  On Redis the second in the queue looks
+ * first (every 0.2 s, the first every 3 s) and is told to send; the first
+ * then finds its slot passed with a later one released: a new slot, and
+ * its missed one's cost must not count (it was not sent). */
+START_TEST(a_refund_reaches_every_waiter_it_makes_room_for)
+{
+	const char *name = test_name("conf-cwake2");
+	shmt_config c = units(1000, 60);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	pid_t first;
+	int rc;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 1000, 0, 0), SHMT_OK);
+	g_slice = 3 * NS;
+	ck_assert_int_eq(waiter_cost(name, 500, t, 2), -1);
+	first = g_waiter;
+	g_slice = 200 * MS;
+	ck_assert_int_eq(waiter_cost(name, 400, t, 3), -1);
+	g_slice = 0;
+	/* used 100: 100 + 500 + 400 fit */
+	ck_assert_int_eq(shmt_cost_set(t, &tk, 100), SHMT_OK);
+	rc = waiter_done(10000);
+	ck_assert_msg(rc == SHMT_OK, "the second waiter got %d", rc);
+	g_waiter = first;
+	rc = waiter_done(10000);
+	ck_assert_msg(rc == SHMT_OK, "the first waiter got %d", rc);
+	ck_assert_uint_eq(window_units(t), 1000);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* An entry the log no longer holds is left as it was: its cost counts
+ * no more than when it was dropped. */
+START_TEST(the_cost_of_a_dropped_entry_is_left_as_it_was)
+{
+	const char *name = test_name("conf-cdrop");
+	shmt_config c = units(1000, 60);
+	shmt_throttle *t;
+	shmt_ticket a;
+
+	use_backend(_i);
+	c.capacity = 16;
+	t = create(name, &c);
+	shmt_ticket_init(&a);
+	ck_assert_int_eq(shmt_acquire_cost(t, &a, 10, 0, 0), SHMT_OK);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(acquire_cost(t, 10, 0), SHMT_OK);
+	/* 210 sent; the dropped ones still count (at the tail's time) */
+	ck_assert_int_eq(shmt_cost_set(t, &a, 1000), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 791, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(acquire_cost(t, 790, 0), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
 	done();
@@ -1251,6 +1322,10 @@ conformance_suite(void)
 	tcase_add_loop_test(tc, a_refund_admits_now_and_a_charge_holds_back, 0,
 	                    NBACKENDS);
 	tcase_add_loop_test(tc, a_refund_moves_a_waiter_earlier, 0, NBACKENDS);
+	tcase_add_loop_test(tc, a_refund_reaches_every_waiter_it_makes_room_for,
+	                    0, NBACKENDS);
+	tcase_add_loop_test(tc, the_cost_of_a_dropped_entry_is_left_as_it_was,
+	                    0, NBACKENDS);
 	tcase_add_loop_test(tc, smooth_units_spread_a_burst_gcra, 0, NBACKENDS);
 	tcase_add_loop_test(tc, requests_and_units_hold_together, 0, NBACKENDS);
 	tcase_add_loop_test(tc, a_reset_of_the_log_forgets_its_costs, 0,
