@@ -279,9 +279,15 @@ forked(int kids, int each, shmt_config c, int64_t *times, size_t *n,
 	/* first come, first served: slots in the order of the tickets (the
 	 * processes share one clock: CLOCK_MONOTONIC; on Redis each reads
 	 * the server's slot on it within its estimate, a round trip) */
-	for (int s = 1; s < kids * each; s++)
-		ck_assert_int_le(by_seq[s - 1],
+	/* a waiter late past its slot (a loaded machine) took another: the
+	 * missed one is nobody's */
+	for (int s = 1, prev = 0; s < 256; s++) {
+		if (!by_seq[s])
+			continue;
+		ck_assert_int_le(by_seq[prev],
 		                 by_seq[s] + (g_b->redis ? MS : 0));
+		prev = s;
+	}
 	*n = log_times(t, times, 256);
 	for (size_t s = 1; s < *n; s++)
 		ck_assert_int_le(times[s - 1], times[s]);
