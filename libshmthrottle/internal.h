@@ -20,8 +20,9 @@ int shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs,
                    uint32_t *seen);
 /* Sleep `secs` at most, less if anything that can bring a slot nearer (a
  * refund, a reset, a reconfiguration, a re-plan) happened since
- * shmt_next_slot said `seen`: 1 if so, 0 if the time passed.  On Redis, a
- * plain sleep. */
+ * shmt_next_slot said `seen`: 1 if so, 0 if the time passed.  On Redis,
+ * with no word to wait on, a sleep of at most shmt_redis_slice: 1 if it
+ * was shorter than `secs` (look again). */
 int shmt_wait_nearer(shmt_throttle *t, uint32_t seen, double secs);
 /* After a record under `verdict` (shmt_record_acquire, either backend):
  * the ticket of the same request again (a retry: its measures go, its

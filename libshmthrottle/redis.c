@@ -29,8 +29,9 @@ int64_t shmt_redis_slice = 500 * MS;
 
 /* The script's own codes (redis_lua.h), in its order from 1. */
 static const int script_codes[] = {
-	SHMT_EGONE,  SHMT_EVERSION, SHMT_EINVALID,  SHMT_ECORRUPT, SHMT_ENOENT,
-	SHMT_EEXIST, SHMT_EAGAIN,   SHMT_ETIMEDOUT, SHMT_EFULL,    SHMT_EINVAL,
+	SHMT_EGONE,  SHMT_EVERSION, SHMT_EINVALID, SHMT_ECORRUPT,
+	SHMT_ENOENT, SHMT_EEXIST,   SHMT_EAGAIN,   SHMT_ETIMEDOUT,
+	SHMT_EFULL,  SHMT_EINVAL,   SHMT_ECOST,
 };
 
 /* The configuration fields, in the script's order (CF). */
@@ -48,7 +49,11 @@ enum {
 	F_MULT,
 	F_M1,
 	F_P1 = F_M1 + SHMT_MAX_RATES,
-	F_COUNT = F_P1 + SHMT_MAX_RATES
+	F_NU = F_P1 + SHMT_MAX_RATES,
+	F_UB,
+	F_U1,
+	F_Q1 = F_U1 + SHMT_MAX_UNITS,
+	F_COUNT = F_Q1 + SHMT_MAX_UNITS
 };
 
 struct shmt_redis {
@@ -561,6 +566,16 @@ parse_config(const struct shmt_redis *r, const redisReply *a,
 		s->rate_max[i] = (uint32_t)m;
 		s->rate_period[i] = p * US;
 	}
+	s->nunits = (uint32_t)ival(a, F_NU, &ok);
+	s->unit_burst = (uint32_t)ival(a, F_UB, &ok);
+	for (int i = 0; i < SHMT_MAX_UNITS; i++) {
+		int64_t m = ival(a, F_U1 + i, &ok), p = ival(a, F_Q1 + i, &ok);
+
+		if (m < 0 || m > UINT32_MAX || p < 0 || p > SHMT_NS_LIMIT / US)
+			ok = 0;
+		s->unit_max[i] = (uint32_t)m;
+		s->unit_period[i] = p * US;
+	}
 	if (!ok || ival(a, F_CAP, &ok) != r->cap ||
 	    shmt_scfg_check(s, r->cap) != SHMT_OK)
 		return malformed(r);
@@ -568,6 +583,31 @@ parse_config(const struct shmt_redis *r, const redisReply *a,
 }
 
 /* ---- the operations ---------------------------------------------------- */
+
+/* The unit limits' pairs: nu, ub, then u1, q1, u2, q2 (max, period µs). */
+static void
+unit_args(const shmt_config *c, char buf[][32], const char **argv, int *argc)
+{
+	static const char *const uq[] = { "u1", "q1", "u2", "q2" };
+
+	snprintf(buf[0], 32, "%u", c->nunits);
+	snprintf(buf[1], 32, "%u", c->unit_burst);
+	argv[(*argc)++] = "nu";
+	argv[(*argc)++] = buf[0];
+	argv[(*argc)++] = "ub";
+	argv[(*argc)++] = buf[1];
+	for (unsigned i = 0; i < SHMT_MAX_UNITS; i++) {
+		int on = i < c->nunits;
+		char *m = buf[2 + 2 * i], *p = buf[3 + 2 * i];
+
+		snprintf(m, 32, "%u", on ? c->units[i].max : 0);
+		snprintf(p, 32, "%.0f", on ? c->units[i].period * 1e6 : 0.0);
+		argv[(*argc)++] = uq[2 * i];
+		argv[(*argc)++] = m;
+		argv[(*argc)++] = uq[2 * i + 1];
+		argv[(*argc)++] = p;
+	}
+}
 
 static void
 cfg_args(const shmt_config *c, char buf[][32], const char **argv, int *argc)
@@ -609,6 +649,7 @@ cfg_args(const shmt_config *c, char buf[][32], const char **argv, int *argc)
 		argv[(*argc)++] = mp[2 * i + 1];
 		argv[(*argc)++] = buf[k + 1];
 	}
+	unit_args(c, buf + k, argv, argc);
 }
 
 /* A new throttle's id: 128 random bits, in hex. */
@@ -819,10 +860,11 @@ wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 }
 
 int
-shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
+                   double timeout)
 {
-	char a[2][32];
-	const char *argv[3] = { "acquire", a[0], a[1] };
+	char a[3][32];
+	const char *argv[4] = { "acquire", a[0], a[1], a[2] };
 	struct slot s = { .deadline = -1 };
 
 	pthread_mutex_lock(&r->mu);
@@ -830,7 +872,8 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout)
 	pthread_mutex_unlock(&r->mu);
 	timeout_arg(a[0], timeout);
 	snprintf(a[1], 32, "%" PRId64, s.lead / US);
-	return wait_slot(r, tk, &s, call_slot(r, 3, argv, &s));
+	snprintf(a[2], 32, "%" PRIu32, cost);
+	return wait_slot(r, tk, &s, call_slot(r, 4, argv, &s));
 }
 
 /* Seconds (-1: none) as the script's µs. */
@@ -983,6 +1026,19 @@ simple(struct shmt_redis *r, int argc, const char **argv)
 }
 
 int
+shmt_redis_cost_set(struct shmt_redis *r, const shmt_ticket *tk, uint32_t cost)
+{
+	char a[2][32];
+	const char *argv[3] = { "cost_set", a[0], a[1] };
+
+	/* beyond 2^53 a Lua number is not exact: no entry of ours */
+	snprintf(a[0], 32, "%" PRId64,
+	         tk->seq < (1ULL << 53) ? (int64_t)tk->seq : -1);
+	snprintf(a[1], 32, "%" PRIu32, cost);
+	return simple(r, 3, argv);
+}
+
+int
 shmt_redis_reset(struct shmt_redis *r, unsigned what)
 {
 	char w[16];
@@ -1055,14 +1111,19 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	int ok = 1, rc;
 	const redisReply *ws;
 
-	if (rep->elements != 24 || (rc = parse_config(r, rep->element[2], &s)))
-		return rep->elements != 24 ? malformed(r) : rc;
+	if (rep->elements != 25 || (rc = parse_config(r, rep->element[2], &s)))
+		return rep->elements != 25 ? malformed(r) : rc;
 	shmt_scfg_to(&st->config, &s, r->cap);
 	ws = rep->element[3];
 	for (int i = 0; i < SHMT_MAX_RATES; i++) {
 		int64_t v = ival(ws, (size_t)i, &ok);
 
 		st->window_sends[i] = v < 0 || v > UINT32_MAX ? 0 : (uint32_t)v;
+	}
+	for (int i = 0; i < SHMT_MAX_UNITS; i++) {
+		int64_t v = ival(rep->element[24], (size_t)i, &ok);
+
+		st->window_units[i] = v < 0 ? 0 : (uint64_t)v;
 	}
 	st->next_slot = (double)ival(rep, 4, &ok) / 1e6;
 	st->backoff = (double)ival(rep, 5, &ok) / 1e6;
@@ -1098,14 +1159,16 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 }
 
 int
-shmt_redis_stat(struct shmt_redis *r, shmt_stat *st)
+shmt_redis_stat(struct shmt_redis *r, uint32_t cost, shmt_stat *st)
 {
-	const char *argv[1] = { "stat" };
+	char c[32];
+	const char *argv[2] = { "stat", c };
 	redisReply *rep;
 	int rc, ok = 1;
 
+	snprintf(c, sizeof(c), "%" PRIu32, cost);
 	pthread_mutex_lock(&r->mu);
-	rc = run(r, 1, argv, &rep);
+	rc = run(r, 2, argv, &rep);
 	if (rc == SHMT_OK) {
 		rc = parse_stat(r, rep, st);
 		if (rc == SHMT_OK)

@@ -17,7 +17,13 @@ int shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
                     int64_t (*mono)(void));
 void shmt_redis_close(struct shmt_redis *r);
 void shmt_redis_set_clock(struct shmt_redis *r, int64_t (*mono)(void));
-int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, double timeout);
+/* A send of `cost` units against the unit limits (SHMT_ECOST: above one
+ * of them). */
+int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
+                       double timeout);
+/* The actual cost of tk's request: a refund or a charge (shmt_cost_set). */
+int shmt_redis_cost_set(struct shmt_redis *r, const shmt_ticket *tk,
+                        uint32_t cost);
 /* q: the quota headers (NULL: none), applied by the script. */
 int shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
                       double retry_after, const shmt_quota *q, const char *url,
@@ -30,7 +36,8 @@ int shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 int shmt_redis_reset(struct shmt_redis *r, unsigned what);
 int shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg);
 int shmt_redis_config_set(struct shmt_redis *r, const shmt_config *cfg);
-int shmt_redis_stat(struct shmt_redis *r, shmt_stat *st);
+/* next_slot is that of a send of `cost` units. */
+int shmt_redis_stat(struct shmt_redis *r, uint32_t cost, shmt_stat *st);
 int shmt_redis_log_read(struct shmt_redis *r, shmt_log_entry *buf, size_t n,
                         size_t *got);
 int shmt_redis_remove(const struct shmt_backend_url *u, const char *name);

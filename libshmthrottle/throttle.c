@@ -92,12 +92,13 @@ shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
 	return SHMT_OK;
 }
 
-/* Unit limits and concurrency caps live in shared memory only. */
+/* The concurrency cap lives in shared memory only (docs/design.md,
+ * "Redis backend": places in flight need their holders' death found out
+ * across hosts); unit limits and costs are on Redis too. */
 static int
-no_costs(const shmt_config *cfg)
+no_places(const shmt_config *cfg)
 {
-	return cfg && (cfg->nunits || cfg->concurrency) ? SHMT_ECONFIG
-	                                                : SHMT_OK;
+	return cfg && cfg->concurrency ? SHMT_ECONFIG : SHMT_OK;
 }
 
 int
@@ -112,7 +113,7 @@ shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
 		return SHMT_EINVAL;
 	*tp = NULL;
 	if ((rc = shmt_backend_parse(backend, &u)) == SHMT_OK &&
-	    u.kind != SHMT_BACKEND_SHM && no_costs(cfg) != SHMT_OK)
+	    u.kind != SHMT_BACKEND_SHM && no_places(cfg) != SHMT_OK)
 		return SHMT_ECONFIG;
 	if (rc != SHMT_OK)
 		return rc;
@@ -395,10 +396,9 @@ shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
 
 	if (!t || !tk || isnan(timeout) || (flags & ~SHMT_ACQUIRE_NOPLACE))
 		return SHMT_EINVAL;
-	/* Redis keeps no costs (docs/design.md): a request costs 1 there */
+	/* on Redis: no places, so SHMT_ACQUIRE_NOPLACE changes nothing */
 	if (t->rd)
-		return cost == 1 ? shmt_redis_acquire(t->rd, tk, timeout)
-		                 : SHMT_ECOST;
+		return shmt_redis_acquire(t->rd, tk, cost, timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
@@ -651,7 +651,7 @@ shmt_cost_set(shmt_throttle *t, const shmt_ticket *tk, uint32_t cost)
 	if (!t || !tk)
 		return SHMT_EINVAL;
 	if (t->rd)
-		return cost == 1 ? SHMT_OK : SHMT_ECOST;
+		return shmt_redis_cost_set(t->rd, tk, cost);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	moved = shmt_cost_settle(ring(t), tk->seq, cost);
@@ -749,7 +749,7 @@ shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs, uint32_t *seen)
 	if (t->rd) {
 		shmt_stat st;
 
-		if ((rc = shmt_redis_stat(t->rd, &st)) != SHMT_OK)
+		if ((rc = shmt_redis_stat(t->rd, cost, &st)) != SHMT_OK)
 			return rc;
 		*secs = st.next_slot > st.delay_remaining ? st.next_slot
 		                                          : st.delay_remaining;
@@ -768,9 +768,13 @@ shmt_next_slot(shmt_throttle *t, uint32_t cost, double *secs, uint32_t *seen)
 int
 shmt_wait_nearer(shmt_throttle *t, uint32_t seen, double secs)
 {
+	/* no word to wait on: a nap of at most a slice, as a waiter's, so
+	 * that a refund or a reset reaches the caller as soon */
 	if (t->rd) {
-		shmt_sleep(secs);
-		return 0;
+		double slice = shmt_ns_to_sec(shmt_redis_slice);
+
+		shmt_sleep(secs < slice ? secs : slice);
+		return secs > slice;
 	}
 	return shmt_futex_wait(&t->seg.h->wake, seen, shmt_sec_to_ns(secs)) ==
 	       0;
@@ -858,8 +862,8 @@ shmt_config_set(shmt_throttle *t, const shmt_config *cfg)
 	if ((rc = shmt_config_check(cfg)) != SHMT_OK)
 		return rc;
 	if (t->rd)
-		return no_costs(cfg) ? SHMT_ECONFIG
-		                     : shmt_redis_config_set(t->rd, cfg);
+		return no_places(cfg) ? SHMT_ECONFIG
+		                      : shmt_redis_config_set(t->rd, cfg);
 	shmt_scfg_from(&s, cfg);
 	/* The log cannot grow: the new rates must fit the capacity it has. */
 	if (shmt_scfg_check(&s, t->seg.ring.cap) != SHMT_OK ||
@@ -957,7 +961,7 @@ shmt_stat_get(shmt_throttle *t, shmt_stat *st)
 		return SHMT_EINVAL;
 	*st = (shmt_stat){ 0 };
 	if (t->rd)
-		return shmt_redis_stat(t->rd, st);
+		return shmt_redis_stat(t->rd, 1, st);
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;

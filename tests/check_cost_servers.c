@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "redisutil.h"
 #include "testutil.h"
 
 #ifndef TOOLS_DIR
@@ -100,6 +101,40 @@ START_TEST(pipelines_with_random_costs_get_every_answer_and_no_refusal)
 	ck_assert_int_le(counted(&s, 2000, "max_units"), 2000);
 	stop(&s);
 	shmt_remove(name);
+}
+END_TEST
+
+/* Issue 13: the same pipelines sharing a throttle on Redis (its unit
+ * limit and the refunds; no cap there: the server's is out of reach). */
+START_TEST(pipelines_on_redis_with_random_costs_get_no_refusal)
+{
+	struct test_redis r;
+	struct server s;
+	int rc;
+
+	test_redis_start(&r, "");
+	start(&s, 2000, 100);
+	setenv("THROTTLE_BACKEND", r.url, 1);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " create rcpipe --units 2000/1"),
+	                 0);
+	rc = test_sh(
+	    out, sizeof(out),
+	    "cd %s && for k in 1 2 3 4; do "
+	    "(for i in $(seq 1 20); do c=$(( (RANDOM %% 400) + 1 )); "
+	    "echo $c $(( c / 2 )); done | xargs -P 4 -n 2 sh -c "
+	    "'exec " TCURL " -t rcpipe -s -o /dev/null -w \"%%{http_code}\\n\" "
+	    "--cost $0 --cost-header X-Cost-Used -H \"X-Cost: $0\" "
+	    "-H \"X-Cost-Actual: $1\" http://127.0.0.1:%d/x' > out.$k) & "
+	    "done; wait; cat out.* | grep -c '^200$'",
+	    s.dir, s.port);
+	unsetenv("THROTTLE_BACKEND");
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(atoi(out), 80);
+	ck_assert_int_eq(counted(&s, 2000, "requests"), 80);
+	ck_assert_int_eq(counted(&s, 2000, "refused"), 0);
+	ck_assert_int_le(counted(&s, 2000, "max_units"), 2000);
+	stop(&s);
+	test_redis_stop(&r);
 }
 END_TEST
 
@@ -218,6 +253,7 @@ cost_servers_suite(void)
 	tcase_add_test(
 	    tc, pipelines_with_random_costs_get_every_answer_and_no_refusal);
 	tcase_add_test(tc, without_the_throttle_the_same_pipelines_are_refused);
+	tcase_add_test(tc, pipelines_on_redis_with_random_costs_get_no_refusal);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	tcase_add_test(

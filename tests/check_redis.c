@@ -428,6 +428,9 @@ START_TEST(keys_of_another_kind_are_refused_untouched)
 	ck_assert_int_eq(acquire(t, -1), SHMT_ECORRUPT);
 	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 9");
 	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
+	/* format 3 (0.2.x: no costs in its entries) */
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 3");
+	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
 	shmt_close(t);
 	/* format 2 (an entry as text), found by a record: its format, not
 	 * a damaged entry */
@@ -491,6 +494,66 @@ START_TEST(the_log_is_bounded_by_its_capacity)
 	ck_assert_int_ge(atoi(out), 16 + 5);
 	ck_assert_int_lt(atoi(out), 16 + 16 + 5);
 	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* Issue 13: unit limits and costs through the tools, as with shared
+ * memory; the concurrency cap is still refused, never ignored. */
+START_TEST(costs_through_the_tools_and_the_cap_refused)
+{
+	char out[4096];
+	shmt_config c = one_rate(50, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+
+	test_redis_start(&g_r, "");
+	setenv("THROTTLE_BACKEND", g_r.url, 1);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " create llm --period 1 --max 50 "
+	                             "--units 100/60 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(NULL, 0, CTL " acquire llm --cost 101 2>&1"),
+	                 12);
+	/* declared 80, used 30: a refund */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         "tk=$(" CTL " acquire llm --cost 80) && " CTL
+	                         " record llm 200 --ticket \"$tk\" --cost 30; "
+	                         "echo $?"),
+	                 0);
+	ck_assert_str_eq(out, "0\n");
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status llm --json"),
+	                 0);
+	ck_assert_msg(strstr(out, "\"max\":100,\"period\":60,\"used\":30,"),
+	              "%s", out);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " acquire llm --cost 71 --timeout 0 2>&1"), 1);
+	ck_assert_int_eq(
+	    test_sh(NULL, 0, CTL " acquire llm --cost 70 --timeout 0 2>&1"), 0);
+	/* the cap: at create, at set, in C */
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " create capped --period 1 --max 9 "
+	                             "--concurrency 2 2>&1"),
+	                 2);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL
+	                         " set llm --period 1 --max 50 --concurrency 2 "
+	                         "2>&1"),
+	                 2);
+	c.concurrency = 2;
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, g_r.url, "capped", &c, SHMT_CREATE),
+	    SHMT_ECONFIG);
+	c.concurrency = 0;
+	t = make(g_r.url, "capped", 50, 1);
+	c.concurrency = 2;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_ECONFIG);
+	/* a redirect's hop: no place, no cost */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 0, SHMT_ACQUIRE_NOPLACE, 0),
+	                 SHMT_OK);
+	shmt_close(t);
+	unsetenv("THROTTLE_BACKEND");
 	test_redis_stop(&g_r);
 }
 END_TEST
@@ -768,6 +831,7 @@ redis_suite(void)
 	tcase_add_test(tc, remove_deletes_every_key);
 	tcase_add_test(tc, the_log_is_bounded_by_its_capacity);
 	tcase_add_test(tc, the_tools_work_unchanged);
+	tcase_add_test(tc, costs_through_the_tools_and_the_cap_refused);
 	tcase_add_test(tc, quota_headers_pause_everyone_until_the_reset);
 	tcase_add_test(tc, an_announced_limit_is_enforced);
 	suite_add_tcase(s, tc);
