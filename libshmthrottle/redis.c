@@ -1151,9 +1151,7 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	if (!ok || !samples(rep->element[16], tm.late_us, tm.n_late) ||
 	    !samples(rep->element[17], tm.rtt_us, tm.n_rtt))
 		return malformed(r);
-	tm.margin = shmt_timing_high(tm.late_us, tm.n_late) +
-	            shmt_timing_high(tm.rtt_us, tm.n_rtt) -
-	            shmt_timing_low(tm.rtt_us, tm.n_rtt);
+	tm.margin = shmt_timing_margin(&tm);
 	shmt_fill_timing(&s, &tm, st);
 	return SHMT_OK;
 }

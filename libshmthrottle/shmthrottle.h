@@ -214,8 +214,9 @@ typedef struct shmt_config {
 	 *  creation. */
 	uint32_t capacity;
 	/** 0: the margin follows what the processes measure (the lateness of
-	 *  sends and the spread of round trips, at most 10 % of each
-	 *  spacing), never below `margin`; 1: exactly `margin` */
+	 *  sends and the spread of round trips, or their highest until 32
+	 *  are in; at most 10 % of each spacing), never below `margin`;
+	 *  1: exactly `margin` */
 	int margin_fixed;
 	/** unit limits: at most `max` units of cost (tokens, query points,
 	 *  weights) per `period` seconds, beside the request rates.  Every

@@ -55,13 +55,27 @@ shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt)
 		tm->late_us[tm->n_late++ % SHMT_SAMPLES] = to_us(late);
 	if (rtt >= 0)
 		tm->rtt_us[tm->n_rtt++ % SHMT_SAMPLES] = to_us(rtt);
+	tm->margin = shmt_timing_margin(tm);
+}
+
+int64_t
+shmt_timing_margin(const struct shmt_timing *tm)
+{
+	int64_t m = shmt_timing_high(tm->late_us, tm->n_late) +
+	            shmt_timing_high(tm->rtt_us, tm->n_rtt);
+
 	/* A request admitted at a leaves at a + late and reaches the server
 	 * within its one-way delay, which varies by at most the spread of
 	 * the round trips: two sends a spacing apart arrive at least the
-	 * spacing apart when the margin covers both. */
-	tm->margin = shmt_timing_high(tm->late_us, tm->n_late) +
-	             shmt_timing_high(tm->rtt_us, tm->n_rtt) -
-	             shmt_timing_low(tm->rtt_us, tm->n_rtt);
+	 * spacing apart when the margin covers both.  The low end of that
+	 * spread is trusted only once a full set of samples is in: the
+	 * first ones are all of a first burst, which a cold server queues
+	 * alike (a loaded CI machine: 7-9 ms each, 0.2 ms a second later),
+	 * so their spread said 2 ms where the next burst arrived 7 ms
+	 * earlier.  Until then the one-way delay may be anything from 0. */
+	if (tm->n_rtt >= SHMT_SAMPLES)
+		m -= shmt_timing_low(tm->rtt_us, tm->n_rtt);
+	return m;
 }
 
 int64_t

@@ -17,6 +17,10 @@
 /* Add one request's measures, ns (< 0: not measured); recomputes
  * tm->margin. */
 void shmt_timing_add(struct shmt_timing *tm, int64_t late, int64_t rtt);
+/* The margin the samples call for: the highest lateness plus the spread
+ * of the round trips, their low end counted only once SHMT_SAMPLES are
+ * in (before, from 0).  shmt_timing_add() keeps it in tm->margin. */
+int64_t shmt_timing_margin(const struct shmt_timing *tm);
 /* High and low of the samples of one kind: the largest and the smallest,
  * so that the margin errs on the safe side (one slow request among the
  * last SHMT_SAMPLES widens it); 0 if none. */

@@ -660,7 +660,7 @@ END_TEST
 START_TEST(timing_samples_make_the_margin)
 {
 	const char *name = test_name("conf-timing");
-	shmt_config c = one_rate(10, 1);
+	shmt_config c = one_rate(100, 1);
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_outcome out;
@@ -668,20 +668,26 @@ START_TEST(timing_samples_make_the_margin)
 
 	use_backend(_i);
 	t = create(name, &c);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < SHMT_SAMPLES; i++) {
 		shmt_ticket_init(&tk);
 		ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
-		/* round trips of 10 to 60 ms: a spread of 50 ms (the
-		 * largest and the smallest, docs/design.md) */
-		tk.rtt_ns = (10 + 10 * i) * MS;
+		/* round trips of 10 to 60 ms, then 10 ms */
+		tk.rtt_ns = (i < 6 ? 10 + 10 * i : 10) * MS;
 		ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, &out),
 		                 SHMT_OK);
+		if (i != 5)
+			continue;
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+		ck_assert_uint_eq(st.samples, 6);
+		ck_assert(fabs(st.rtt_low - 0.010) < 1e-6);
+		ck_assert(fabs(st.rtt_high - 0.060) < 1e-6);
+		/* fewer than SHMT_SAMPLES: the one-way delay may be 0 */
+		ck_assert(fabs(st.margin - 0.060) < 1e-6);
 	}
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_uint_eq(st.samples, 6);
-	ck_assert(fabs(st.rtt_low - 0.010) < 1e-6);
-	ck_assert(fabs(st.rtt_high - 0.060) < 1e-6);
-	/* 50 ms spread, under the cap of 10 % of 1 s */
+	ck_assert_uint_eq(st.samples, SHMT_SAMPLES);
+	/* a full set: the spread, 50 ms (the largest and the smallest,
+	 * docs/design.md), under the cap of 10 % of 1 s */
 	ck_assert(fabs(st.margin - 0.050) < 1e-6);
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
