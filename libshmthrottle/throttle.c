@@ -170,23 +170,32 @@ ring(shmt_throttle *t)
  * The log is full: may its oldest entry go to make room for a send at
  * `at`?  Not if it is a reservation still to come (its waiter would take
  * it for due), nor if a reservation still to come, the new one included,
- * is spaced from it: one at most `nmax` entries after it (a re-plan
- * without it would skip that rule and could move the reservation into a
- * full window).  The log is sorted: a new send due now has none after
- * it, and the nmax-th entry after the oldest tells (read only when the
- * caller is to wait anyway).
+ * is spaced from it (a re-plan without it would skip that rule and could
+ * move the reservation into a full window): by a rate, one at most
+ * `nmax` entries after it; by a unit limit, any while it is inside that
+ * limit's period, however many entries that holds (costs of 0 too).  The
+ * log is sorted: a new send due now has none after it, and the nmax-th
+ * entry after the oldest tells (read only when the caller is to wait
+ * anyway).
  */
 static int
-tail_needed(const struct shmt_ring *r, uint32_t nmax, int64_t now, int64_t at)
+tail_needed(const struct shmt_ring *r, const struct shmt_rules *u, int64_t now,
+            int64_t at)
 {
 	uint64_t tail = r->st->tail;
+	int64_t oldest = *shmt_ring_mono(r, tail);
 
-	if (*shmt_ring_mono(r, tail) > now)
+	if (oldest > now)
 		return 1;
-	if (at <= now || nmax == 0)
+	if (at <= now)
 		return 0;
-	if (tail + nmax < r->st->head)
-		return *shmt_ring_mono(r, tail + nmax) > now;
+	for (unsigned i = 0; i < u->nu; i++)
+		if (shmt_add_ns(oldest, u->usp[i].p) > now)
+			return 1;
+	if (u->nmax == 0)
+		return 0;
+	if (tail + u->nmax < r->st->head)
+		return *shmt_ring_mono(r, tail + u->nmax) > now;
 	return 1;
 }
 
@@ -207,7 +216,7 @@ reserve(shmt_throttle *t, int64_t now, int64_t deadline, int nowait,
 		return SHMT_EAGAIN;
 	if (*at > deadline)
 		return SHMT_ETIMEDOUT;
-	if (st->head - st->tail >= r->cap && tail_needed(r, u->nmax, now, *at))
+	if (st->head - st->tail >= r->cap && tail_needed(r, u, now, *at))
 		return SHMT_EFULL;
 	*seq = shmt_ring_append_cost(r, *at, cost);
 	return SHMT_OK;

@@ -494,14 +494,34 @@ waiter(shmt_throttle *t, const char *name, uint32_t logged)
  * room for one more waiter without dropping the oldest send, which the
  * first reservation is spaced from (a re-plan would then move it into the
  * full window): SHMT_EFULL at once, the sends kept. */
+/* With n waiters asleep in kids[], one more: the code its acquire
+ * returned at once, or -1 if it went to sleep too; all are killed. */
+static int
+one_more_waiter(shmt_throttle *t, const char *name, pid_t *kids, int n)
+{
+	pid_t more = waiter(t, name, 0);
+	int status = 0, rc = -1;
+
+	for (int i = 0; i < 100 && waitpid(more, &status, WNOHANG) == 0; i++)
+		usleep(20000);
+	/* still asleep: killed (as the others), and rc stays -1 */
+	if (kill(more, SIGKILL) == 0)
+		waitpid(more, &status, 0);
+	if (WIFEXITED(status))
+		rc = WEXITSTATUS(status);
+	for (int k = 0; k < n; k++)
+		if (kill(kids[k], SIGKILL) == 0)
+			waitpid(kids[k], &status, 0);
+	return rc;
+}
+
 START_TEST(a_full_log_refuses_a_waiter_more)
 {
 	const char *name = test_name("conf-full");
 	shmt_config c = one_rate(4, 60);
 	shmt_throttle *t;
 	shmt_stat st;
-	pid_t kids[13];
-	int status = 0, rc = -1;
+	pid_t kids[12];
 
 	use_backend(_i);
 	c.capacity = 16;
@@ -510,19 +530,7 @@ START_TEST(a_full_log_refuses_a_waiter_more)
 	/* twelve processes wait for slots minutes away, in turn */
 	for (int k = 0; k < 12; k++)
 		kids[k] = waiter(t, name, 5 + (uint32_t)k);
-	kids[12] = waiter(t, name, 0);
-	for (int i = 0; i < 100 && waitpid(kids[12], &status, WNOHANG) == 0;
-	     i++)
-		usleep(20000);
-	/* still asleep: killed (as the others), and rc stays -1 */
-	if (kill(kids[12], SIGKILL) == 0)
-		waitpid(kids[12], &status, 0);
-	if (WIFEXITED(status))
-		rc = WEXITSTATUS(status);
-	for (int k = 0; k < 12; k++)
-		if (kill(kids[k], SIGKILL) == 0)
-			waitpid(kids[k], &status, 0);
-	ck_assert_int_eq(rc, SHMT_EFULL);
+	ck_assert_int_eq(one_more_waiter(t, name, kids, 12), SHMT_EFULL);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.log_count, 16);
 	ck_assert_uint_eq(st.window_sends[0], 4);
@@ -796,6 +804,35 @@ window_units(shmt_throttle *t)
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	return st.window_units[0];
 }
+
+/* The same with a unit limit and no rate: the oldest send, a whole
+ * window's units, is what every waiter is spaced from, however many
+ * entries after it they are.  Dropped, a re-plan (a reset here) let the
+ * first waiter send at once: 101 units in one window (review of the
+ * Redis units, on both backends). */
+START_TEST(a_full_log_keeps_what_a_unit_limit_counts)
+{
+	const char *name = test_name("conf-ufull");
+	shmt_config c = units(100, 60);
+	shmt_throttle *t;
+	shmt_stat st;
+	pid_t kids[15];
+
+	use_backend(_i);
+	c.capacity = 16;
+	t = create(name, &c);
+	ck_assert_int_eq(acquire_cost(t, 100, -1), SHMT_OK);
+	for (int k = 0; k < 15; k++)
+		kids[k] = waiter(t, name, 2 + (uint32_t)k);
+	ck_assert_int_eq(one_more_waiter(t, name, kids, 15), SHMT_EFULL);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.log_count, 16);
+	ck_assert_uint_eq(window_units(t), 100);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
 
 /* A waiter in a process of its own for a send of `cost`: -1 once it is in
  * the log (log_count reaches `logged`) and still waits, or the code its
@@ -1311,6 +1348,8 @@ conformance_suite(void)
 	tcase_add_loop_test(tc, config_set_and_get, 0, NBACKENDS);
 	tcase_add_loop_test(tc, window_spacing, 0, NBACKENDS);
 	tcase_add_loop_test(tc, a_full_log_refuses_a_waiter_more, 0, NBACKENDS);
+	tcase_add_loop_test(tc, a_full_log_keeps_what_a_unit_limit_counts, 0,
+	                    NBACKENDS);
 	tcase_add_loop_test(tc, smooth_spacing, 0, NBACKENDS);
 	tcase_add_loop_test(tc, several_rates, 0, NBACKENDS);
 	tcase_add_loop_test(tc, fcfs_and_no_window_over_limit_across_processes,
