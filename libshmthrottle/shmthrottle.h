@@ -398,7 +398,8 @@ SHMT_API int shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
  * windows that hold the entry: the reservations still in the future are
  * planned again, earlier where they may be, and their waiters woken (on
  * Redis nothing wakes: a waiter sees its new slot at its next look, at
- * most 0.5 s later); a higher one (a charge) moves the future reservations later if they must.
+ * most 0.5 s later); a higher one (a charge) moves the future
+ * reservations later if they must.
  * The entry's time never changes, and the sends already admitted stay
  * admitted.  Call it before or after shmt_record(); an entry the log no
  * longer holds is left as it was.  Returns SHMT_OK or the lock's code.
