@@ -104,31 +104,44 @@ self_record(uint32_t tid)
 }
 
 /*
+ * Is process or thread `id` alive, and, if `start` is not 0, the one that
+ * started then (not a reused id)?  No: an impossible id, one the kernel
+ * does not know (kill(2) takes thread ids on Linux), a zombie (killed, not
+ * yet reaped), or another start time.  What /proc does not tell counts as
+ * alive.
+ */
+static int
+alive(uint32_t id, uint32_t start)
+{
+	uint64_t now_start;
+	char state;
+
+	if (id == 0 || id >= TID_LIMIT)
+		return 0;
+	if (kill((pid_t)id, 0) != 0 && errno == ESRCH)
+		return 0;
+	if (!proc_stat(id, &state, &now_start))
+		return 1;
+	if (state == 'Z' || state == 'X')
+		return 0;
+	return start == 0 || (uint32_t)now_start == start;
+}
+
+/*
  * Is `tid`, named by the lock word, a holder that may still release it?
  * Only on the slow path, after a holder kept the lock for a whole sleep.
- * No: an impossible id, our own (we never lock twice: a dead thread
- * whose id we now have, or a forgery), a thread the kernel does not know
- * (kill(2) takes thread ids on Linux), a zombie (killed, not yet reaped),
- * or one whose start time differs from the one its owner recorded (the id
- * was reused).  What /proc does not tell counts as alive.
+ * Not our own id (we never lock twice: a dead thread whose id we now
+ * have, or a forgery); else alive() with the start time its owner
+ * recorded, if the record is its (not recorded yet when the ids differ:
+ * it is taking the lock now).
  */
 static int
 holder_alive(uint32_t tid, uint64_t record, uint32_t me)
 {
-	uint64_t start;
-	char state;
-
-	if (tid == 0 || tid >= TID_LIMIT || tid == me)
+	if (tid == me)
 		return 0;
-	if (kill((pid_t)tid, 0) != 0 && errno == ESRCH)
-		return 0;
-	if (!proc_stat(tid, &state, &start))
-		return 1;
-	if (state == 'Z' || state == 'X')
-		return 0;
-	/* not recorded yet when the ids differ: it is taking the lock now */
-	return (uint32_t)(record >> 32) != tid ||
-	       (uint32_t)start == (uint32_t)record;
+	return alive(tid,
+	             (uint32_t)(record >> 32) == tid ? (uint32_t)record : 0);
 }
 
 uint64_t
@@ -147,20 +160,8 @@ shmt_proc_record(uint32_t pid)
 int
 shmt_proc_alive(uint64_t record)
 {
-	uint32_t pid = (uint32_t)(record >> 32);
-	uint64_t start;
-	char state;
-
-	if (pid == 0 || pid >= TID_LIMIT)
-		return 0;
-	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	if (!proc_stat(pid, &state, &start))
-		return 1;
-	if (state == 'Z' || state == 'X')
-		return 0;
 	/* start 0: not known when it was recorded */
-	return (uint32_t)record == 0 || (uint32_t)start == (uint32_t)record;
+	return alive((uint32_t)(record >> 32), (uint32_t)record);
 }
 
 static int
