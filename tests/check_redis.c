@@ -454,6 +454,44 @@ START_TEST(keys_of_another_kind_are_refused_untouched)
 }
 END_TEST
 
+/* Field i (1-based, as the Lua's load() numbers them) of a throttle's
+ * packed state set to v, by a script on the server: a peer's damage. */
+static void
+damage_state(const char *name, int i, double v)
+{
+	ck_assert_int_eq(
+	    test_redis_cli(
+	        &g_r, NULL, 0,
+	        "EVAL 'local s = redis.call(\"HGET\", KEYS[1], \"st\") "
+	        "local f = \"<\" .. string.rep(\"d\", #s / 8) "
+	        "local v = {struct.unpack(f, s)} v[#v] = nil "
+	        "v[tonumber(ARGV[1])] = tonumber(ARGV[2]) "
+	        "return redis.call(\"HSET\", KEYS[1], \"st\", "
+	        "struct.pack(f, unpack(v)))' 1 'shmt:{%s}' %d %.17g",
+	        name, i, v),
+	    0);
+}
+
+/* A period of 31 years in a damaged state passed load(), whose bounds
+ * were only "at least 1": an acquire behind a full window waited for it
+ * (review).  Now it is SHMT_ECORRUPT at once, as a status says. */
+START_TEST(a_damaged_period_is_an_error_not_a_wait)
+{
+	shmt_throttle *t;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "years", 2, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	/* p1, the first rate's period in us */
+	damage_state("years", 16, 1e15);
+	ck_assert_int_eq(acquire(t, 0.5), SHMT_ECORRUPT);
+	shmt_close(t);
+	ck_assert_int_eq(shmt_remove_backend(g_r.url, "years"), SHMT_OK);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
 START_TEST(remove_deletes_every_key)
 {
 	char out[256];
@@ -828,6 +866,7 @@ redis_suite(void)
 	               passwords_from_the_environment_or_a_file_never_shown);
 	tcase_add_test(tc, an_acl_limits_the_keys);
 	tcase_add_test(tc, keys_of_another_kind_are_refused_untouched);
+	tcase_add_test(tc, a_damaged_period_is_an_error_not_a_wait);
 	tcase_add_test(tc, remove_deletes_every_key);
 	tcase_add_test(tc, the_log_is_bounded_by_its_capacity);
 	tcase_add_test(tc, the_tools_work_unchanged);
