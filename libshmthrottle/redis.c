@@ -758,6 +758,9 @@ shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
  * `lead` the next confirm's, both read under the handle's lock. */
 struct slot {
 	int64_t seq, at, now, final, deadline, local, lead;
+	/* the cost asked, for a new slot if the server dropped ours; 0:
+	 * not known here (record_acquire's retry: the script takes 1) */
+	uint32_t cost;
 };
 
 static int64_t lead(const struct shmt_redis *r);
@@ -833,8 +836,8 @@ timeout_arg(char *buf, double timeout)
 static int
 wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 {
-	char a[4][32];
-	const char *argv[5] = { "confirm", a[0], a[1], a[2], a[3] };
+	char a[5][32];
+	const char *argv[6] = { "confirm", a[0], a[1], a[2], a[3], a[4] };
 	int64_t start = s->now;
 
 	while (rc == SHMT_OK && !s->final) {
@@ -845,7 +848,8 @@ wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 		snprintf(a[1], 32, "%" PRId64, start);
 		snprintf(a[2], 32, "%" PRId64, s->deadline);
 		snprintf(a[3], 32, "%" PRId64, s->lead / US);
-		rc = call_slot(r, 5, argv, s);
+		snprintf(a[4], 32, "%" PRIu32, s->cost);
+		rc = call_slot(r, 6, argv, s);
 	}
 	if (rc != SHMT_OK)
 		return rc;
@@ -865,7 +869,7 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
 {
 	char a[3][32];
 	const char *argv[4] = { "acquire", a[0], a[1], a[2] };
-	struct slot s = { .deadline = -1 };
+	struct slot s = { .deadline = -1, .cost = cost };
 
 	pthread_mutex_lock(&r->mu);
 	s.lead = lead(r);

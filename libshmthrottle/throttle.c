@@ -360,10 +360,14 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 		if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 		    (rc = lock(t, &now)) != SHMT_OK)
 			return rc;
-		/* dropped by a reset of the log: it was due */
-		at = now;
-		if (shmt_ring_valid(ring(t), seq))
-			at = *shmt_ring_mono(ring(t), seq);
+		/* Dropped while we slept (a reset of the log, or a full log
+		 * that found our slot due after a re-plan moved it earlier):
+		 * a send now would be in no window.  Take a slot that is. */
+		if (!shmt_ring_valid(ring(t), seq)) {
+			rc = reserve(t, now, deadline, 0, w->cost, &seq, &at);
+			continue;
+		}
+		at = *shmt_ring_mono(ring(t), seq);
 		/* Stopped, or starved of CPU, past our slot: a send now would
 		 * land among the sends planned after it.  Take a new slot; the
 		 * old one stays counted as a send (conservative). */

@@ -490,6 +490,59 @@ waiter(shmt_throttle *t, const char *name, uint32_t logged)
 	return pid;
 }
 
+/* A waiter stopped past its slot while the full log dropped its entry
+ * (the sends after it were due: nothing was spaced from it any more)
+ * used to send on the slot it no longer had, in no window, when it
+ * went on (review).  It takes a slot that counts. */
+START_TEST(a_waiter_whose_slot_was_dropped_takes_one_that_counts)
+{
+	const char *name = test_name("conf-drop");
+	shmt_config c = one_rate(1, 0.3);
+	shmt_throttle *t;
+	shmt_stat st;
+	uint64_t tail = 0;
+	pid_t kid;
+	int status;
+
+	use_backend(_i);
+	c.capacity = 16;
+	t = create(name, &c);
+	acquire_ok(t, 1);
+	/* its slot is 0.3 s away: stopped before it comes */
+	if ((kid = fork()) == 0) {
+		shmt_throttle *w;
+		shmt_ticket tk;
+
+		shmt_ticket_init(&tk);
+		if (topen(&w, name, NULL, 0) != SHMT_OK ||
+		    shmt_acquire(w, &tk, -1) != SHMT_OK)
+			_exit(2);
+		/* its send's seq: fewer than 200 are made */
+		_exit(tk.seq < 200 ? (int)tk.seq : 255);
+	}
+	do
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	while (st.log_count < 2 && usleep(2000) == 0);
+	ck_assert_int_eq(kill(kid, SIGSTOP), 0);
+	/* sends until the full log (16) has dropped its entry, seq 1: the
+	 * oldest kept is reservations made less those kept */
+	for (int i = 0; i < 40 && tail <= 1; i++) {
+		acquire_ok(t, 1);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+		tail = (uint64_t)i + 3 - st.log_count;
+	}
+	ck_assert_uint_gt(tail, 1);
+	ck_assert_int_eq(kill(kid, SIGCONT), 0);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) < 200);
+	/* it sent on an entry the log holds, not on the dropped one */
+	ck_assert_uint_ge(WEXITSTATUS(status), tail);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 /* Issue 12: a log full of a window's sends and of reservations has no
  * room for one more waiter without dropping the oldest send, which the
  * first reservation is spaced from (a re-plan would then move it into the
@@ -1348,6 +1401,9 @@ conformance_suite(void)
 	tcase_add_loop_test(tc, open_create_exists, 0, NBACKENDS);
 	tcase_add_loop_test(tc, config_set_and_get, 0, NBACKENDS);
 	tcase_add_loop_test(tc, window_spacing, 0, NBACKENDS);
+	tcase_add_loop_test(
+	    tc, a_waiter_whose_slot_was_dropped_takes_one_that_counts, 0,
+	    NBACKENDS);
 	tcase_add_loop_test(tc, a_full_log_refuses_a_waiter_more, 0, NBACKENDS);
 	tcase_add_loop_test(tc, a_full_log_keeps_what_a_unit_limit_counts, 0,
 	                    NBACKENDS);
