@@ -1595,6 +1595,81 @@ START_TEST(the_status_names_what_was_learned)
 }
 END_TEST
 
+/* The sure room: the server's own count, for its current window, lifts
+ * our guess of it (the announced limit's window, which begins at our
+ * first send) for the sends that reach it before its reset. */
+START_TEST(the_announced_window_yields_to_the_quota_the_server_gives)
+{
+	const char *name = test_name("conf-sure");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk[4];
+	shmt_quota q = xquota(4, 3, 5.5);
+
+	use_backend(_i);
+	t = create(name, &c);
+	q.dialect = SHMT_QUOTA_IETF;
+	q.window = 10;
+	shmt_ticket_init(&tk[0]);
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], 0), SHMT_OK);
+	/* 4 per 10 s announced, 3 left (over half: not spread) */
+	record_q(t, &tk[0], 200, q);
+	for (int i = 1; i < 4; i++) {
+		shmt_ticket_init(&tk[i]);
+		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+	}
+	/* our window of 4 in 10 s is full */
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	/* the server's fixed window began since: 4 left, 9.5 s to its
+	 * reset.  The sends just before the answered one may reach it after
+	 * it (they are not surely counted), but at least one is surely
+	 * free, and goes at once */
+	q.remaining = 4;
+	q.reset = 9.5;
+	record_q(t, &tk[3], 200, q);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(a_reset_forgets_the_pause_then_everything_learned)
+{
+	const char *name = test_name("conf-learnreset");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_quota q = xquota(60, 0, 30);
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(t, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	/* the operator clears the pause: requests go at once (the probe is
+	 * over), the limit the server announced stays */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 60);
+	ck_assert_int_eq(st.quota_remaining, -1);
+	/* a plan changed: forget what the server said, and that it spoke */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_LEARNED), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 0);
+	ck_assert_int_eq(st.probing, 1);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 Suite *
 conformance_suite(void)
 {
@@ -1666,6 +1741,12 @@ conformance_suite(void)
 	                    0, NBACKENDS);
 	tcase_add_loop_test(tc, the_status_names_what_was_learned, 0,
 	                    NBACKENDS);
+	tcase_add_loop_test(
+	    tc, the_announced_window_yields_to_the_quota_the_server_gives, 0,
+	    NBACKENDS);
+	tcase_add_loop_test(tc,
+	                    a_reset_forgets_the_pause_then_everything_learned,
+	                    0, NBACKENDS);
 	suite_add_tcase(s, tc);
 	return s;
 }
