@@ -730,7 +730,7 @@ static const char shmt_redis_script[] =
 "-- and whether the announced limit changed.\n"
 "local function learn_response(r, has, seq, q, new_pause)\n"
 "  -- shmt_learn_idle: nothing to learn\n"
-"  if S.heard == 1 and not q and (r.status <= 0 or S.nr > 0 or S.lmax > 0) then\n"
+"  if S.heard ~= 0 and not q and (r.status <= 0 or S.nr > 0 or S.lmax > 0) then\n"
 "    return false, false\n"
 "  end\n"
 "  local earlier, pace = false, S.pace\n"
