@@ -1507,13 +1507,14 @@ START_TEST(a_whole_second_reset_spreads_over_the_time_surely_left)
 	t = create(name, &c);
 	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
-	/* "2" whole seconds is in (1, 2] s: the 2 left go within the second
-	 * surely left, the second half of it later (0.5 s), not half of 2 s
-	 * (1 s; a deadline of 0.9 s from a later time can only help) */
-	record_q(t, &tk, 200, xquota(20, 2, 2));
+	/* "3" whole seconds is in (2, 3] s: the 2 left go within the 2 s
+	 * surely left, the second 1 s after the first, not 1.5 s (half of
+	 * 3 s; a deadline of 1.3 s from a later time can only help) */
+	record_q(t, &tk, 200, xquota(20, 2, 3));
 	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
-	ck_assert_int_eq(acquire_cost(t, 1, 0.9), SHMT_OK);
-	/* the third waits for the reset */
+	ck_assert_int_eq(acquire_cost(t, 1, 1.3), SHMT_OK);
+	/* the third waits for the reset (2 s after the second's slot: time
+	 * enough for one call on a loaded machine) */
 	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
