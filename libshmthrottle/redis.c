@@ -933,7 +933,8 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
                   double retry_after, const shmt_quota *q, const char *url,
                   unsigned flags, shmt_outcome *out)
 {
-	char a[16][32], u[SHMT_URL_MAX];
+	char a[16][32], u[SHMT_URL_MAX],
+	    h[sizeof(((shmt_quota *)0)->header) + 1];
 	const char *argv[20] = { "record" };
 	int argc = 11;
 	redisReply *rep;
@@ -955,6 +956,11 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 		us_arg(a[14], q->retry_after);
 		for (int i = 9; i < 15; i++)
 			argv[argc++] = a[i];
+		/* the header's name, for the status (NUL-terminated within
+		 * its array, whatever the caller left after it) */
+		snprintf(h, sizeof(h), "%.*s", (int)sizeof(q->header),
+		         q->header);
+		argv[argc++] = h;
 	}
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
@@ -1115,8 +1121,8 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	int ok = 1, rc;
 	const redisReply *ws;
 
-	if (rep->elements != 25 || (rc = parse_config(r, rep->element[2], &s)))
-		return rep->elements != 25 ? malformed(r) : rc;
+	if (rep->elements != 28 || (rc = parse_config(r, rep->element[2], &s)))
+		return rep->elements != 28 ? malformed(r) : rc;
 	shmt_scfg_to(&st->config, &s, r->cap);
 	ws = rep->element[3];
 	for (int i = 0; i < SHMT_MAX_RATES; i++) {
@@ -1140,13 +1146,21 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	st->waited = (double)ival(rep, 12, &ok) / 1e6;
 	st->last_429 = (double)ival(rep, 13, &ok) / 1e6;
 	st->capacity = r->cap;
-	/* the announced limit and the quota left (no header name kept) */
+	/* the announced limit, its header's name and the quota left */
 	if (ival(rep, 18, &ok) > 0 && ival(rep, 19, &ok) > 0) {
+		const char *h = sval(rep, 27, &ok);
+
 		st->learned_max = (uint32_t)ival(rep, 18, &ok);
 		st->learned_period = (double)ival(rep, 19, &ok) / 1e6;
 		st->learned_dialect = (int)ival(rep, 20, &ok);
 		st->learned_period_announced = ival(rep, 21, &ok) != 0;
+		snprintf(st->learned_header, sizeof(st->learned_header), "%s",
+		         h ? h : "");
 	}
+	/* the probe, and the pace learned from refusals (ns) */
+	st->probing = ival(rep, 25, &ok) != 0;
+	if (ival(rep, 26, &ok) > 0)
+		st->learned_rate = 1e9 / (double)ival(rep, 26, &ok);
 	st->quota_remaining = ival(rep, 22, &ok);
 	if (st->quota_remaining >= 0)
 		st->quota_reset = (double)ival(rep, 23, &ok) / 1e6;

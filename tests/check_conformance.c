@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "redis.h"
@@ -1391,6 +1392,382 @@ START_TEST(processes_with_random_costs_never_overrun_a_unit_window)
 }
 END_TEST
 
+/* ---- quota headers and learning (learn.c; the Lua's mirror of it) ---- */
+
+static shmt_quota
+xquota(uint32_t limit, int64_t remaining, double reset)
+{
+	return (shmt_quota){ .dialect = SHMT_QUOTA_XRATELIMIT,
+		             .limit = limit,
+		             .remaining = remaining,
+		             .reset = reset,
+		             .retry_after = -1 };
+}
+
+static void
+record_q(shmt_throttle *t, shmt_ticket *tk, int status, shmt_quota q)
+{
+	ck_assert_int_eq(shmt_record_quota(t, tk, status, -1, &q, "u", 0, NULL),
+	                 SHMT_OK);
+}
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(nothing_known_one_request_goes_first)
+{
+	const char *name = test_name("conf-probe");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk, tk2;
+	shmt_stat st;
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(st.probing, 1);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	/* the second waits for the first's answer (at most a second) */
+	shmt_ticket_init(&tk2);
+	ck_assert_int_eq(shmt_acquire(t, &tk2, 0), SHMT_EAGAIN);
+	/* any answer ends the probe: the next goes at once */
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, NULL), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(st.probing, 0);
+	ck_assert_int_eq(shmt_acquire(t, &tk2, 0), SHMT_OK);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* shmt_record_acquire learns as shmt_record does: the answer that ends
+ * the probe frees the send it reserves in the same call. */
+START_TEST(record_acquire_ends_the_probe_too)
+{
+	const char *name = test_name("conf-probe-ra");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_acquire(t, &tk, 200, -1, "u", 0, &out, 0),
+	                 SHMT_OK);
+	ck_assert_int_eq(out.verdict, SHMT_DONE);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace)
+{
+	const char *name = test_name("conf-pace");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk[8];
+	shmt_stat st;
+	int64_t times[64], pace_ns;
+	size_t n;
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	/* the probe ended by an answer: then eight at once (nothing known
+	 * limits them) */
+	shmt_ticket_init(&tk[0]);
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk[0], 200, -1, "u", 0, NULL),
+	                 SHMT_OK);
+	for (int i = 0; i < 8; i++) {
+		shmt_ticket_init(&tk[i]);
+		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+	}
+	/* the server granted 6 (the probe's and 5), then refused: "later" */
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(shmt_record(t, &tk[i], i < 5 ? 200 : 429,
+		                             i < 5 ? -1 : 0.3, "u", 0, NULL),
+		                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	/* 6 granted over the cycle: from the first send to the end of the
+	 * pause, at least backoff_initial (1 s) after the refusal, so at most
+	 * 6/s; at least 0.2/s, unless this test took the 30 s it may */
+	ck_assert_msg(st.learned_rate > 0.2 && st.learned_rate <= 6.01,
+	              "learned_rate %g", st.learned_rate);
+	pace_ns = (int64_t)(1e9 / st.learned_rate);
+	/* after the pause, one per pace, not all at once (the log's times
+	 * are the slots: a lower bound only, less 1 ms for the rounding of
+	 * the pace to the Redis script's microseconds) */
+	acquire_ok(t, 3);
+	n = log_times(t, times, 64);
+	ck_assert_uint_ge(n, 3);
+	for (size_t i = n - 2; i < n; i++)
+		ck_assert_msg(times[i] - times[i - 1] >= pace_ns - 1000000,
+		              "gap %lld < pace %lld",
+		              (long long)(times[i] - times[i - 1]),
+		              (long long)pace_ns);
+	/* a reset of the delay forgets the pace */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert(st.learned_rate == 0);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(a_low_quota_is_spread_over_the_time_left)
+{
+	const char *name = test_name("conf-spread");
+	/* a configured rate far above: no probe, and it never binds here */
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_stat st;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	/* 4 left of 20 (at most half: spread), 30.5 s to the reset */
+	record_q(t, &tk, 200, xquota(20, 4, 30.5));
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_int_eq(st.quota_remaining, 4);
+	ck_assert_str_eq(st.learned_header, "");
+	/* the first of the 4 at once, the next a quarter of the time later
+	 * (7.6 s; over 5 s unless this test's steps took 2.6 s) */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_msg(st.next_slot > 5 && st.next_slot < 8, "next_slot %g",
+	              st.next_slot);
+	/* plenty left (15 of 20, over half): a cap only, no spreading */
+	record_q(t, &tk, 200, xquota(20, 15, 30.5));
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(requests_on_their_way_count_against_the_quota)
+{
+	const char *name = test_name("conf-onway");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk[4];
+	shmt_stat st;
+
+	use_backend(_i);
+	t = create(name, &c);
+	for (int i = 0; i < 4; i++) {
+		shmt_ticket_init(&tk[i]);
+		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+	}
+	/* 3 left, and the 3 sent after the answered one are on their way */
+	record_q(t, &tk[0], 200, xquota(20, 3, 30.5));
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	/* but some are left: no shared pause (the next answer knows better),
+	 * only the sends after this answer wait */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert(st.delay_remaining == 0);
+	ck_assert_int_eq(st.quota_remaining, 3);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(a_whole_second_reset_spreads_over_the_time_surely_left)
+{
+	const char *name = test_name("conf-whole");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	/* "3" whole seconds is in (2, 3] s: the 2 left go within the 2 s
+	 * surely left, the second 1 s after the first, not 1.5 s (half of
+	 * 3 s; a deadline of 1.3 s from a later time can only help) */
+	record_q(t, &tk, 200, xquota(20, 2, 3));
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 1.3), SHMT_OK);
+	/* the third waits for the reset (2 s after the second's slot: time
+	 * enough for one call on a loaded machine) */
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(readings_of_one_window_narrow_a_whole_second_reset)
+{
+	const char *name = test_name("conf-narrow");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_stat st;
+	double t0;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	t0 = mono_s();
+	/* at t0: 10 left, reset "5": in (t0 + 4, t0 + 5] */
+	record_q(t, &tk, 200, xquota(20, 10, 5));
+	usleep(300000);
+	/* 0.3 s later, fewer left, "5" again: in (t1 + 4, t1 + 5], so in
+	 * (t1 + 4, t0 + 5]: the reset does not move 0.3 s later */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	record_q(t, &tk, 200, xquota(20, 9, 5));
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	/* narrowed, the reset is at most 5 s + the margin from t0, so at
+	 * most 4.7 + margin from now; not narrowed, 5 + margin from t1.  Two
+	 * readings more than a second apart do not overlap: a loaded
+	 * machine that slept that long proves nothing either way. */
+	if (mono_s() - t0 < 0.9)
+		ck_assert_msg(st.quota_reset < 4.85, "quota_reset %g",
+		              st.quota_reset);
+	ck_assert_int_eq(st.quota_remaining, 9);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(the_status_names_what_was_learned)
+{
+	const char *name = test_name("conf-learnstat");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t, *t2;
+	shmt_ticket tk;
+	shmt_stat st;
+	shmt_outcome out;
+	shmt_quota q = xquota(60, 0, 30);
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	snprintf(q.header, sizeof(q.header), "x-ratelimit-limit");
+	ck_assert_int_eq(shmt_record_quota(t, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	/* GitHub's 403 with none left: retry after the reset */
+	ck_assert_int_eq(out.verdict, SHMT_RETRY);
+	ck_assert_msg(out.delay > 29 && out.delay <= 30.5, "delay %g",
+	              out.delay);
+	ck_assert_int_eq(topen(&t2, name, NULL, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t2, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 60);
+	ck_assert_int_eq(st.learned_dialect, SHMT_QUOTA_XRATELIMIT);
+	ck_assert_str_eq(st.learned_header, "x-ratelimit-limit");
+	ck_assert_int_eq(st.quota_remaining, 0);
+	ck_assert_int_eq(st.probing, 0);
+	/* another handle cannot go before the reset */
+	ck_assert_int_eq(acquire_cost(t2, 1, 0), SHMT_EAGAIN);
+	shmt_close(t2);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* The sure room: the server's own count, for its current window, lifts
+ * our guess of it (the announced limit's window, which begins at our
+ * first send) for the sends that reach it before its reset. */
+START_TEST(the_announced_window_yields_to_the_quota_the_server_gives)
+{
+	const char *name = test_name("conf-sure");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk[4];
+	shmt_quota q = xquota(4, 3, 5.5);
+
+	use_backend(_i);
+	t = create(name, &c);
+	q.dialect = SHMT_QUOTA_IETF;
+	q.window = 10;
+	shmt_ticket_init(&tk[0]);
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], 0), SHMT_OK);
+	/* 4 per 10 s announced, 3 left (over half: not spread) */
+	record_q(t, &tk[0], 200, q);
+	for (int i = 1; i < 4; i++) {
+		shmt_ticket_init(&tk[i]);
+		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+	}
+	/* our window of 4 in 10 s is full */
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	/* the server's fixed window began since: 4 left, 9.5 s to its
+	 * reset.  The sends just before the answered one may reach it after
+	 * it (they are not surely counted), but at least one is surely
+	 * free, and goes at once */
+	q.remaining = 4;
+	q.reset = 9.5;
+	record_q(t, &tk[3], 200, q);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+START_TEST(a_reset_forgets_the_pause_then_everything_learned)
+{
+	const char *name = test_name("conf-learnreset");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	shmt_stat st;
+	shmt_quota q = xquota(60, 0, 30);
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(t, &tk, 403, -1, &q, "u", 0, &out),
+	                 SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
+	/* the operator clears the pause: requests go at once (the probe is
+	 * over), the limit the server announced stays */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 60);
+	ck_assert_int_eq(st.quota_remaining, -1);
+	/* a plan changed: forget what the server said, and that it spoke */
+	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_LEARNED), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_max, 0);
+	ck_assert_int_eq(st.probing, 1);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 Suite *
 conformance_suite(void)
 {
@@ -1448,6 +1825,31 @@ conformance_suite(void)
 	tcase_add_loop_test(
 	    tc, processes_with_random_costs_never_overrun_a_unit_window, 0,
 	    NBACKENDS);
+	tcase_add_loop_test(tc, nothing_known_one_request_goes_first, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(tc, record_acquire_ends_the_probe_too, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(
+	    tc, bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace, 0,
+	    NBACKENDS);
+	tcase_add_loop_test(tc, a_low_quota_is_spread_over_the_time_left, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(tc, requests_on_their_way_count_against_the_quota,
+	                    0, NBACKENDS);
+	tcase_add_loop_test(
+	    tc, a_whole_second_reset_spreads_over_the_time_surely_left, 0,
+	    NBACKENDS);
+	tcase_add_loop_test(tc,
+	                    readings_of_one_window_narrow_a_whole_second_reset,
+	                    0, NBACKENDS);
+	tcase_add_loop_test(tc, the_status_names_what_was_learned, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(
+	    tc, the_announced_window_yields_to_the_quota_the_server_gives, 0,
+	    NBACKENDS);
+	tcase_add_loop_test(tc,
+	                    a_reset_forgets_the_pause_then_everything_learned,
+	                    0, NBACKENDS);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -431,6 +431,9 @@ START_TEST(keys_of_another_kind_are_refused_untouched)
 	/* format 3 (0.2.x: no costs in its entries) */
 	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 3");
 	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
+	/* format 4 (no pace, probe or sure room kept) */
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmg}' fmt 4");
+	ck_assert_int_eq(acquire(t, -1), SHMT_EVERSION);
 	shmt_close(t);
 	/* format 2 (an entry as text), found by a record: its format, not
 	 * a damaged entry */
@@ -517,6 +520,7 @@ START_TEST(the_log_is_bounded_by_its_capacity)
 {
 	shmt_config c;
 	shmt_throttle *t;
+	shmt_ticket tk;
 	char out[256];
 
 	test_redis_start(&g_r, "");
@@ -524,7 +528,11 @@ START_TEST(the_log_is_bounded_by_its_capacity)
 	c.capacity = 16;
 	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, "cap", &c, SHMT_CREATE),
 	                 SHMT_OK);
-	for (int i = 0; i < 50; i++)
+	/* no rate: an answer ends the probe, so the sends need not wait */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, "u", 0, NULL), SHMT_OK);
+	for (int i = 0; i < 49; i++)
 		ck_assert_int_eq(acquire(t, -1), SHMT_OK);
 	/* 16 entries, fewer than 16 dropped and not yet deleted (they go
 	 * in batches), and fmt, id, st, late and rtt */
@@ -672,11 +680,12 @@ START_TEST(an_announced_limit_is_enforced)
 	ck_assert_int_eq(st.learned_dialect, SHMT_QUOTA_IETF);
 	ck_assert_int_eq(st.learned_period_announced, 1);
 	ck_assert_int_eq(st.quota_remaining, -1);
-	/* forgotten with all that was learned */
+	/* forgotten with all that was learned: nothing is known again, so
+	 * the probe is back (as with shared memory, shmt_learn_forget) */
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_LEARNED), SHMT_OK);
-	ck_assert_int_eq(acquire(t, 0), SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.learned_max, 0);
+	ck_assert_int_eq(st.probing, 1);
 	shmt_close(t);
 	test_redis_stop(&g_r);
 }
