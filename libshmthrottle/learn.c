@@ -68,6 +68,50 @@ no_limit_known(const struct shmt_scfg *c)
 	return c->nrates == 0 && c->nunits == 0 && c->concurrency == 0;
 }
 
+/* The slow start after the probe applies: nothing known, no refusal, no
+ * quota, and fewer answers than SHMT_SLOW_START_MAX since the probe's (a
+ * reset that forgets the pace clears ok_since: it does not start again,
+ * nothing anchors it). */
+static int
+slow_start(const struct shmt_state *st, const struct shmt_scfg *c)
+{
+	const struct shmt_learn *l = &st->learn;
+
+	return no_limit_known(c) && l->heard && l->ok_since > 0 &&
+	       l->max == 0 && l->pace == 0 && l->episodes == 0 &&
+	       l->q_reset == 0 && l->ok_count < SHMT_SLOW_START_MAX;
+}
+
+/* The probe's entry (the first sent at or after ok_since), if the log
+ * still holds it and slow start applies; else the head. */
+static uint64_t
+slow_start_from(const struct shmt_ring *r)
+{
+	uint64_t a;
+
+	if (!slow_start(r->st, r->cfg))
+		return r->st->head;
+	a = shmt_ring_first_after(r, shmt_sub_ns(r->st->learn.ok_since, 1));
+	return shmt_ring_has(r, a) ? a : r->st->head;
+}
+
+/* seq may go in the slow start: at most 2 sends after the probe per
+ * answer heard (not a refusal). */
+static int
+slow_start_allows(const struct shmt_ring *r, uint64_t a, uint64_t seq)
+{
+	return seq <= a || seq - a <= 2 * r->st->learn.ok_count;
+}
+
+/* The newest entry waits for the slow start. */
+static int
+slow_start_held(const struct shmt_ring *r)
+{
+	uint64_t a = slow_start_from(r);
+
+	return a < r->st->head && !slow_start_allows(r, a, r->st->head - 1);
+}
+
 /* The k-th send after the quota was read: the budget spread over the time
  * to the reset when it is low, then nothing before the reset. */
 static int64_t
@@ -121,8 +165,10 @@ shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t from,
 	if (seq > st->tail) {
 		int64_t prev = *shmt_ring_mono(r, seq - 1);
 
-		/* nothing known: one request first, the next on its answer */
-		if (no_limit_known(r->cfg) && !l->heard && l->max == 0)
+		/* nothing known: one request first, the next on its answer;
+		 * then twice as many as answered (the slow start) */
+		if ((no_limit_known(r->cfg) && !l->heard && l->max == 0) ||
+		    !slow_start_allows(r, slow_start_from(r), seq))
 			t = shmt_add_ns(prev, SHMT_PROBE_WAIT);
 		if (l->pace > 0)
 			t = max64(
@@ -388,8 +434,14 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		l->ok_since = rsp->send;
 		earlier = 1;
 	}
-	if (rsp->status <= 0)
+	if (rsp->status <= 0) {
+		/* an answer all the same: the slow start goes on */
+		if (slow_start_held(r))
+			earlier = 1;
+		if (slow_start(r->st, r->cfg))
+			l->ok_count++;
 		return earlier;
+	}
 	if (quota) {
 		learn_limit(l, q, r->cfg->retry_after_max);
 		/* the server says enough: no guessing beside it */
@@ -399,10 +451,18 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	/* a configured or announced limit is not second-guessed */
 	if (r->cfg->nrates > 0 || l->max > 0)
 		return earlier;
-	if (rsp->status >= 100 && rsp->status <= 399)
-		succeeded(l);
-	else if (rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY))
+	if (rsp->status == 429 || (rsp->flags & SHMT_RECORD_RETRY)) {
 		refused(r, rsp, seq, new_pause);
+	} else {
+		/* an answer that is not a refusal: the slow start lets two
+		 * more go, which may wait for it */
+		if (slow_start_held(r))
+			earlier = 1;
+		if (rsp->status >= 100 && rsp->status <= 399)
+			succeeded(l);
+		else
+			l->ok_count++;
+	}
 	return earlier || (l->pace > 0 && l->pace < pace);
 }
 
@@ -412,9 +472,11 @@ shmt_learn_idle(const struct shmt_ring *r, int status, const shmt_quota *q)
 	const struct shmt_learn *l = &r->st->learn;
 
 	/* the probe is over, no quota headers, and a limit known or no
-	 * status: learn() would change nothing */
+	 * status (outside the slow start, which counts every answer):
+	 * learn() would change nothing */
 	return l->heard && (!q || q->dialect == SHMT_QUOTA_NONE) &&
-	       (status <= 0 || r->cfg->nrates > 0 || l->max > 0);
+	       (r->cfg->nrates > 0 || l->max > 0 ||
+	        (status <= 0 && !slow_start(r->st, r->cfg)));
 }
 
 int
@@ -454,8 +516,8 @@ shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c)
 
 	/* as shmt_learn_admit_at: the probe, the announced window, the
 	 * pace, the quota (quota_valid needs a reset) */
-	return (no_limit_known(c) && !l->heard) || l->max > 0 || l->pace > 0 ||
-	       l->q_reset > 0;
+	return (no_limit_known(c) && !l->heard) || slow_start(st, c) ||
+	       l->max > 0 || l->pace > 0 || l->q_reset > 0;
 }
 
 int64_t

@@ -13,6 +13,12 @@
 /* No limit known, nothing heard yet: each send waits at most this long
  * for the answer to the one before it (the probe). */
 #define SHMT_PROBE_WAIT (1 * SHMT_NS)
+/* After the probe, nothing known yet (no limit, no refusal): the k-th send
+ * after the probe waits for k/2 answers that were not refusals, at most
+ * SHMT_PROBE_WAIT after the send before it (a slow start: the sends in
+ * flight double with each round of answers), for the first this many
+ * answers. */
+#define SHMT_SLOW_START_MAX 1024
 /* Added to the rate learned from refusals per success, requests/s (at
  * most 0.5 % of the rate per success below 1 request/s): 0.5 % a second. */
 #define SHMT_LEARN_UP 0.005

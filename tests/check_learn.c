@@ -347,6 +347,48 @@ START_TEST(nothing_known_one_request_goes_first)
 }
 END_TEST
 
+/* After the probe, a 200 says nothing of the limit: the processes that
+ * waited for it do not all go at once (each one beyond the limit would
+ * be refused), but twice as many as were answered, doubling with each
+ * round of answers, until a refusal teaches a pace.  An error that is
+ * not a refusal (404, a transport error) is an answer too. */
+START_TEST(after_the_probe_the_sends_double_with_the_answers)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	int64_t now = 100 * NS, t1 = now + MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, now);
+	record(r, 0, answer(now, t1, 200), NULL);
+	/* one answer: two more go, the third waits (a second at most) */
+	for (uint64_t s = 1; s <= 3; s++)
+		shmt_ring_append(r, shmt_admit_at(r, s, t1));
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), t1);
+	ck_assert_int_eq(*shmt_ring_mono(r, 2), t1);
+	ck_assert_int_eq(*shmt_ring_mono(r, 3), t1 + SHMT_PROBE_WAIT);
+	/* each answer lets two more go: the third on the next one ... */
+	record(r, 1, answer(t1, t1 + MS, 200), NULL);
+	ck_assert_int_eq(*shmt_ring_mono(r, 3), t1 + MS);
+	/* ... and one more (a 404): up to 6 after the probe */
+	record(r, 2, answer(t1, t1 + 2 * MS, 404), NULL);
+	for (uint64_t s = 4; s <= 7; s++)
+		shmt_ring_append(r, shmt_admit_at(r, s, t1 + 2 * MS));
+	ck_assert_int_eq(*shmt_ring_mono(r, 6), t1 + 2 * MS);
+	ck_assert_int_eq(*shmt_ring_mono(r, 7), t1 + 2 * MS + SHMT_PROBE_WAIT);
+	/* a transport error is an answer too (else a send every second) */
+	record(r, 4, answer(t1 + 2 * MS, t1 + 3 * MS, 0), NULL);
+	ck_assert_int_eq(*shmt_ring_mono(r, 7), t1 + 3 * MS);
+	/* a refusal ends it: the learned pace spaces them instead */
+	record(r, 3, answer(t1 + 2 * MS, t1 + 3 * MS, 429), NULL);
+	ck_assert_int_gt(r->st->learn.pace, 0);
+	ck_assert_int_eq(shmt_admit_at(r, 7, r->st->end_of_delay),
+	                 r->st->end_of_delay);
+	ring_free(r);
+}
+END_TEST
+
 START_TEST(refusals_teach_a_pace_that_follows_them)
 {
 	shmt_config c;
@@ -597,6 +639,7 @@ learn_suite(void)
 	tcase_add_test(tc,
 	               an_unannounced_window_is_the_longest_reset_rounded_up);
 	tcase_add_test(tc, nothing_known_one_request_goes_first);
+	tcase_add_test(tc, after_the_probe_the_sends_double_with_the_answers);
 	tcase_add_test(tc, refusals_teach_a_pace_that_follows_them);
 	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
 	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
