@@ -1473,6 +1473,85 @@ START_TEST(record_acquire_ends_the_probe_too)
 }
 END_TEST
 
+/* Ticket tk reserved at once (timeout 0): SHMT_OK, or SHMT_EAGAIN when
+ * its slot is later. */
+static int
+acquire_now(shmt_throttle *t, shmt_ticket *tk)
+{
+	shmt_ticket_init(tk);
+	return shmt_acquire(t, tk, 0);
+}
+
+/* The slow start after the probe: nothing known, each answer that is not
+ * a refusal (a 404 and a transport error too) lets two more go; a send
+ * beyond waits (a second at most after the one before), and the answer
+ * that frees it plans it again, at once.  Counts only: a held send is one
+ * whose slot is later than now (SHMT_EAGAIN). */
+START_TEST(after_the_probe_twice_as_many_go_as_were_answered)
+{
+	const char *name = test_name("conf-slow");
+	shmt_config c;
+	shmt_throttle *t;
+	shmt_ticket probe, tk[16], held;
+	shmt_stat st;
+	int status;
+	pid_t pid;
+	double until;
+
+	use_backend(_i);
+	shmt_config_init(&c);
+	t = create(name, &c);
+	ck_assert_int_eq(acquire_now(t, &probe), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &probe, 200, -1, "u", 0, NULL),
+	                 SHMT_OK);
+	/* the probe's answer: two go at once, the third waits */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(acquire_now(t, &tk[i]), SHMT_OK);
+	ck_assert_int_eq(acquire_now(t, &held), SHMT_EAGAIN);
+	/* their answers (a 404 counts): four more */
+	ck_assert_int_eq(shmt_record(t, &tk[0], 200, -1, "u", 0, NULL),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk[1], 404, -1, "u", 0, NULL),
+	                 SHMT_OK);
+	for (int i = 2; i < 6; i++)
+		ck_assert_int_eq(acquire_now(t, &tk[i]), SHMT_OK);
+	ck_assert_int_eq(acquire_now(t, &held), SHMT_EAGAIN);
+	/* theirs (a transport error counts): eight more */
+	for (int i = 2; i < 6; i++)
+		ck_assert_int_eq(
+		    shmt_record(t, &tk[i], i == 4 ? 0 : 200, -1, "u", 0, NULL),
+		    SHMT_OK);
+	for (int i = 6; i < 14; i++)
+		ck_assert_int_eq(acquire_now(t, &tk[i]), SHMT_OK);
+	ck_assert_int_eq(acquire_now(t, &held), SHMT_EAGAIN);
+	/* a waiter held: the next answer plans it at once (shared memory
+	 * wakes it; on Redis it sees it at its next confirm) */
+	if ((pid = fork()) == 0) {
+		shmt_ticket_init(&held);
+		_exit(shmt_acquire(t, &held, -1) == SHMT_OK ? 0 : 1);
+	}
+	/* the probe's entry and 14 after it, then the waiter's */
+	until = mono_s() + 10;
+	do {
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.log_count < 16 && mono_s() < until && usleep(1000) == 0);
+	ck_assert_uint_eq(st.log_count, 16);
+	/* still held (else a loaded machine took the second it may wait:
+	 * nothing to see) */
+	if (st.waiting == 1) {
+		ck_assert_int_eq(shmt_record(t, &tk[6], 200, -1, "u", 0, NULL),
+		                 SHMT_OK);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+		ck_assert_uint_eq(st.waiting, 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 START_TEST(bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace)
 {
 	const char *name = test_name("conf-pace");
@@ -1486,20 +1565,23 @@ START_TEST(bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace)
 	use_backend(_i);
 	shmt_config_init(&c);
 	t = create(name, &c);
-	/* the probe ended by an answer: then eight at once (nothing known
-	 * limits them) */
-	shmt_ticket_init(&tk[0]);
-	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
+	/* the probe ended by an answer: then eight, as fast as the slow
+	 * start lets them go (2 on the probe's answer, 2 more per answer) */
+	ck_assert_int_eq(acquire_now(t, &tk[0]), SHMT_OK);
 	ck_assert_int_eq(shmt_record(t, &tk[0], 200, -1, "u", 0, NULL),
 	                 SHMT_OK);
 	for (int i = 0; i < 8; i++) {
-		shmt_ticket_init(&tk[i]);
-		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+		ck_assert_int_eq(acquire_now(t, &tk[i]), SHMT_OK);
+		/* the server granted 6 (the probe's and 5) */
+		if (i == 1 || i == 4)
+			for (int j = i == 1 ? 0 : 2; j <= i; j++)
+				ck_assert_int_eq(shmt_record(t, &tk[j], 200, -1,
+				                             "u", 0, NULL),
+				                 SHMT_OK);
 	}
-	/* the server granted 6 (the probe's and 5), then refused: "later" */
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(shmt_record(t, &tk[i], i < 5 ? 200 : 429,
-		                             i < 5 ? -1 : 0.3, "u", 0, NULL),
+	/* then refused the rest: "later" */
+	for (int i = 5; i < 8; i++)
+		ck_assert_int_eq(shmt_record(t, &tk[i], 429, 0.3, "u", 0, NULL),
 		                 SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	/* 6 granted over the cycle: from the first send to the end of the
@@ -1829,6 +1911,9 @@ conformance_suite(void)
 	                    NBACKENDS);
 	tcase_add_loop_test(tc, record_acquire_ends_the_probe_too, 0,
 	                    NBACKENDS);
+	tcase_add_loop_test(tc,
+	                    after_the_probe_twice_as_many_go_as_were_answered,
+	                    0, NBACKENDS);
 	tcase_add_loop_test(
 	    tc, bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace, 0,
 	    NBACKENDS);
