@@ -225,7 +225,9 @@ END_TEST
  * (the quota's pause, spread and sure room) and the bare 429s (the probe,
  * the slow start and the learned pace), with the bounds of shared memory
  * above.  Before the pace was learned there, the plain server refused 29
- * and 31 (two runs); with it, 1-6 (seven runs); github 0 either way. */
+ * and 31 (two runs); with it, 1-6 (seven runs); with the slow start too,
+ * 1-3 in the first burst and 0 after it (three runs); github 0 either
+ * way. */
 START_TEST(github_403_on_redis)
 {
 	struct test_redis r;
