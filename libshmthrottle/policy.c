@@ -98,25 +98,6 @@ shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
 	return moved;
 }
 
-int
-shmt_late_keep(struct shmt_ring *r, uint64_t seq, int64_t now, int64_t late)
-{
-	uint64_t due = shmt_ring_first_after(r, now);
-	int64_t pace = r->st->learn.pace;
-
-	if (!shmt_ring_valid(r, seq) || *shmt_ring_mono(r, seq) > now)
-		return 0;
-	/* a pace shorter than that spaces them less */
-	if (pace > 0 && pace < late)
-		late = pace;
-	if (due > seq + 1 && shmt_sub_ns(*shmt_ring_mono(r, due - 1),
-	                                 *shmt_ring_mono(r, seq)) >= late)
-		return 0;
-	shmt_raise(r, seq, now, now);
-	shmt_replan_later(r, now);
-	return 1;
-}
-
 void
 shmt_replan_later(struct shmt_ring *r, int64_t now)
 {

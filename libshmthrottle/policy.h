@@ -30,15 +30,6 @@ int64_t shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now);
  * (the log stays sorted), move to `sent`; only entries no later than now
  * are touched.  Returns 1 if one moved. */
 int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
-/* The waiter of entry seq reaches it late, at now.  If every send due
- * by now after it was planned less than `late` after it (the lateness
- * every spacing absorbs; a learned pace if shorter), none of them was
- * spaced from it: it may send now on its own slot, which is raised to
- * now as a late send is (shmt_raise), the reservations after it planned
- * again (returns 1).  Else 0 and nothing changes: a send now would land
- * among sends spaced from it, and it must take a new slot. */
-int shmt_late_keep(struct shmt_ring *r, uint64_t seq, int64_t now,
-                   int64_t late);
 /* Re-plan the reservations still in the future, moving none earlier (no
  * waiter is woken): after a new delay, a raise or a larger margin. */
 void shmt_replan_later(struct shmt_ring *r, int64_t now);

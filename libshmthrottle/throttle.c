@@ -368,19 +368,11 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 			continue;
 		}
 		at = *shmt_ring_mono(ring(t), seq);
-		/* Stopped, or starved of CPU, past our slot: a send now may
-		 * land among the sends planned after it.  Unless only sends of
-		 * about its own time have gone (a batch woken at once, of
-		 * which it ran last: shmt_late_keep raises it), take a new
-		 * slot; the old one stays counted as a send (conservative). */
-		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg)) {
-			if (shmt_late_keep(ring(t), seq, now,
-			                   late_limit(ring(t)->cfg)))
-				at = now;
-			else
-				rc = reserve(t, now, deadline, 0, w->cost, &seq,
-				             &at);
-		}
+		/* Stopped, or starved of CPU, past our slot: a send now would
+		 * land among the sends planned after it.  Take a new slot; the
+		 * old one stays counted as a send (conservative). */
+		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg))
+			rc = reserve(t, now, deadline, 0, w->cost, &seq, &at);
 		/* the slot stays used: conservative */
 		else if (at > deadline)
 			rc = SHMT_ETIMEDOUT;

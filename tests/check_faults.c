@@ -421,80 +421,6 @@ START_TEST(a_late_waker_takes_a_new_slot)
 }
 END_TEST
 
-/* A pause ends and every waiter of the batch it held is due at once; on
- * a busy machine one of them runs last, past the lateness the margin
- * absorbs.  The others sent on slots of the same time, none spaced from
- * its own: it sends on its slot, raised to now, instead of taking a new
- * one a window later, and its old slot is not left unused in the log
- * (under load, 24-35 of 200 slots were: an extra window or two). */
-START_TEST(a_late_waker_of_a_batch_keeps_its_slot)
-{
-	const char *name = test_name("latebatch");
-	shmt_config c = one_rate(6, 5);
-	shmt_throttle *t = NULL;
-	struct late {
-		int64_t send_ns, returned;
-	} *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
-	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int64_t t0, t_cont;
-	shmt_ticket tk;
-	shmt_outcome out;
-	shmt_stat st;
-	pid_t kid[5];
-	int status;
-
-	ck_assert(res != MAP_FAILED);
-	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
-	shmt_ticket_init(&tk);
-	t0 = mono_now();
-	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-	/* a pause of 1 s: the next five slots are its end, all of them */
-	ck_assert_int_eq(shmt_record(t, &tk, 429, 1, "http://x/1", 0, &out),
-	                 SHMT_OK);
-	for (int i = 0; i < 5; i++)
-		if ((kid[i] = fork()) == 0) {
-			shmt_ticket mine;
-			int rc;
-
-			shmt_ticket_init(&mine);
-			rc = shmt_acquire(t, &mine, 10);
-			if (i == 0) {
-				res->send_ns = mine.send_ns;
-				res->returned = mono_now();
-			}
-			_exit(rc);
-		}
-	await_waiting(t, 5);
-	/* the first is stopped before the pause ends ... */
-	kill(kid[0], SIGSTOP);
-	ck_assert_int_eq(waitpid(kid[0], &status, WUNTRACED), kid[0]);
-	ck_assert(WIFSTOPPED(status));
-	ck_assert_int_lt(mono_now() - t0, NS);
-	/* ... the four others send at its end, and it runs 0.1 s late */
-	nap_ns(t0 + 1100 * MS - mono_now());
-	for (int i = 1; i < 5; i++)
-		ck_assert_int_eq(reap(kid[i]), SHMT_OK);
-	t_cont = mono_now();
-	kill(kid[0], SIGCONT);
-	ck_assert_int_eq(reap(kid[0]), SHMT_OK);
-	ck_assert_msg(res->send_ns >= t_cont,
-	              "sent on a slot %.3f s before it woke",
-	              (double)(t_cont - res->send_ns) / NS);
-	/* before: a new slot 5 s after the first send, the old one unused */
-	ck_assert_msg(res->returned - t_cont < 500 * MS,
-	              "returned %.3f s after it was continued",
-	              (double)(res->returned - t_cont) / NS);
-	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_uint_eq(st.log_count, 6);
-	ck_assert_uint_eq(st.requests, 6);
-	/* six sent in the window of 5 s: full until the first one leaves */
-	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EAGAIN);
-	shmt_close(t);
-	shmt_remove(name);
-	munmap(res, sizeof(*res));
-}
-END_TEST
-
 #ifndef TOOLS_DIR
 #error "TOOLS_DIR must name the folder of the built tools"
 #endif
@@ -704,7 +630,6 @@ faults_suite(void)
 	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
 	tcase_add_test(tc, remove_stops_the_old_copy);
 	tcase_add_test(tc, a_late_waker_takes_a_new_slot);
-	tcase_add_test(tc, a_late_waker_of_a_batch_keeps_its_slot);
 	tcase_add_test(tc, a_truncated_segment_is_an_error_not_sigbus);
 	tcase_add_test(tc, a_tool_turns_sigbus_into_one_line);
 	tcase_add_test(tc, a_blank_left_by_a_dead_creator_is_taken_over);

@@ -284,47 +284,6 @@ START_TEST(replan_never_moves_past_sends)
 }
 END_TEST
 
-/* A waiter reaches its slot 50 ms late, past the margin.  The sends due
- * after it are of its own slot time (one batch): none was spaced from it,
- * so it keeps its slot, raised to now with them, and the next window is
- * planned from then.  A send due after it that was planned later (here
- * 0.5 s) may have been: it must take a new slot, nothing moves. */
-START_TEST(a_late_slot_is_kept_only_among_sends_of_its_time)
-{
-	shmt_config c = one_rate(5, 1);
-	struct shmt_ring *r = ring_new(64, &c);
-	int64_t t[5], now = 100 * NS, late;
-
-	reserve(r, now, 5, NULL);
-	reserve(r, now, 5, t);
-	reserve(r, now, 2, NULL);
-	ck_assert_int_gt(t[0], now + NS);
-	ck_assert_int_eq(t[4], t[0]);
-	late = t[0] + 50 * MS;
-	ck_assert_int_eq(shmt_late_keep(r, 6, late, 5 * MS), 1);
-	ck_assert_int_eq(*shmt_ring_mono(r, 5), t[0]);
-	for (uint64_t s = 6; s < 10; s++)
-		ck_assert_int_eq(*shmt_ring_mono(r, s), late);
-	/* entry 10 is spaced from 5 (not late), 11 from 6 */
-	ck_assert_int_lt(*shmt_ring_mono(r, 10), late + NS);
-	ck_assert_int_ge(*shmt_ring_mono(r, 11), late + NS);
-	ring_free(r);
-
-	r = ring_new(64, &c);
-	reserve(r, now, 5, NULL);
-	reserve(r, now, 1, t);
-	reserve(r, t[0] + NS / 2, 4, NULL);
-	late = t[0] + NS / 2 + 20 * MS;
-	ck_assert_int_eq(shmt_late_keep(r, 5, late, 5 * MS), 0);
-	ck_assert_int_eq(*shmt_ring_mono(r, 5), t[0]);
-	ck_assert_int_eq(*shmt_ring_mono(r, 6), t[0] + NS / 2);
-	/* the last one due: nothing after it went, it keeps its slot */
-	ck_assert_int_eq(shmt_late_keep(r, 9, late, 5 * MS), 1);
-	ck_assert_int_eq(*shmt_ring_mono(r, 9), late);
-	ring_free(r);
-}
-END_TEST
-
 START_TEST(success_and_401_reset_backoff)
 {
 	shmt_config c = one_rate(10, 60);
@@ -447,7 +406,6 @@ policy_suite(void)
 	tcase_add_test(pace, replan_after_reset_moves_waiters_earlier);
 	tcase_add_test(pace, replan_after_raising_the_limit);
 	tcase_add_test(pace, replan_never_moves_past_sends);
-	tcase_add_test(pace, a_late_slot_is_kept_only_among_sends_of_its_time);
 	tcase_add_test(resp, success_and_401_reset_backoff);
 	tcase_add_test(resp, retry_status_backs_off_and_honours_retry_after);
 	tcase_add_test(resp, transport_error_backs_off_alone);
