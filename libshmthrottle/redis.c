@@ -534,6 +534,23 @@ malformed(const struct shmt_redis *r)
 	return SHMT_ECORRUPT;
 }
 
+/* One limit of a reply, a rate's or a unit limit's: its max at element
+ * fm, its period (us) at fp into *period (ns).  Out of range: *ok = 0 and
+ * nothing multiplied (a hostile period times 1000 would overflow). */
+static void
+limit_at(const redisReply *a, size_t fm, size_t fp, int *ok, uint32_t *max,
+         int64_t *period)
+{
+	int64_t m = ival(a, fm, ok), p = ival(a, fp, ok);
+
+	if (m < 0 || m > UINT32_MAX || p < 0 || p > SHMT_NS_LIMIT / US) {
+		*ok = 0;
+		m = p = 0;
+	}
+	*max = (uint32_t)m;
+	*period = p * US;
+}
+
 /* The configuration in a reply (the script's CF order), checked as one
  * read from a segment. */
 static int
@@ -558,24 +575,14 @@ parse_config(const struct shmt_redis *r, const redisReply *a,
 	};
 	mult = strtod(sval(a, F_MULT, &ok), NULL);
 	s->backoff_multiplier = mult;
-	for (int i = 0; i < SHMT_MAX_RATES; i++) {
-		int64_t m = ival(a, F_M1 + i, &ok), p = ival(a, F_P1 + i, &ok);
-
-		if (m < 0 || m > UINT32_MAX || p < 0 || p > SHMT_NS_LIMIT / US)
-			ok = 0;
-		s->rate_max[i] = (uint32_t)m;
-		s->rate_period[i] = p * US;
-	}
+	for (int i = 0; i < SHMT_MAX_RATES; i++)
+		limit_at(a, F_M1 + i, F_P1 + i, &ok, &s->rate_max[i],
+		         &s->rate_period[i]);
 	s->nunits = (uint32_t)ival(a, F_NU, &ok);
 	s->unit_burst = (uint32_t)ival(a, F_UB, &ok);
-	for (int i = 0; i < SHMT_MAX_UNITS; i++) {
-		int64_t m = ival(a, F_U1 + i, &ok), p = ival(a, F_Q1 + i, &ok);
-
-		if (m < 0 || m > UINT32_MAX || p < 0 || p > SHMT_NS_LIMIT / US)
-			ok = 0;
-		s->unit_max[i] = (uint32_t)m;
-		s->unit_period[i] = p * US;
-	}
+	for (int i = 0; i < SHMT_MAX_UNITS; i++)
+		limit_at(a, F_U1 + i, F_Q1 + i, &ok, &s->unit_max[i],
+		         &s->unit_period[i]);
 	if (!ok || ival(a, F_CAP, &ok) != r->cap ||
 	    shmt_scfg_check(s, r->cap) != SHMT_OK)
 		return malformed(r);
