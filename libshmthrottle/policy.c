@@ -98,6 +98,34 @@ shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
 	return moved;
 }
 
+/* At most this many entries raised for a late waiter (a stack array); a
+ * longer run of sends after its slot sends it round again. */
+#define KEEP_MAX 256
+
+int
+shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	uint64_t end = shmt_ring_first_after(r, now), s;
+	int64_t was[KEEP_MAX];
+
+	if (seq < r->st->tail || seq >= end || end - seq > KEEP_MAX)
+		return 0;
+	for (s = seq; s < end; s++) {
+		was[s - seq] = *shmt_ring_mono(r, s);
+		*shmt_ring_mono(r, s) = now;
+	}
+	for (s = seq; s < end; s++)
+		if (shmt_admit_at(r, s, now) > now)
+			break;
+	if (s < end) {
+		for (s = seq; s < end; s++)
+			*shmt_ring_mono(r, s) = was[s - seq];
+		return 0;
+	}
+	shmt_replan_later(r, now);
+	return 1;
+}
+
 void
 shmt_replan_later(struct shmt_ring *r, int64_t now)
 {

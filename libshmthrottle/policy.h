@@ -30,6 +30,15 @@ int64_t shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now);
  * (the log stays sorted), move to `sent`; only entries no later than now
  * are touched.  Returns 1 if one moved. */
 int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
+/* The waiter of entry `seq` reaches it late, at `now` (a send planned from
+ * it may have left).  It may send now on it if the log raised to now —
+ * its entry and those after it that are no later (sent already, or as
+ * late) — still admits each of them there: then whatever the real sends
+ * were, no window counts more than it did or will (a raise only moves
+ * sends later, into windows the rules check).  Returns 1 and leaves the
+ * log raised, the reservations still to come re-planned later only; else
+ * 0 and the log as it was (the waiter must take a new slot). */
+int shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now);
 /* Re-plan the reservations still in the future, moving none earlier (no
  * waiter is woken): after a new delay, a raise or a larger margin. */
 void shmt_replan_later(struct shmt_ring *r, int64_t now);

@@ -368,11 +368,17 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 			continue;
 		}
 		at = *shmt_ring_mono(ring(t), seq);
-		/* Stopped, or starved of CPU, past our slot: a send now would
-		 * land among the sends planned after it.  Take a new slot; the
-		 * old one stays counted as a send (conservative). */
-		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg))
-			rc = reserve(t, now, deadline, 0, w->cost, &seq, &at);
+		/* Stopped, or starved of CPU, past our slot: a send now may
+		 * land among the sends planned after it.  Keep the slot, moved
+		 * to now, if the rules admit the log so raised; else take a
+		 * new one (the old one stays counted as a send). */
+		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg)) {
+			if (shmt_keep_late(ring(t), seq, now))
+				at = now;
+			else
+				rc = reserve(t, now, deadline, 0, w->cost, &seq,
+				             &at);
+		}
 		/* the slot stays used: conservative */
 		else if (at > deadline)
 			rc = SHMT_ETIMEDOUT;

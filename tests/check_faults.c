@@ -359,30 +359,17 @@ START_TEST(remove_stops_the_old_copy)
 }
 END_TEST
 
-/* Item 3: a waiter stopped past its slot and continued returned with the
- * old slot, 3.2 s late: 8 sends in one second against 5.  Late by more
- * than the margin, it takes a new slot (the old one stays counted). */
-START_TEST(a_late_waker_takes_a_new_slot)
+/* A forked waiter for its slot, stopped while it waits; what it got. */
+struct late {
+	int64_t send_ns, returned;
+};
+
+static pid_t
+stopped_waiter(shmt_throttle *t, struct late *res)
 {
-	const char *name = test_name("late");
-	shmt_config c = one_rate(5, 1);
-	shmt_throttle *t = NULL;
-	struct late {
-		int64_t send_ns, returned;
-	} *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
-	              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int64_t t0, t_cont;
-	shmt_ticket tk;
-	shmt_stat st;
 	pid_t kid;
 	int status;
 
-	ck_assert(res != MAP_FAILED);
-	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
-	shmt_ticket_init(&tk);
-	t0 = mono_now();
-	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
 	if ((kid = fork()) == 0) {
 		shmt_ticket mine;
 		int rc;
@@ -393,17 +380,51 @@ START_TEST(a_late_waker_takes_a_new_slot)
 		res->returned = mono_now();
 		_exit(rc);
 	}
-	/* stopped while it waits for its slot, a second after t0 ... */
 	await_waiting(t, 1);
 	kill(kid, SIGSTOP);
 	ck_assert_int_eq(waitpid(kid, &status, WUNTRACED), kid);
 	ck_assert(WIFSTOPPED(status));
-	ck_assert_int_lt(mono_now() - t0, NS);
-	/* ... and continued half a second after it, once others have sent
-	 * in that second */
-	nap_ns(t0 + 1500 * MS - mono_now());
-	for (int i = 0; i < 4; i++)
+	return kid;
+}
+
+/* Item 3: a waiter stopped past its slot and continued returned with the
+ * old slot, 3.2 s late: 8 sends in one second against 5.  Late by more
+ * than the margin, it sends on its slot only if the log raised to its
+ * send admits every entry so raised; here the sends made after its slot
+ * were spaced from the sends before it, not from it: it keeps its slot
+ * (it used to take a new one, and its old slot, never sent, was counted
+ * as a send: a slot lost to every process). */
+START_TEST(a_late_waker_keeps_its_slot_when_no_send_was_spaced_from_it)
+{
+	const char *name = test_name("late");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	struct late *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int64_t t0, t_cont, sent[10];
+	shmt_ticket tk;
+	shmt_stat st;
+	pid_t kid;
+	int n = 0;
+
+	ck_assert(res != MAP_FAILED);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	t0 = mono_now();
+	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[n++] = mono_now();
+	}
+	/* stopped while it waits for its slot, a second after t0 ... */
+	kid = stopped_waiter(t, res);
+	ck_assert_int_lt(mono_now() - t0, NS);
+	/* ... and continued half a second after it, once four others have
+	 * sent in that second (spaced from the first four of t0) */
+	nap_ns(t0 + 1500 * MS - mono_now());
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[n++] = mono_now();
+	}
 	t_cont = mono_now();
 	kill(kid, SIGCONT);
 	ck_assert_int_eq(reap(kid), SHMT_OK);
@@ -411,10 +432,67 @@ START_TEST(a_late_waker_takes_a_new_slot)
 	              "sent on a slot %.3f s before it woke",
 	              (double)(t_cont - res->send_ns) / NS);
 	ck_assert_int_ge(res->returned, res->send_ns);
-	/* the old slot stays in the log, counted as a send */
+	sent[n++] = res->returned;
+	qsort(sent, (size_t)n, sizeof(sent[0]), by_time);
+	ck_assert(!window_overrun(sent, (size_t)n, 5, NS));
+	/* its slot, moved to its send: no entry was left unsent */
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	ck_assert_uint_eq(st.log_count, 11);
+	ck_assert_uint_eq(st.log_count, 10);
 	ck_assert_uint_eq(st.requests, 10);
+	shmt_close(t);
+	shmt_remove(name);
+	munmap(res, sizeof(*res));
+}
+END_TEST
+
+/* The same waiter, continued once a send was planned from its slot (the
+ * fifth after it, a period later) and has left: sending now could put six
+ * sends in a second.  It takes a new slot; the old one stays counted. */
+START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
+{
+	const char *name = test_name("late2");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	struct late *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int64_t t0, t_cont, slot, sent[11];
+	shmt_ticket tk;
+	shmt_stat st;
+	pid_t kid;
+	int n = 0;
+
+	ck_assert(res != MAP_FAILED);
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	t0 = mono_now();
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[n++] = mono_now();
+	}
+	kid = stopped_waiter(t, res);
+	ck_assert_int_lt(mono_now() - t0, NS);
+	nap_ns(t0 + 1500 * MS - mono_now());
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[n++] = mono_now();
+	}
+	/* the fifth after the waiter's slot waits a period from it */
+	ck_assert_int_eq(shmt_acquire(t, &tk, 10), SHMT_OK);
+	slot = tk.send_ns;
+	sent[n++] = mono_now();
+	ck_assert_int_ge(slot, t0 + 2 * NS);
+	t_cont = mono_now();
+	kill(kid, SIGCONT);
+	ck_assert_int_eq(reap(kid), SHMT_OK);
+	ck_assert_int_ge(res->send_ns, t_cont);
+	ck_assert_int_ge(res->returned, res->send_ns);
+	sent[n++] = res->returned;
+	qsort(sent, (size_t)n, sizeof(sent[0]), by_time);
+	ck_assert(!window_overrun(sent, (size_t)n, 5, NS));
+	/* a new slot: the old one stays in the log, counted as a send */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.log_count, 12);
+	ck_assert_uint_eq(st.requests, 11);
 	shmt_close(t);
 	shmt_remove(name);
 	munmap(res, sizeof(*res));
@@ -629,7 +707,10 @@ faults_suite(void)
 	tcase_add_test(tc, a_reused_owner_id_is_not_the_owner);
 	tcase_add_test(tc, a_kill_during_set_leaves_one_whole_configuration);
 	tcase_add_test(tc, remove_stops_the_old_copy);
-	tcase_add_test(tc, a_late_waker_takes_a_new_slot);
+	tcase_add_test(
+	    tc, a_late_waker_keeps_its_slot_when_no_send_was_spaced_from_it);
+	tcase_add_test(
+	    tc, a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it);
 	tcase_add_test(tc, a_truncated_segment_is_an_error_not_sigbus);
 	tcase_add_test(tc, a_tool_turns_sigbus_into_one_line);
 	tcase_add_test(tc, a_blank_left_by_a_dead_creator_is_taken_over);

@@ -284,6 +284,69 @@ START_TEST(replan_never_moves_past_sends)
 }
 END_TEST
 
+/* A waiter late for its slot keeps it when the log raised to its send
+ * still admits every raised entry: a batch sent together, the later ones
+ * spaced from the batch before, not from it. */
+START_TEST(a_late_waiter_keeps_its_slot_in_a_batch)
+{
+	shmt_config c = one_rate(10, 0.5);
+	struct shmt_ring *r = ring_new(64, &c);
+	int64_t t[20], now = 100 * NS, late = now + 20 * MS;
+
+	reserve(r, now, 20, t);
+	ck_assert_int_eq(t[13], now + NS / 2 + 5 * MS);
+	ck_assert_int_eq(shmt_keep_late(r, 3, late), 1);
+	for (uint64_t s = 0; s < 3; s++)
+		ck_assert_int_eq(*shmt_ring_mono(r, s), now);
+	for (uint64_t s = 3; s < 10; s++) /* it, and those sent after it */
+		ck_assert_int_eq(*shmt_ring_mono(r, s), late);
+	for (uint64_t s = 10; s < 13; s++)
+		ck_assert_int_eq(*shmt_ring_mono(r, s), t[s]);
+	for (uint64_t s = 13; s < 20; s++) /* spaced from the raised ones */
+		ck_assert_int_eq(*shmt_ring_mono(r, s), late + NS / 2 + 5 * MS);
+	ring_free(r);
+}
+END_TEST
+
+/* Smooth: the send after the late one was spaced from its slot and has
+ * left; sending now would put the two closer than the rate allows. */
+START_TEST(a_late_waiter_a_send_was_spaced_from_takes_a_new_slot)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r;
+	int64_t t[3], now = 100 * NS;
+
+	c.policy = SHMT_POLICY_SMOOTH;
+	c.margin = 0;
+	r = ring_new(64, &c);
+	reserve(r, now, 3, t);
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 150 * MS), 0);
+	for (uint64_t s = 0; s < 3; s++) /* the log as it was */
+		ck_assert_int_eq(*shmt_ring_mono(r, s), t[s]);
+	/* before the next one was due, it may */
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 50 * MS), 1);
+	ck_assert_int_eq(*shmt_ring_mono(r, 0), now + 50 * MS);
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + 150 * MS);
+	ck_assert_int_eq(*shmt_ring_mono(r, 2), now + 250 * MS);
+	ring_free(r);
+}
+END_TEST
+
+/* A pause that began after its slot holds a late waiter too. */
+START_TEST(a_late_waiter_in_a_pause_takes_a_new_slot)
+{
+	shmt_config c = one_rate(10, 1);
+	struct shmt_ring *r = ring_new(64, &c);
+	int64_t now = 100 * NS;
+
+	reserve(r, now, 2, NULL);
+	r->st->end_of_delay = now + 5 * NS;
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), 0);
+	ck_assert_int_eq(*shmt_ring_mono(r, 0), now);
+	ring_free(r);
+}
+END_TEST
+
 START_TEST(success_and_401_reset_backoff)
 {
 	shmt_config c = one_rate(10, 60);
@@ -406,6 +469,10 @@ policy_suite(void)
 	tcase_add_test(pace, replan_after_reset_moves_waiters_earlier);
 	tcase_add_test(pace, replan_after_raising_the_limit);
 	tcase_add_test(pace, replan_never_moves_past_sends);
+	tcase_add_test(pace, a_late_waiter_keeps_its_slot_in_a_batch);
+	tcase_add_test(pace,
+	               a_late_waiter_a_send_was_spaced_from_takes_a_new_slot);
+	tcase_add_test(pace, a_late_waiter_in_a_pause_takes_a_new_slot);
 	tcase_add_test(resp, success_and_401_reset_backoff);
 	tcase_add_test(resp, retry_status_backs_off_and_honours_retry_after);
 	tcase_add_test(resp, transport_error_backs_off_alone);
