@@ -1953,6 +1953,9 @@ START_TEST(a_killed_holders_place_comes_back)
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_place pl[4];
+	shmt_outcome out;
+	shmt_stat st;
+	uint64_t seq;
 	size_t got;
 	int fd[2], status;
 	char b;
@@ -1982,6 +1985,15 @@ START_TEST(a_killed_holders_place_comes_back)
 	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
 	ck_assert_uint_eq(got, 1);
 	ck_assert_int_eq(pl[0].pid, pid);
+	/* a redirect's hop takes none; its record, then no place for the
+	 * next: recorded all the same */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 1, SHMT_ACQUIRE_NOPLACE, 0),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, 0),
+	                 SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 1);
 	kill(pid, SIGKILL);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	/* gone: its place is ours */
@@ -1990,6 +2002,14 @@ START_TEST(a_killed_holders_place_comes_back)
 	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
 	ck_assert_uint_eq(got, 1);
 	ck_assert_int_eq(pl[0].pid, getpid());
+	ck_assert_uint_eq(pl[0].seq, tk.seq);
+	/* recorded, and the next request's place taken, at once */
+	seq = tk.seq;
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, 30), SHMT_OK);
+	ck_assert_uint_ne(tk.seq, seq);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
 	ck_assert_uint_eq(pl[0].seq, tk.seq);
 	ck_assert_int_eq(shmt_release(t, &tk), SHMT_OK);
 	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
