@@ -82,6 +82,9 @@ units_check(const shmt_config *cfg)
 		if (cfg->unit_burst > cfg->units[i].max)
 			return SHMT_ECONFIG;
 	}
+	/* the longest hold of a place on Redis: 0 (the default) or a time */
+	if (cfg->hold_max != 0 && !in_range(cfg->hold_max, 1e-3, WEEK_S))
+		return SHMT_ECONFIG;
 	return cfg->unit_burst && !cfg->nunits ? SHMT_ECONFIG : SHMT_OK;
 }
 

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "config.h"
 #include "internal.h"
+#include "lock.h"
 #include "redis_lua.h"
 #include "timing.h"
 
@@ -53,7 +54,10 @@ enum {
 	F_UB,
 	F_U1,
 	F_Q1 = F_U1 + SHMT_MAX_UNITS,
-	F_COUNT = F_Q1 + SHMT_MAX_UNITS
+	/* the cap in flight and the longest hold (us), after CF */
+	F_CC = F_Q1 + SHMT_MAX_UNITS,
+	F_HM,
+	F_COUNT
 };
 
 struct shmt_redis {
@@ -551,12 +555,14 @@ limit_at(const redisReply *a, size_t fm, size_t fp, int *ok, uint32_t *max,
 	*period = p * US;
 }
 
-/* The configuration in a reply (the script's CF order), checked as one
- * read from a segment. */
+/* The configuration in a reply (the script's CF order, then cc and hm),
+ * checked as one read from a segment; the longest hold into *hold (s). */
 static int
 parse_config(const struct shmt_redis *r, const redisReply *a,
-             struct shmt_scfg *s)
+             struct shmt_scfg *s, double *hold)
 {
+	int64_t hm;
+
 	int ok = 1;
 	double mult;
 
@@ -583,7 +589,11 @@ parse_config(const struct shmt_redis *r, const redisReply *a,
 	for (int i = 0; i < SHMT_MAX_UNITS; i++)
 		limit_at(a, F_U1 + i, F_Q1 + i, &ok, &s->unit_max[i],
 		         &s->unit_period[i]);
-	if (!ok || ival(a, F_CAP, &ok) != r->cap ||
+	s->concurrency = (uint32_t)ival(a, F_CC, &ok);
+	hm = ival(a, F_HM, &ok);
+	*hold = (double)hm / 1e6;
+	if (!ok || ival(a, F_CC, &ok) > SHMT_MAX_PLACES || hm < 1000 ||
+	    hm > (int64_t)604800 * 1000000 || ival(a, F_CAP, &ok) != r->cap ||
 	    shmt_scfg_check(s, r->cap) != SHMT_OK)
 		return malformed(r);
 	return SHMT_OK;
@@ -657,6 +667,14 @@ cfg_args(const shmt_config *c, char buf[][32], const char **argv, int *argc)
 		argv[(*argc)++] = buf[k + 1];
 	}
 	unit_args(c, buf + k, argv, argc);
+	k += 6;
+	snprintf(buf[k], 32, "%u", c->concurrency);
+	snprintf(buf[k + 1], 32, "%.0f",
+	         (c->hold_max > 0 ? c->hold_max : SHMT_HOLD_MAX_DEFAULT) * 1e6);
+	argv[(*argc)++] = "cc";
+	argv[(*argc)++] = buf[k];
+	argv[(*argc)++] = "hm";
+	argv[(*argc)++] = buf[k + 1];
 }
 
 /* A new throttle's id: 128 random bits, in hex. */
@@ -768,7 +786,103 @@ struct slot {
 	/* the cost asked, for a new slot if the server dropped ours; 0:
 	 * not known here (record_acquire's retry: the script takes 1) */
 	uint32_t cost;
+	/* acquire found every place held (no slot), and freed this many
+	 * whose holders it found dead on this host */
+	int full, freed;
 };
+
+/* ---- places in flight --------------------------------------------------- */
+
+/* A place's owner: "HOST:PID:START", HOST being the boot id and the PID
+ * namespace, the pids' scope ("?" if unknown: then no holder is ever
+ * found dead here, and its places come back by their lease only). */
+#define OWNER_MAX 96
+static char host_id[64] = "?";
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void
+read_host(void)
+{
+	char boot[64] = "", ns[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	unsigned long ino;
+	ssize_t n;
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		fclose(f);
+	}
+	boot[strcspn(boot, "\n")] = '\0';
+	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = '\0';
+	if (strlen(boot) == 36 && strspn(boot, "0123456789abcdef-") == 36 &&
+	    sscanf(ns, "pid:[%lu]", &ino) == 1)
+		snprintf(host_id, sizeof(host_id), "%s.%lu", boot, ino);
+}
+
+/* The owner record `owner` (pid << 32 | start, lock.h) as a token; "" for
+ * none (SHMT_ACQUIRE_NOPLACE). */
+static void
+owner_token(uint64_t owner, char *buf)
+{
+	pthread_once(&host_once, read_host);
+	if (!owner)
+		buf[0] = '\0';
+	else
+		snprintf(buf, OWNER_MAX, "%s:%" PRIu32 ":%" PRIu32, host_id,
+		         (uint32_t)(owner >> 32), (uint32_t)owner);
+}
+
+/* The owner record of a token of this host; 0 if it names another host,
+ * or is not one of ours (hostile or damaged: never found dead). */
+static uint64_t
+owner_here(const char *tok)
+{
+	size_t h = strlen(host_id);
+	unsigned pid, start;
+	int end = 0;
+
+	pthread_once(&host_once, read_host);
+	if (!strcmp(host_id, "?") || strncmp(tok, host_id, h) ||
+	    tok[h] != ':' ||
+	    sscanf(tok + h, ":%10u:%10u%n", &pid, &start, &end) != 2 ||
+	    tok[h + (size_t)end] != '\0' || pid == 0)
+		return 0;
+	return (uint64_t)pid << 32 | start;
+}
+
+/* Every place is held (acquire's reply from element 2: the holders):
+ * free those of this host whose process is gone, in one run; how many
+ * were.  Under r->mu. */
+static int
+free_dead(struct shmt_redis *r, const redisReply *rep)
+{
+	const char *argv[2] = { "free" };
+	redisReply *got;
+	size_t len = 0;
+	char *dead;
+	int ok = 1, n = 0;
+
+	if (!(dead = calloc(rep->elements, OWNER_MAX + 1)))
+		return 0;
+	for (size_t i = 2; i < rep->elements; i++) {
+		const char *tok = sval(rep, i, &ok);
+		uint64_t rec =
+		    ok && strlen(tok) < OWNER_MAX ? owner_here(tok) : 0;
+
+		if (rec && !shmt_proc_alive(rec))
+			len += (size_t)sprintf(dead + len, "%s%s",
+			                       len ? "," : "", tok);
+	}
+	argv[1] = dead;
+	if (len && run(r, 2, argv, &got) == SHMT_OK) {
+		n = (int)ival(got, 1, &ok);
+		freeReplyObject(got);
+	}
+	free(dead);
+	return ok && n > 0 ? n : 0;
+}
 
 static int64_t lead(const struct shmt_redis *r);
 
@@ -801,7 +915,13 @@ call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
 	pthread_mutex_lock(&r->mu);
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		rc = parse_slot(r, rep, 1, s);
+		/* every place held: {0, -1, holders...} */
+		if (is_int(rep, 1) && rep->element[1]->integer == -1) {
+			s->full = 1;
+			s->freed = free_dead(r, rep);
+		} else {
+			rc = parse_slot(r, rep, 1, s);
+		}
 		freeReplyObject(rep);
 	}
 	s->local = local_ns(r, s->at);
@@ -870,21 +990,147 @@ wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 	return SHMT_OK;
 }
 
-int
-shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
-                   double timeout)
+/* A waiter for a place asks again after this, doubling to the last, as
+ * a shared-memory waiter looks (throttle.c); a run that freed a dead
+ * holder's place asks again at once, a few times in a row at most. */
+#define PLACE_POLL_FIRST (10 * MS)
+#define PLACE_POLL_LAST (200 * MS)
+#define PLACE_QUICK 8
+
+/* One acquire run: a place for `tok` ("": none) and a slot, or s->full. */
+static int
+acquire_once(struct shmt_redis *r, uint32_t cost, const char *tok,
+             double timeout, struct slot *s)
 {
 	char a[3][32];
-	const char *argv[4] = { "acquire", a[0], a[1], a[2] };
-	struct slot s = { .deadline = -1, .cost = cost };
+	const char *argv[5] = { "acquire", a[0], a[1], a[2], tok };
 
+	*s = (struct slot){ .deadline = -1, .cost = cost };
 	pthread_mutex_lock(&r->mu);
-	s.lead = lead(r);
+	s->lead = lead(r);
 	pthread_mutex_unlock(&r->mu);
 	timeout_arg(a[0], timeout);
-	snprintf(a[1], 32, "%" PRId64, s.lead / US);
+	snprintf(a[1], 32, "%" PRId64, s->lead / US);
 	snprintf(a[2], 32, "%" PRIu32, cost);
-	return wait_slot(r, tk, &s, call_slot(r, 4, argv, &s));
+	return call_slot(r, 5, argv, s);
+}
+
+/* The place of entry seq goes back; under r->mu. */
+static int
+release_seq(struct shmt_redis *r, int64_t seq)
+{
+	char a[32];
+	const char *argv[2] = { "release", a };
+	redisReply *rep;
+	int rc;
+
+	snprintf(a, sizeof(a), "%" PRId64, seq);
+	if ((rc = run(r, 2, argv, &rep)) == SHMT_OK)
+		freeReplyObject(rep);
+	return rc;
+}
+
+int
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
+                   uint64_t owner, double timeout)
+{
+	int64_t start = r->mono(), poll = PLACE_POLL_FIRST, left = 0;
+	char tok[OWNER_MAX];
+	struct slot s;
+	int rc, quick = 0;
+
+	owner_token(owner, tok);
+	for (;;) {
+		if (timeout > 0)
+			left = shmt_sub_ns(
+			    shmt_add_ns(start, shmt_sec_to_ns(timeout)),
+			    r->mono());
+		if (timeout > 0 && left <= 0)
+			return SHMT_ETIMEDOUT;
+		rc = acquire_once(r, cost, tok,
+		                  timeout > 0 ? shmt_ns_to_sec(left) : timeout,
+		                  &s);
+		if (rc != SHMT_OK || !s.full)
+			break;
+		if (s.freed && quick++ < PLACE_QUICK)
+			continue;
+		quick = 0;
+		if (timeout == 0)
+			return SHMT_EAGAIN;
+		sleep_ns(timeout > 0 && left < poll ? left : poll);
+		poll = poll * 2 < PLACE_POLL_LAST ? poll * 2 : PLACE_POLL_LAST;
+	}
+	if (rc != SHMT_OK)
+		return rc;
+	/* a place taken (if any) names the entry the ticket gets, or goes
+	 * back with a wait that failed */
+	if ((rc = wait_slot(r, tk, &s, rc)) != SHMT_OK && rc != SHMT_EGONE &&
+	    tok[0]) {
+		pthread_mutex_lock(&r->mu);
+		release_seq(r, s.seq);
+		pthread_mutex_unlock(&r->mu);
+	}
+	return rc;
+}
+
+int
+shmt_redis_release(struct shmt_redis *r, const shmt_ticket *tk)
+{
+	int rc;
+
+	/* beyond 2^53 a Lua number is not exact: no entry of ours */
+	if (tk->seq >= (1ULL << 53))
+		return SHMT_OK;
+	pthread_mutex_lock(&r->mu);
+	rc = release_seq(r, (int64_t)tk->seq);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* One place of the places reply into *p; 0 if malformed. */
+static int
+place_of(const struct shmt_redis *r, const redisReply *e, int64_t now,
+         shmt_place *p)
+{
+	int ok = 1;
+	int64_t seq = ival(e, 0, &ok), since = ival(e, 1, &ok),
+	        cost = ival(e, 3, &ok);
+	const char *tok = sval(e, 2, &ok), *pid = strchr(tok, ':');
+
+	(void)r;
+	if (!ok || seq < 0 || since < 0 || cost < 0)
+		return 0;
+	*p = (shmt_place){
+		.pid = pid ? strtol(pid + 1, NULL, 10) : 0,
+		.seq = (uint64_t)seq,
+		.held = since < now ? (double)(now - since) / 1e6 : 0,
+		.cost = (uint64_t)cost,
+	};
+	return 1;
+}
+
+int
+shmt_redis_places_read(struct shmt_redis *r, shmt_place *buf, size_t n,
+                       size_t *got)
+{
+	const char *argv[1] = { "places" };
+	redisReply *rep;
+	int rc, ok = 1;
+
+	*got = 0;
+	pthread_mutex_lock(&r->mu);
+	rc = run(r, 1, argv, &rep);
+	if (rc == SHMT_OK) {
+		int64_t now = ival(rep, 1, &ok);
+
+		for (size_t i = 2; ok && i < rep->elements && *got < n; i++)
+			ok = place_of(r, rep->element[i], now, &buf[(*got)++]);
+		if (!ok)
+			rc = malformed(r);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }
 
 /* Seconds (-1: none) as the script's µs. */
@@ -985,23 +1231,25 @@ shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 int
 shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
                           double retry_after, const char *url, unsigned flags,
-                          shmt_outcome *out, double timeout)
+                          shmt_outcome *out, uint64_t owner, double timeout)
 {
-	char a[11][32], u[SHMT_URL_MAX];
+	char a[11][32], u[SHMT_URL_MAX], tok[OWNER_MAX];
 	const char *argv[14] = { "record_acquire" };
 	struct slot s = { .deadline = -1 };
 	redisReply *rep;
 	shmt_outcome o;
 	int ok = 1, rc;
-	int64_t code = 0;
+	int64_t code = 0, full = -1;
 
+	owner_token(owner, tok);
 	pthread_mutex_lock(&r->mu);
 	record_args(r, tk, status, retry_after, url, flags, a, u, argv);
 	timeout_arg(a[9], timeout);
 	snprintf(a[10], 32, "%" PRId64, lead(r) / US);
 	argv[11] = a[9];
 	argv[12] = a[10];
-	rc = run(r, 13, argv, &rep);
+	argv[13] = tok;
+	rc = run(r, 14, argv, &rep);
 	if (rc == SHMT_OK) {
 		rc = parse_outcome(r, rep, &o);
 		code = ival(rep, 3, &ok);
@@ -1010,8 +1258,14 @@ shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 		     (size_t)code >
 		         sizeof(script_codes) / sizeof(script_codes[0])))
 			rc = malformed(r);
+		else if (rc == SHMT_OK && code == 0 && is_int(rep, 4) &&
+		         rep->element[4]->integer == -1)
+			/* every place held: the cost to wait for one with */
+			full = ival(rep, 5, &ok);
 		else if (rc == SHMT_OK && code == 0)
 			rc = parse_slot(r, rep, 4, &s);
+		if (rc == SHMT_OK && (!ok || full > UINT32_MAX))
+			rc = malformed(r);
 		freeReplyObject(rep);
 	}
 	s.local = local_ns(r, s.at);
@@ -1024,6 +1278,10 @@ shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 	shmt_ticket_next(tk, o.verdict);
 	if (code != 0)
 		return script_codes[code - 1];
+	/* recorded; the next send waits for a place as acquire does */
+	if (full >= 0)
+		return shmt_redis_acquire(r, tk, (uint32_t)full, owner,
+		                          timeout);
 	return wait_slot(r, tk, &s, SHMT_OK);
 }
 
@@ -1086,19 +1344,23 @@ shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg)
 {
 	const char *argv[1] = { "config_get" };
 	struct shmt_scfg s;
+	double hold = 0;
 	redisReply *rep;
 	int rc;
 
 	pthread_mutex_lock(&r->mu);
 	rc = run(r, 1, argv, &rep);
 	if (rc == SHMT_OK) {
-		rc = rep->elements == 2 ? parse_config(r, rep->element[1], &s)
-		                        : malformed(r);
+		rc = rep->elements == 2
+		         ? parse_config(r, rep->element[1], &s, &hold)
+		         : malformed(r);
 		freeReplyObject(rep);
 	}
 	pthread_mutex_unlock(&r->mu);
-	if (rc == SHMT_OK)
+	if (rc == SHMT_OK) {
 		shmt_scfg_to(cfg, &s, r->cap);
+		cfg->hold_max = hold;
+	}
 	return rc;
 }
 
@@ -1127,10 +1389,18 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	struct shmt_scfg s;
 	int ok = 1, rc;
 	const redisReply *ws;
+	double hold;
+	int64_t inflight;
 
-	if (rep->elements != 28 || (rc = parse_config(r, rep->element[2], &s)))
-		return rep->elements != 28 ? malformed(r) : rc;
+	if (rep->elements != 29 ||
+	    (rc = parse_config(r, rep->element[2], &s, &hold)))
+		return rep->elements != 29 ? malformed(r) : rc;
 	shmt_scfg_to(&st->config, &s, r->cap);
+	st->config.hold_max = hold;
+	inflight = ival(rep, 28, &ok);
+	if (inflight < 0 || inflight > SHMT_MAX_PLACES)
+		ok = 0;
+	st->inflight = (uint32_t)inflight;
 	ws = rep->element[3];
 	for (int i = 0; i < SHMT_MAX_RATES; i++) {
 		int64_t v = ival(ws, (size_t)i, &ok);

@@ -18,9 +18,14 @@ int shmt_redis_open(struct shmt_redis **rp, const struct shmt_backend_url *u,
 void shmt_redis_close(struct shmt_redis *r);
 void shmt_redis_set_clock(struct shmt_redis *r, int64_t (*mono)(void));
 /* A send of `cost` units against the unit limits (SHMT_ECOST: above one
- * of them). */
+ * of them), and with a cap a place for `owner` (lock.h's record; 0: take
+ * none). */
 int shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
-                       double timeout);
+                       uint64_t owner, double timeout);
+/* The place of tk's request goes back (shmt_release). */
+int shmt_redis_release(struct shmt_redis *r, const shmt_ticket *tk);
+int shmt_redis_places_read(struct shmt_redis *r, shmt_place *buf, size_t n,
+                           size_t *got);
 /* The actual cost of tk's request: a refund or a charge (shmt_cost_set). */
 int shmt_redis_cost_set(struct shmt_redis *r, const shmt_ticket *tk,
                         uint32_t cost);
@@ -31,7 +36,7 @@ int shmt_redis_record(struct shmt_redis *r, const shmt_ticket *tk, int status,
 /* Record, then acquire the next slot, in one run (one round trip). */
 int shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
                               double retry_after, const char *url,
-                              unsigned flags, shmt_outcome *out,
+                              unsigned flags, shmt_outcome *out, uint64_t owner,
                               double timeout);
 int shmt_redis_reset(struct shmt_redis *r, unsigned what);
 int shmt_redis_config_get(struct shmt_redis *r, shmt_config *cfg);

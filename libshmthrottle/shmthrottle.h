@@ -166,6 +166,9 @@ enum shmt_code {
 #define SHMT_MAX_UNITS 2
 /** Largest cap on the requests in flight (shmt_config.concurrency). */
 #define SHMT_MAX_PLACES 256
+/** Seconds a place in flight is held at most on Redis when
+ *  shmt_config.hold_max is 0. */
+#define SHMT_HOLD_MAX_DEFAULT 300
 
 /** How a known rate is enforced. */
 enum shmt_policy {
@@ -229,8 +232,15 @@ typedef struct shmt_config {
 	/** at most this many requests in flight (acquired, not yet recorded)
 	 *  across all processes, 1..SHMT_MAX_PLACES; 0: no cap */
 	uint32_t concurrency;
+	/** on Redis, the longest a place in flight is held, in seconds
+	 *  (0.001 to 604800; 0: SHMT_HOLD_MAX_DEFAULT): the server frees a
+	 *  place older than this by itself, so that the places of a host
+	 *  that died come back, and a request in flight for longer loses
+	 *  its place.  Shared memory finds its dead holders through the
+	 *  kernel: it times nothing out, and neither keeps nor uses this */
+	double hold_max;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[208];
+	unsigned char reserved[200];
 } shmt_config;
 
 /** Fill *cfg with the defaults above (no rate known), reserved zeroed. */
@@ -384,7 +394,11 @@ SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
  * until shmt_record() or shmt_release() of the ticket gives it back; a
  * holder that is gone (killed) is found out and its place given back
  * when the cap is reached.  Places are not handed out in order: a freed
- * place goes to the first waiter that takes the lock.
+ * place goes to the first waiter that takes the lock.  On Redis the
+ * owner is the process on its host (boot id and PID namespace): only a
+ * waiter on the holder's host can find it gone, and every place is also
+ * freed by the server hold_max seconds after it was taken (a host that
+ * died whole, or a request in flight for longer, loses it).
  *
  * flags: SHMT_ACQUIRE_NOPLACE, or 0.  Otherwise as shmt_acquire().
  */
@@ -721,7 +735,7 @@ SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
 
 /** A place in flight, from shmt_places_read(). */
 typedef struct shmt_place {
-	/** the process that holds it */
+	/** the process that holds it (on Redis: of whichever host) */
 	long pid;
 	/** the log entry of its request (the ticket's seq) */
 	uint64_t seq;
@@ -731,7 +745,8 @@ typedef struct shmt_place {
 	uint64_t cost;
 } shmt_place;
 
-/** Copy up to n of the places held into buf, their number into *got. */
+/** Copy up to n of the places held into buf, their number into *got
+ *  (on Redis, a place whose lease ended is no longer held). */
 SHMT_API int shmt_places_read(shmt_throttle *t, shmt_place *buf, size_t n,
                               size_t *got);
 

@@ -92,15 +92,6 @@ shmt_open(shmt_throttle **tp, const char *name, const shmt_config *cfg,
 	return SHMT_OK;
 }
 
-/* The concurrency cap lives in shared memory only (docs/design.md,
- * "Redis backend": places in flight need their holders' death found out
- * across hosts); unit limits and costs are on Redis too. */
-static int
-no_places(const shmt_config *cfg)
-{
-	return cfg && cfg->concurrency ? SHMT_ECONFIG : SHMT_OK;
-}
-
 int
 shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
                   const shmt_config *cfg, unsigned flags)
@@ -112,10 +103,7 @@ shmt_open_backend(shmt_throttle **tp, const char *backend, const char *name,
 	if (!tp || ((flags & SHMT_CREATE) && !cfg))
 		return SHMT_EINVAL;
 	*tp = NULL;
-	if ((rc = shmt_backend_parse(backend, &u)) == SHMT_OK &&
-	    u.kind != SHMT_BACKEND_SHM && no_places(cfg) != SHMT_OK)
-		return SHMT_ECONFIG;
-	if (rc != SHMT_OK)
+	if ((rc = shmt_backend_parse(backend, &u)) != SHMT_OK)
 		return rc;
 	if (u.kind == SHMT_BACKEND_SHM)
 		return shmt_open(tp, name, cfg, flags);
@@ -415,9 +403,11 @@ shmt_acquire_cost(shmt_throttle *t, shmt_ticket *tk, uint32_t cost,
 
 	if (!t || !tk || isnan(timeout) || (flags & ~SHMT_ACQUIRE_NOPLACE))
 		return SHMT_EINVAL;
-	/* on Redis: no places, so SHMT_ACQUIRE_NOPLACE changes nothing */
+	/* on Redis the server takes the place, if there is a cap */
 	if (t->rd)
-		return shmt_redis_acquire(t->rd, tk, cost, timeout);
+		return shmt_redis_acquire(
+		    t->rd, tk, cost,
+		    flags & SHMT_ACQUIRE_NOPLACE ? 0 : owner_of(t), timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	rc = acquire_locked(t, tk, &w, timeout, now, &freed);
@@ -642,7 +632,8 @@ shmt_record_acquire(shmt_throttle *t, shmt_ticket *tk, int status,
 	/* on Redis: one run, one round trip */
 	if (t->rd)
 		return shmt_redis_record_acquire(t->rd, tk, status, retry_after,
-		                                 url, flags, out, timeout);
+		                                 url, flags, out, owner_of(t),
+		                                 timeout);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	/* waiters whose slots moved earlier wake now, before we may sleep */
@@ -697,9 +688,8 @@ shmt_release(shmt_throttle *t, const shmt_ticket *tk)
 
 	if (!t || !tk)
 		return SHMT_EINVAL;
-	/* no places on Redis: nothing to give back */
 	if (t->rd)
-		return SHMT_OK;
+		return shmt_redis_release(t->rd, tk);
 	if ((rc = lock(t, &now)) != SHMT_OK)
 		return rc;
 	freed = release_place(ring(t), tk->seq);
@@ -734,7 +724,7 @@ shmt_places_read(shmt_throttle *t, shmt_place *buf, size_t n, size_t *got)
 		return SHMT_EINVAL;
 	*got = 0;
 	if (t->rd)
-		return SHMT_OK;
+		return shmt_redis_places_read(t->rd, buf, n, got);
 	if ((rc = shmt_seg_intact(&t->seg)) != SHMT_OK ||
 	    (rc = lock(t, &now)) != SHMT_OK)
 		return rc;
@@ -881,8 +871,7 @@ shmt_config_set(shmt_throttle *t, const shmt_config *cfg)
 	if ((rc = shmt_config_check(cfg)) != SHMT_OK)
 		return rc;
 	if (t->rd)
-		return no_places(cfg) ? SHMT_ECONFIG
-		                      : shmt_redis_config_set(t->rd, cfg);
+		return shmt_redis_config_set(t->rd, cfg);
 	shmt_scfg_from(&s, cfg);
 	/* The log cannot grow: the new rates must fit the capacity it has. */
 	if (shmt_scfg_check(&s, t->seg.ring.cap) != SHMT_OK ||

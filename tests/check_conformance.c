@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,11 @@
 #include "redis.h"
 #include "redisutil.h"
 #include "testutil.h"
+
+#ifndef TOOLS_DIR
+#error "TOOLS_DIR must be defined"
+#endif
+#define CTL TOOLS_DIR "/throttlectl"
 
 /* One backend: its URL (NULL: shared memory) and what differs. */
 struct backend {
@@ -1862,11 +1868,197 @@ START_TEST(a_reset_forgets_the_pause_then_everything_learned)
 }
 END_TEST
 
+/* Places in flight (a concurrency cap) on each backend. */
+static shmt_config
+capped(uint32_t cap)
+{
+	shmt_config c = one_rate(1000, 1);
+
+	c.concurrency = cap;
+	return c;
+}
+
+/* Raise *most to now if it is higher (the most ever in flight). */
+static void
+note_most(int *most, int now)
+{
+	for (int m = __atomic_load_n(most, __ATOMIC_SEQ_CST); now > m;)
+		__atomic_compare_exchange_n(most, &m, now, 0, __ATOMIC_SEQ_CST,
+		                            __ATOMIC_SEQ_CST);
+}
+
+/* Processes that hammer acquire and record never hold more places than
+ * the cap: a shared counter of those between the two says so. */
+START_TEST(processes_never_exceed_the_concurrency_cap)
+{
+	enum { CAP = 3, PROCS = 6, EACH = 15 };
+	const char *name = test_name("conf-cap");
+	shmt_config c = capped(CAP);
+	int *live = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
+	                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shmt_throttle *t;
+	shmt_stat st;
+	int status, ok = 0;
+
+	ck_assert(live != MAP_FAILED);
+	use_backend(_i);
+	t = create(name, &c);
+	for (int p = 0; p < PROCS; p++) {
+		if (fork() != 0)
+			continue;
+		shmt_throttle *mine;
+
+		if (topen(&mine, name, NULL, 0) != SHMT_OK)
+			_exit(1);
+		for (int i = 0; i < EACH; i++) {
+			shmt_ticket tk;
+
+			shmt_ticket_init(&tk);
+			if (shmt_acquire(mine, &tk, 60) != SHMT_OK)
+				_exit(2);
+			note_most(&live[1], __atomic_add_fetch(
+			                        &live[0], 1, __ATOMIC_SEQ_CST));
+			usleep(2000);
+			__atomic_sub_fetch(&live[0], 1, __ATOMIC_SEQ_CST);
+			if (shmt_record(mine, &tk, 200, -1, NULL, 0, NULL) !=
+			    SHMT_OK)
+				_exit(3);
+		}
+		_exit(0);
+	}
+	for (int p = 0; p < PROCS; p++)
+		if (wait(&status) > 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			ok++;
+	ck_assert_int_eq(ok, PROCS);
+	ck_assert_int_le(live[1], CAP);
+	ck_assert_int_ge(live[1], 1);
+	/* every place came back */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 0);
+	ck_assert_uint_eq(st.requests, PROCS * EACH);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	munmap(live, 2 * sizeof(int));
+	done();
+}
+END_TEST
+
+/* A holder killed in flight (same host) gives its place back once the
+ * cap is reached; until then it holds it. */
+START_TEST(a_killed_holders_place_comes_back)
+{
+	const char *name = test_name("conf-capkill");
+	shmt_config c = capped(1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_place pl[4];
+	shmt_outcome out;
+	shmt_stat st;
+	uint64_t seq;
+	size_t got;
+	int fd[2], status;
+	char b;
+	pid_t pid;
+
+	use_backend(_i);
+	t = create(name, &c);
+	ck_assert_int_eq(pipe(fd), 0);
+	if ((pid = fork()) == 0) {
+		shmt_throttle *mine;
+
+		shmt_ticket_init(&tk);
+		if (topen(&mine, name, NULL, 0) != SHMT_OK ||
+		    shmt_acquire(mine, &tk, 30) != SHMT_OK)
+			_exit(1);
+		if (write(fd[1], "x", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(fd[1]);
+	ck_assert_int_eq(read(fd[0], &b, 1), 1);
+	close(fd[0]);
+	/* held by a live process: not ours to take */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_int_eq(pl[0].pid, pid);
+	/* a redirect's hop takes none; its record, then no place for the
+	 * next: recorded all the same */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 1, SHMT_ACQUIRE_NOPLACE, 0),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, 0),
+	                 SHMT_EAGAIN);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 1);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* gone: its place is ours */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 30), SHMT_OK);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_int_eq(pl[0].pid, getpid());
+	ck_assert_uint_eq(pl[0].seq, tk.seq);
+	/* recorded, and the next request's place taken, at once */
+	seq = tk.seq;
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, NULL, 0, &out, 30), SHMT_OK);
+	ck_assert_uint_ne(tk.seq, seq);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_uint_eq(pl[0].seq, tk.seq);
+	ck_assert_int_eq(shmt_release(t, &tk), SHMT_OK);
+	ck_assert_int_eq(shmt_places_read(t, pl, 4, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 0);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* The shell recipe: `throttlectl acquire` exits at once, and its place
+ * is the shell's until the record; status shows it. */
+START_TEST(the_shell_keeps_its_place_until_record)
+{
+	const char *name = test_name("conf-capsh");
+	shmt_config c = capped(1);
+	shmt_throttle *t;
+	char out[4096];
+
+	use_backend(_i);
+	t = create(name, &c);
+	if (g_url)
+		setenv("THROTTLE_BACKEND", g_url, 1);
+	ck_assert_int_eq(
+	    test_sh(out, sizeof(out),
+	            "tk=$(" CTL " acquire %s) || exit 9; "
+	            /* the cap is reached: a second one may not go */
+	            CTL " acquire %s --timeout 0 >/dev/null 2>&1; echo $?; " CTL
+	            " status %s --json | grep -o '\"inflight\":1' ; " CTL
+	            " record %s 200 --ticket \"$tk\" || exit 8; "
+	            /* given back: the next one goes */
+	            "tk=$(" CTL " acquire %s --timeout 0) || exit 7; " CTL
+	            " record %s 200 --ticket \"$tk\"; echo $?",
+	            name, name, name, name, name, name),
+	    0);
+	ck_assert_str_eq(out, "1\n\"inflight\":1\n0\n");
+	unsetenv("THROTTLE_BACKEND");
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 Suite *
 conformance_suite(void)
 {
 	Suite *s = suite_create("conformance");
 	TCase *tc = tcase_create("both");
+	TCase *tp = tcase_create("places");
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, open_create_exists, 0, NBACKENDS);
@@ -1948,5 +2140,13 @@ conformance_suite(void)
 	                    a_reset_forgets_the_pause_then_everything_learned,
 	                    0, NBACKENDS);
 	suite_add_tcase(s, tc);
+	tcase_add_loop_test(tp, processes_never_exceed_the_concurrency_cap, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(tp, a_killed_holders_place_comes_back, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(tp, the_shell_keeps_its_place_until_record, 0,
+	                    NBACKENDS);
+	tcase_set_timeout(tp, 60);
+	suite_add_tcase(s, tp);
 	return s;
 }

@@ -8,6 +8,7 @@
  */
 #define _DEFAULT_SOURCE
 #include <curl/curl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,13 +548,14 @@ START_TEST(the_log_is_bounded_by_its_capacity)
 END_TEST
 
 /* Issue 13: unit limits and costs through the tools, as with shared
- * memory; the concurrency cap is still refused, never ignored. */
-START_TEST(costs_through_the_tools_and_the_cap_refused)
+ * memory; the concurrency cap too, with its lease (--hold-max). */
+START_TEST(costs_and_the_cap_through_the_tools)
 {
 	char out[4096];
-	shmt_config c = one_rate(50, 1);
+	shmt_config c = one_rate(50, 1), got;
 	shmt_throttle *t;
 	shmt_ticket tk;
+	shmt_stat st;
 
 	test_redis_start(&g_r, "");
 	setenv("THROTTLE_BACKEND", g_r.url, 1);
@@ -578,30 +580,169 @@ START_TEST(costs_through_the_tools_and_the_cap_refused)
 	    test_sh(NULL, 0, CTL " acquire llm --cost 71 --timeout 0 2>&1"), 1);
 	ck_assert_int_eq(
 	    test_sh(NULL, 0, CTL " acquire llm --cost 70 --timeout 0 2>&1"), 0);
-	/* the cap: at create, at set, in C */
+	/* the cap: at create, at set, in C; the lease 300 s by default */
 	ck_assert_int_eq(test_sh(NULL, 0,
 	                         CTL " create capped --period 1 --max 9 "
-	                             "--concurrency 2 2>&1"),
-	                 2);
+	                             "--concurrency 2 --hold-max 30 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status capped --json"),
+	                 0);
+	ck_assert_msg(strstr(out, "\"concurrency\":2,\"hold_max\":30,"), "%s",
+	              out);
 	ck_assert_int_eq(test_sh(NULL, 0,
 	                         CTL
 	                         " set llm --period 1 --max 50 --concurrency 2 "
 	                         "2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " set llm --period 1 --max 50 "
+	                             "--concurrency 2 --hold-max 0.0001 2>&1"),
 	                 2);
 	c.concurrency = 2;
 	ck_assert_int_eq(
-	    shmt_open_backend(&t, g_r.url, "capped", &c, SHMT_CREATE),
-	    SHMT_ECONFIG);
-	c.concurrency = 0;
-	t = make(g_r.url, "capped", 50, 1);
-	c.concurrency = 2;
-	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_ECONFIG);
+	    shmt_open_backend(&t, g_r.url, "capped2", &c, SHMT_CREATE),
+	    SHMT_OK);
+	ck_assert_int_eq(shmt_config_get(t, &got), SHMT_OK);
+	ck_assert_uint_eq(got.concurrency, 2);
+	ck_assert(got.hold_max == SHMT_HOLD_MAX_DEFAULT);
+	c.hold_max = 0.5;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	ck_assert_int_eq(shmt_config_get(t, &got), SHMT_OK);
+	ck_assert(fabs(got.hold_max - 0.5) < 1e-9);
 	/* a redirect's hop: no place, no cost */
 	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire_cost(t, &tk, 0, SHMT_ACQUIRE_NOPLACE, 0),
 	                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 0);
 	shmt_close(t);
 	unsetenv("THROTTLE_BACKEND");
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* The server's TIME, in microseconds. */
+static long long
+server_us(void)
+{
+	char out[128];
+	long long sec = 0, usec = 0;
+
+	test_redis_cli(&g_r, out, sizeof(out), "TIME");
+	ck_assert_int_eq(sscanf(out, "%lld %lld", &sec, &usec), 2);
+	return sec * 1000000 + usec;
+}
+
+/* A place whose owner names another host is no one's here to judge: it
+ * waits for its lease (hold_max), and so does a place held longer. */
+START_TEST(a_place_of_another_host_comes_back_after_its_lease)
+{
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_place pl[2];
+	shmt_stat st;
+	size_t got;
+	char out[512], host[128];
+	unsigned long long seq;
+	long long since;
+	int64_t t0;
+	pid_t dead;
+	int status;
+
+	test_redis_start(&g_r, "");
+	c.concurrency = 1;
+	c.hold_max = 60;
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, g_r.url, "lease", &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	/* our place: "SEQ SINCE HOST:PID:START" */
+	test_redis_cli(&g_r, out, sizeof(out), "HGET 'shmt:{lease}' pl");
+	ck_assert_int_eq(sscanf(out, "%llu %lld %127[^:]:", &seq, &since, host),
+	                 3);
+	ck_assert_uint_eq(seq, tk.seq);
+	ck_assert_int_eq(getpid(), strtol(strchr(out, ':') + 1, NULL, 10));
+	/* a process of this host that is gone */
+	if ((dead = fork()) == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, &status, 0), dead);
+	/* its place, said to be of another host: not found dead here */
+	test_redis_cli(&g_r, NULL, 0,
+	               "HSET 'shmt:{lease}' pl '%llu %lld other-host.1:%d:0'",
+	               seq, since, (int)dead);
+	ck_assert_int_eq(acquire(t, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(acquire(t, 0.2), SHMT_ETIMEDOUT);
+	ck_assert_int_eq(shmt_places_read(t, pl, 2, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_int_eq(pl[0].pid, dead);
+	/* the same owner on this host: found dead and freed */
+	test_redis_cli(&g_r, NULL, 0,
+	               "HSET 'shmt:{lease}' pl '%llu %lld %s:%d:0'", seq, since,
+	               host, (int)dead);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_release(t, &tk), SHMT_OK);
+	/* a lease of 0.3 s: the other host's place comes back after it, and
+	 * not before */
+	c.hold_max = 0.3;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	t0 = shmt_mono_ns();
+	test_redis_cli(&g_r, NULL, 0,
+	               "HSET 'shmt:{lease}' pl '%llu %lld other-host.1:%d:0'",
+	               seq, server_us(), (int)dead);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 30), SHMT_OK);
+	ck_assert(shmt_mono_ns() - t0 >= SHMT_NS / 4);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 1);
+	/* ours, in flight for longer than the lease, is lost too */
+	usleep(600000);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 0);
+	ck_assert_int_eq(acquire(t, 0), SHMT_OK);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* Damaged or hostile places: an error, or a wait no longer than the
+ * lease; never a crash, and nothing else of the throttle lost. */
+START_TEST(a_damaged_place_is_an_error_never_a_long_wait)
+{
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_stat st;
+	char out[64];
+
+	test_redis_start(&g_r, "");
+	c.concurrency = 1;
+	c.hold_max = 0.3;
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, g_r.url, "dmgpl", &c, SHMT_CREATE), SHMT_OK);
+	ck_assert_int_eq(acquire(t, 0), SHMT_OK);
+	test_redis_cli(&g_r, NULL, 0, "HSET 'shmt:{dmgpl}' pl 'no place'");
+	ck_assert_int_eq(acquire(t, 0), SHMT_ECORRUPT);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_ECORRUPT);
+	/* more places than any cap */
+	test_redis_cli(&g_r, NULL, 0,
+	               "EVAL \"local t = {} for i = 1, 300 do "
+	               "t[i] = i .. ' 1 h:1:1' end "
+	               "return redis.call('HSET', KEYS[1], 'pl', "
+	               "table.concat(t, ','))\" 1 'shmt:{dmgpl}'");
+	test_redis_cli(&g_r, out, sizeof(out), "HSTRLEN 'shmt:{dmgpl}' pl");
+	ck_assert_int_gt(atoi(out), 300 * 8);
+	ck_assert_int_eq(acquire(t, 0), SHMT_ECORRUPT);
+	/* taken in the far future: its lease counts from now */
+	test_redis_cli(&g_r, NULL, 0,
+	               "HSET 'shmt:{dmgpl}' pl '1 99999999999999999 h:1:1'");
+	ck_assert_int_eq(acquire(t, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(acquire(t, 30), SHMT_OK);
+	/* the rest of the throttle is as it was */
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.requests, 2);
+	ck_assert_uint_eq(st.inflight, 1);
+	shmt_close(t);
 	test_redis_stop(&g_r);
 }
 END_TEST
@@ -881,7 +1022,9 @@ redis_suite(void)
 	tcase_add_test(tc, remove_deletes_every_key);
 	tcase_add_test(tc, the_log_is_bounded_by_its_capacity);
 	tcase_add_test(tc, the_tools_work_unchanged);
-	tcase_add_test(tc, costs_through_the_tools_and_the_cap_refused);
+	tcase_add_test(tc, costs_and_the_cap_through_the_tools);
+	tcase_add_test(tc, a_place_of_another_host_comes_back_after_its_lease);
+	tcase_add_test(tc, a_damaged_place_is_an_error_never_a_long_wait);
 	tcase_add_test(tc, quota_headers_pause_everyone_until_the_reset);
 	tcase_add_test(tc, an_announced_limit_is_enforced);
 	suite_add_tcase(s, tc);

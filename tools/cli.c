@@ -380,6 +380,7 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		bad = cli_count(arg, 0, SHMT_MAX_PLACES, &n);
 		c->concurrency = (uint32_t)n;
 		break;
+	case CLI_OPT_HOLD_MAX: bad = seconds_opt(arg, 0, &c->hold_max); break;
 	default: return 0;
 	}
 	if (bad == -2 && opt == CLI_OPT_UNITS) {
@@ -408,6 +409,7 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 			"units",
 			"unit-burst",
 			"concurrency",
+			"hold-max",
 		};
 
 		cli_usage_error("invalid --%s '%s'",
@@ -463,6 +465,8 @@ config_problem(const shmt_config *c)
 	}
 	if (c->unit_burst && !c->nunits)
 		return "--unit-burst needs --units";
+	if (c->hold_max != 0 && !(c->hold_max >= 1e-3 && c->hold_max <= week))
+		return "--hold-max must be 0.001 to 604800 s (a week)";
 	return "a value is out of range (see the man page)";
 }
 

@@ -102,6 +102,7 @@ enum {
 	CLI_OPT_UNITS,
 	CLI_OPT_UNIT_BURST,
 	CLI_OPT_CONCURRENCY,
+	CLI_OPT_HOLD_MAX,
 	CLI_OPT_FIRST_FREE
 };
 /* clang-format off */
@@ -121,7 +122,8 @@ enum {
 	{ "margin-mode", required_argument, NULL, CLI_OPT_MARGIN_MODE }, \
 	{ "units", required_argument, NULL, CLI_OPT_UNITS }, \
 	{ "unit-burst", required_argument, NULL, CLI_OPT_UNIT_BURST }, \
-	{ "concurrency", required_argument, NULL, CLI_OPT_CONCURRENCY }
+	{ "concurrency", required_argument, NULL, CLI_OPT_CONCURRENCY }, \
+	{ "hold-max", required_argument, NULL, CLI_OPT_HOLD_MAX }
 /* clang-format on */
 
 struct cli_config {

@@ -70,7 +70,12 @@ show_costs(FILE *f, const shmt_stat *st, const struct show_places *pl)
 		    (unsigned long long)used, c->units[i].period,
 		    (unsigned long long)(used < max ? max - used : 0));
 	}
-	if (c->concurrency)
+	if (c->concurrency && c->hold_max > 0)
+		fprintf(f,
+		        "  In flight:       %u of %u places, each held at most "
+		        "%g s\n",
+		        st->inflight, c->concurrency, c->hold_max);
+	else if (c->concurrency)
 		fprintf(f, "  In flight:       %u of %u places\n", st->inflight,
 		        c->concurrency);
 	else if (st->inflight)
@@ -178,6 +183,8 @@ costs_json(FILE *f, const shmt_stat *st, const struct show_places *pl)
 	}
 	fprintf(f, "],\"unit_burst\":%u,\"concurrency\":%u,", c->unit_burst,
 	        c->concurrency);
+	/* on Redis; 0 on shared memory, which times no place out */
+	fprintf(f, "\"hold_max\":%.9g,", c->hold_max);
 	fprintf(f, "\"inflight\":%u,\"places\":[", st->inflight);
 	for (size_t i = 0; i < pl->n; i++)
 		fprintf(f,

@@ -52,7 +52,7 @@ static const char usage_text[] =
 "      --backoff-initial S, --backoff-multiplier M, --backoff-max S,\n"
 "      --retry-after-max S, --max-retries N, --capacity N\n"
 "                            as in throttlectl(1), for a throttle created here\n"
-"      --units N/S, --unit-burst N, --concurrency C\n"
+"      --units N/S, --unit-burst N, --concurrency C, --hold-max S\n"
 "                            unit limits and the cap on requests in flight,\n"
 "                            as in throttlectl(1)\n"
 "      --reconfigure         apply the given limit to an existing throttle\n"

@@ -92,6 +92,8 @@ static const char usage_text[] =
 "  --unit-burst N            smooth: units at once (default: the unit limit)\n"
 "  --concurrency C           at most C requests in flight (acquired, not yet\n"
 "                            recorded), 1-256; 0: no cap\n"
+"  --hold-max S              Redis: a place in flight is freed after S s\n"
+"                            (300), whatever its holder is doing\n"
 "  --mode 600|660            create: 660 shares the throttle with your group\n"
 "\n"
 "  --group                   any command with NAME: open a throttle that\n"
