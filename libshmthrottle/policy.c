@@ -117,6 +117,17 @@ shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now)
 	for (s = seq; s < end; s++)
 		if (shmt_admit_at(r, s, now) > now)
 			break;
+	/* The sends after it left at their old times, and a record takes its
+	 * send time from the log: a raise past the end of a pause would make
+	 * one sent before that pause look sent after it (its 429 a new
+	 * pause, a new episode learned). */
+	if (seq + 1 < end) {
+		int64_t edge =
+		    max64(r->st->end_of_delay, r->st->learn.ok_since);
+
+		if (was[1] < edge && edge <= now)
+			s = seq;
+	}
 	if (s < end) {
 		for (s = seq; s < end; s++)
 			*shmt_ring_mono(r, s) = was[s - seq];

@@ -37,7 +37,9 @@ int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
  * were, no window counts more than it did or will (a raise only moves
  * sends later, into windows the rules check).  Returns 1 and leaves the
  * log raised, the reservations still to come re-planned later only; else
- * 0 and the log as it was (the waiter must take a new slot). */
+ * 0 and the log as it was (the waiter must take a new slot); also when
+ * a pause ended between a raised send and now (the send would look made
+ * after it). */
 int shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now);
 /* Re-plan the reservations still in the future, moving none earlier (no
  * waiter is woken): after a new delay, a raise or a larger margin. */

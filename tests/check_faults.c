@@ -499,6 +499,59 @@ START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
 }
 END_TEST
 
+/* A keeper raises the sends made after its slot to its own send; a
+ * record takes the send time from the log.  Here X left before a pause
+ * began and ended, and the late waiter woke after its end: had it kept
+ * its slot, X's 429 would look sent after that pause and start another.
+ * It takes a new slot, and X's 429 is covered by the first pause. */
+START_TEST(a_late_waker_moves_no_send_past_a_pause)
+{
+	const char *name = test_name("late3");
+	shmt_config c = one_rate(5, 1);
+	shmt_throttle *t = NULL;
+	struct late *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shmt_ticket tk[5], x;
+	shmt_outcome o;
+	shmt_stat st;
+	int64_t t0;
+	pid_t kid;
+
+	ck_assert(res != MAP_FAILED);
+	c.backoff_initial = 0.2;
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	t0 = mono_now();
+	for (int i = 0; i < 5; i++) {
+		shmt_ticket_init(&tk[i]);
+		ck_assert_int_eq(shmt_acquire(t, &tk[i], 0), SHMT_OK);
+	}
+	kid = stopped_waiter(t, res);
+	ck_assert_int_lt(mono_now() - t0, NS);
+	/* X goes after the waiter's slot, on a slot spaced from t0's */
+	nap_ns(t0 + 1100 * MS - mono_now());
+	shmt_ticket_init(&x);
+	ck_assert_int_eq(shmt_acquire(t, &x, 0), SHMT_OK);
+	/* a pause of 0.2 s begins after X left, and ends */
+	ck_assert_int_eq(shmt_record(t, &tk[4], 429, 0.2, NULL, 0, &o),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert(st.delay_remaining > 0);
+	nap_ns((int64_t)(st.delay_remaining * NS) + 200 * MS);
+	kill(kid, SIGCONT);
+	ck_assert_int_eq(reap(kid), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert(st.delay_remaining == 0);
+	/* X's 429: sent before the pause, which covered it */
+	ck_assert_int_eq(shmt_record(t, &x, 429, 0.5, NULL, 0, &o), SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_msg(st.delay_remaining == 0,
+	              "X's 429 began a pause of %.3f s", st.delay_remaining);
+	shmt_close(t);
+	shmt_remove(name);
+	munmap(res, sizeof(*res));
+}
+END_TEST
+
 #ifndef TOOLS_DIR
 #error "TOOLS_DIR must name the folder of the built tools"
 #endif
@@ -711,6 +764,7 @@ faults_suite(void)
 	    tc, a_late_waker_keeps_its_slot_when_no_send_was_spaced_from_it);
 	tcase_add_test(
 	    tc, a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it);
+	tcase_add_test(tc, a_late_waker_moves_no_send_past_a_pause);
 	tcase_add_test(tc, a_truncated_segment_is_an_error_not_sigbus);
 	tcase_add_test(tc, a_tool_turns_sigbus_into_one_line);
 	tcase_add_test(tc, a_blank_left_by_a_dead_creator_is_taken_over);

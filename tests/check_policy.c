@@ -343,6 +343,10 @@ START_TEST(a_late_waiter_in_a_pause_takes_a_new_slot)
 	r->st->end_of_delay = now + 5 * NS;
 	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), 0);
 	ck_assert_int_eq(*shmt_ring_mono(r, 0), now);
+	/* without the pause it would have */
+	r->st->end_of_delay = 0;
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), 1);
+	ck_assert_int_eq(*shmt_ring_mono(r, 0), now + 20 * MS);
 	ring_free(r);
 }
 END_TEST
