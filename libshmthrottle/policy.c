@@ -99,42 +99,45 @@ shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now)
 }
 
 /* At most this many entries raised for a late waiter (a stack array); a
- * longer run of sends after its slot sends it round again. */
+ * longer run of sends after its slot sends it round again.  At most
+ * KEEP_PASSES tries for a time that admits them all: a raised entry spaced
+ * from another raised one moves on every pass and is never admitted. */
 #define KEEP_MAX 256
+#define KEEP_PASSES 4
 
-int
+int64_t
 shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now)
 {
 	uint64_t end = shmt_ring_first_after(r, now), s;
-	int64_t was[KEEP_MAX];
+	int64_t was[KEEP_MAX], at = now, next = now, edge;
+	int pass;
 
 	if (seq < r->st->tail || seq >= end || end - seq > KEEP_MAX)
-		return 0;
-	for (s = seq; s < end; s++) {
-		was[s - seq] = *shmt_ring_mono(r, s);
-		*shmt_ring_mono(r, s) = now;
-	}
+		return INT64_MIN;
 	for (s = seq; s < end; s++)
-		if (shmt_admit_at(r, s, now) > now)
+		was[s - seq] = *shmt_ring_mono(r, s);
+	for (pass = 0; pass < KEEP_PASSES; pass++) {
+		for (s = seq; s < end; s++)
+			*shmt_ring_mono(r, s) = at;
+		for (s = seq; s < end; s++)
+			next = max64(next, shmt_admit_at(r, s, at));
+		if (next == at)
 			break;
+		at = next;
+	}
 	/* The sends after it left at their old times, and a record takes its
 	 * send time from the log: a raise past the end of a pause would make
 	 * one sent before that pause look sent after it (its 429 a new
 	 * pause, a new episode learned). */
-	if (seq + 1 < end) {
-		int64_t edge =
-		    max64(r->st->end_of_delay, r->st->learn.ok_since);
-
-		if (was[1] < edge && edge <= now)
-			s = seq;
-	}
-	if (s < end) {
+	edge = max64(r->st->end_of_delay, r->st->learn.ok_since);
+	if (pass == KEEP_PASSES ||
+	    (seq + 1 < end && was[1] < edge && edge <= at)) {
 		for (s = seq; s < end; s++)
 			*shmt_ring_mono(r, s) = was[s - seq];
-		return 0;
+		return INT64_MIN;
 	}
 	shmt_replan_later(r, now);
-	return 1;
+	return at;
 }
 
 void

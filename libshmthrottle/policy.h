@@ -31,16 +31,19 @@ int64_t shmt_admit_new(struct shmt_ring *r, int64_t cost, int64_t now);
  * are touched.  Returns 1 if one moved. */
 int shmt_raise(struct shmt_ring *r, uint64_t seq, int64_t sent, int64_t now);
 /* The waiter of entry `seq` reaches it late, at `now` (a send planned from
- * it may have left).  It may send now on it if the log raised to now —
- * its entry and those after it that are no later (sent already, or as
- * late) — still admits each of them there: then whatever the real sends
- * were, no window counts more than it did or will (a raise only moves
- * sends later, into windows the rules check).  Returns 1 and leaves the
- * log raised, the reservations still to come re-planned later only; else
- * 0 and the log as it was (the waiter must take a new slot); also when
- * a pause ended between a raised send and now (the send would look made
- * after it). */
-int shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now);
+ * it may have left).  It keeps its place if the log raised to some time
+ * `at` >= now — its entry and those after it that are no later than now
+ * (sent already, or as late) — admits each of them at `at`: then whatever
+ * the real sends were, no window counts more than it did or will (a raise
+ * only moves sends later, into windows the rules check).  Returns `at`
+ * (now, or later when the rules moved on since its slot: a larger margin,
+ * a send before it that left late, a pause that began), the log raised
+ * and the reservations still to come re-planned later only; else
+ * INT64_MIN and the log as it was (the waiter must take a new slot): a
+ * send after it was spaced from it and left, more than 256 entries, or a
+ * pause that ended between a raised send and `at` (that send would look
+ * made after it). */
+int64_t shmt_keep_late(struct shmt_ring *r, uint64_t seq, int64_t now);
 /* Re-plan the reservations still in the future, moving none earlier (no
  * waiter is woken): after a new delay, a raise or a larger margin. */
 void shmt_replan_later(struct shmt_ring *r, int64_t now);

@@ -358,17 +358,20 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 		at = *shmt_ring_mono(ring(t), seq);
 		/* Stopped, or starved of CPU, past our slot: a send now may
 		 * land among the sends planned after it.  Keep the slot, moved
-		 * to now, if the rules admit the log so raised; else take a
-		 * new one (the old one stays counted as a send). */
+		 * to now or to when the rules admit the log so raised; else
+		 * take a new one (the old one stays counted as a send). */
 		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg)) {
-			if (shmt_keep_late(ring(t), seq, now))
-				at = now;
-			else
+			int64_t kept = shmt_keep_late(ring(t), seq, now);
+
+			if (kept == INT64_MIN) {
 				rc = reserve(t, now, deadline, 0, w->cost, &seq,
 				             &at);
+				continue;
+			}
+			at = kept;
 		}
 		/* the slot stays used: conservative */
-		else if (at > deadline)
+		if (at > deadline)
 			rc = SHMT_ETIMEDOUT;
 	}
 	if (rc == SHMT_OK) {

@@ -295,7 +295,7 @@ START_TEST(a_late_waiter_keeps_its_slot_in_a_batch)
 
 	reserve(r, now, 20, t);
 	ck_assert_int_eq(t[13], now + NS / 2 + 5 * MS);
-	ck_assert_int_eq(shmt_keep_late(r, 3, late), 1);
+	ck_assert_int_eq(shmt_keep_late(r, 3, late), late);
 	for (uint64_t s = 0; s < 3; s++)
 		ck_assert_int_eq(*shmt_ring_mono(r, s), now);
 	for (uint64_t s = 3; s < 10; s++) /* it, and those sent after it */
@@ -320,11 +320,11 @@ START_TEST(a_late_waiter_a_send_was_spaced_from_takes_a_new_slot)
 	c.margin = 0;
 	r = ring_new(64, &c);
 	reserve(r, now, 3, t);
-	ck_assert_int_eq(shmt_keep_late(r, 0, now + 150 * MS), 0);
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 150 * MS), INT64_MIN);
 	for (uint64_t s = 0; s < 3; s++) /* the log as it was */
 		ck_assert_int_eq(*shmt_ring_mono(r, s), t[s]);
 	/* before the next one was due, it may */
-	ck_assert_int_eq(shmt_keep_late(r, 0, now + 50 * MS), 1);
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 50 * MS), now + 50 * MS);
 	ck_assert_int_eq(*shmt_ring_mono(r, 0), now + 50 * MS);
 	ck_assert_int_eq(*shmt_ring_mono(r, 1), now + 150 * MS);
 	ck_assert_int_eq(*shmt_ring_mono(r, 2), now + 250 * MS);
@@ -341,12 +341,38 @@ START_TEST(a_late_waiter_in_a_pause_takes_a_new_slot)
 
 	reserve(r, now, 2, NULL);
 	r->st->end_of_delay = now + 5 * NS;
-	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), 0);
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), INT64_MIN);
 	ck_assert_int_eq(*shmt_ring_mono(r, 0), now);
+	ck_assert_int_eq(*shmt_ring_mono(r, 1), now);
 	/* without the pause it would have */
 	r->st->end_of_delay = 0;
-	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), 1);
+	ck_assert_int_eq(shmt_keep_late(r, 0, now + 20 * MS), now + 20 * MS);
 	ck_assert_int_eq(*shmt_ring_mono(r, 0), now + 20 * MS);
+	ring_free(r);
+}
+END_TEST
+
+/* Alone past its slot (no send after it), a late waiter keeps its place
+ * through what the rules say since: it waits out a pause that began, and
+ * a larger margin, instead of going to the back of the queue. */
+START_TEST(a_late_waiter_alone_keeps_its_place_and_waits)
+{
+	shmt_config c = one_rate(2, 1);
+	struct shmt_ring *r = ring_new(64, &c);
+	int64_t t[3], now = 100 * NS, late = now + NS + 50 * MS;
+
+	reserve(r, now, 3, t);
+	ck_assert_int_eq(t[2], now + NS + 5 * MS);
+	r->st->end_of_delay = now + 3 * NS;
+	ck_assert_int_eq(shmt_keep_late(r, 2, late), now + 3 * NS);
+	ck_assert_int_eq(*shmt_ring_mono(r, 2), now + 3 * NS);
+	ck_assert_uint_eq(r->st->head, 3);
+	/* a send before it that left late: spaced from its real time */
+	r->st->end_of_delay = 0;
+	*shmt_ring_mono(r, 2) = t[2];
+	*shmt_ring_mono(r, 0) = now + 200 * MS; /* and the one after it */
+	*shmt_ring_mono(r, 1) = now + 200 * MS;
+	ck_assert_int_eq(shmt_keep_late(r, 2, late), now + NS + 205 * MS);
 	ring_free(r);
 }
 END_TEST
@@ -477,6 +503,7 @@ policy_suite(void)
 	tcase_add_test(pace,
 	               a_late_waiter_a_send_was_spaced_from_takes_a_new_slot);
 	tcase_add_test(pace, a_late_waiter_in_a_pause_takes_a_new_slot);
+	tcase_add_test(pace, a_late_waiter_alone_keeps_its_place_and_waits);
 	tcase_add_test(resp, success_and_401_reset_backoff);
 	tcase_add_test(resp, retry_status_backs_off_and_honours_retry_after);
 	tcase_add_test(resp, transport_error_backs_off_alone);
