@@ -27,6 +27,7 @@
 #error "TOOLS_DIR and SOURCE_DIR must be defined"
 #endif
 #define CTL TOOLS_DIR "/throttlectl"
+#define TCURL TOOLS_DIR "/throttle-curl"
 
 static struct test_redis g_r;
 
@@ -618,6 +619,57 @@ START_TEST(costs_and_the_cap_through_the_tools)
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.inflight, 0);
 	shmt_close(t);
+	unsetenv("THROTTLE_BACKEND");
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* throttle-curl on an existing throttle: a --hold-max of its own is
+ * compared (a warning, the throttle's kept) and applied by --reconfigure;
+ * --reconfigure without it keeps the throttle's. */
+START_TEST(throttle_curl_keeps_or_warns_about_the_hold_max)
+{
+	char out[4096];
+
+	test_redis_start(&g_r, "");
+	setenv("THROTTLE_BACKEND", g_r.url, 1);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " create hc --period 1 --max 50 "
+	                             "--concurrency 1 --hold-max 30 2>&1"),
+	                 0);
+	/* the same limits, no --hold-max: silent */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --period 1 --max 50 "
+	                               "--concurrency 1 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_msg(!strstr(out, "warning"), "%s", out);
+	/* another --hold-max, alone: a warning, the throttle's kept */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --hold-max 10 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_msg(strstr(out, "warning") && strstr(out, "--hold-max 30"),
+	              "%s", out);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"hold_max\":30,"), "%s", out);
+	/* --reconfigure of the rate only keeps it */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --reconfigure --period 1 "
+	                               "--max 20 --concurrency 1 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"max\":20,"), "%s", out);
+	ck_assert_msg(strstr(out, "\"hold_max\":30,"), "%s", out);
+	/* --reconfigure with --hold-max alone applies it */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --reconfigure --hold-max 10 "
+	                               "-o /dev/null file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"max\":20,"), "%s", out);
+	ck_assert_msg(strstr(out, "\"hold_max\":10,"), "%s", out);
 	unsetenv("THROTTLE_BACKEND");
 	test_redis_stop(&g_r);
 }
@@ -1235,6 +1287,7 @@ redis_suite(void)
 	tcase_add_test(tc, a_place_of_another_host_comes_back_after_its_lease);
 	tcase_add_test(tc, a_damaged_place_is_an_error_never_a_long_wait);
 	tcase_add_test(tc, a_failed_record_acquire_gives_its_place_back);
+	tcase_add_test(tc, throttle_curl_keeps_or_warns_about_the_hold_max);
 	tcase_add_test(tc, a_waiting_holder_keeps_its_place_past_its_lease);
 	tcase_add_test(tc,
 	               a_waiter_stopped_past_its_lease_waits_for_a_place_again);
