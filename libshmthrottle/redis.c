@@ -798,18 +798,37 @@ struct slot {
 /* ---- places in flight --------------------------------------------------- */
 
 /* A place's owner: "HOST:PID:START", HOST being the boot id and the PID
- * namespace, the pids' scope ("?" if unknown: then no holder is ever
- * found dead here, and its places come back by their lease only). */
+ * namespace, the pids' scope ("?" if unknown, or if /proc is of another
+ * PID namespace: then no holder is ever found dead here, and its places
+ * come back by their lease only). */
 #define OWNER_MAX 96
 static char host_id[64] = "?";
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
+void
+shmt_redis_host(char *buf, size_t len, const char *boot, const char *ns,
+                const char *self, long pid)
+{
+	unsigned long ino;
+	char *end;
+	long seen = strtol(self, &end, 10);
+
+	snprintf(buf, len, "?");
+	/* a /proc of another PID namespace (mounted from a parent, or a
+	 * container's that does not match ours) names neither our pids nor
+	 * our namespace: its pids would be judged against the wrong ones */
+	if (end == self || *end != '\0' || seen != pid)
+		return;
+	if (strlen(boot) == 36 && strspn(boot, "0123456789abcdef-") == 36 &&
+	    sscanf(ns, "pid:[%lu]", &ino) == 1)
+		snprintf(buf, len, "%s.%lu", boot, ino);
+}
+
 static void
 read_host(void)
 {
-	char boot[64] = "", ns[64] = "";
+	char boot[64] = "", ns[64] = "", self[32] = "";
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	unsigned long ino;
 	ssize_t n;
 
 	if (f) {
@@ -820,9 +839,10 @@ read_host(void)
 	boot[strcspn(boot, "\n")] = '\0';
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	ns[n > 0 ? n : 0] = '\0';
-	if (strlen(boot) == 36 && strspn(boot, "0123456789abcdef-") == 36 &&
-	    sscanf(ns, "pid:[%lu]", &ino) == 1)
-		snprintf(host_id, sizeof(host_id), "%s.%lu", boot, ino);
+	n = readlink("/proc/self", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	shmt_redis_host(host_id, sizeof(host_id), boot, ns, self,
+	                (long)getpid());
 }
 
 /* The owner record `owner` (pid << 32 | start, lock.h) as a token; "" for

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "internal.h"
+#include "redis.h"
 #include "redisutil.h"
 #include "testutil.h"
 
@@ -675,6 +676,26 @@ START_TEST(throttle_curl_keeps_or_warns_about_the_hold_max)
 }
 END_TEST
 
+/* A place owner's host: the boot id and the PID namespace, or "?" when
+ * /proc does not show our own pids (another PID namespace's). */
+START_TEST(the_host_is_unknown_under_another_namespaces_proc)
+{
+	const char *boot = "0123abcd-0123-4567-89ab-0123456789ab";
+	char h[64];
+
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "42", 42);
+	ck_assert_str_eq(h, "0123abcd-0123-4567-89ab-0123456789ab.4026531836");
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "1", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), boot, "", "42", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), "not a boot id", "pid:[1]", "42", 42);
+	ck_assert_str_eq(h, "?");
+}
+END_TEST
+
 /* The server's TIME, in microseconds. */
 static long long
 server_us(void)
@@ -1268,6 +1289,7 @@ redis_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, urls);
+	tcase_add_test(tc, the_host_is_unknown_under_another_namespaces_proc);
 	tcase_add_test(tc, tcp_and_db);
 	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
 	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
