@@ -786,26 +786,49 @@ struct slot {
 	/* the cost asked, for a new slot if the server dropped ours; 0:
 	 * not known here (record_acquire's retry: the script takes 1) */
 	uint32_t cost;
-	/* acquire found every place held (no slot), and freed this many
-	 * whose holders it found dead on this host */
+	/* acquire found every place held (no slot), or confirm found the
+	 * waiter's place gone and every place held (the slot given up: a
+	 * new one at `cost`), and freed this many whose holders it found
+	 * dead on this host */
 	int full, freed;
+	/* the place's owner ("": none), for confirm to renew its lease */
+	const char *tok;
 };
 
 /* ---- places in flight --------------------------------------------------- */
 
 /* A place's owner: "HOST:PID:START", HOST being the boot id and the PID
- * namespace, the pids' scope ("?" if unknown: then no holder is ever
- * found dead here, and its places come back by their lease only). */
+ * namespace, the pids' scope ("?" if unknown, or if /proc is of another
+ * PID namespace: then no holder is ever found dead here, and its places
+ * come back by their lease only). */
 #define OWNER_MAX 96
 static char host_id[64] = "?";
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
+void
+shmt_redis_host(char *buf, size_t len, const char *boot, const char *ns,
+                const char *self, long pid)
+{
+	unsigned long ino;
+	char *end;
+	long seen = strtol(self, &end, 10);
+
+	snprintf(buf, len, "?");
+	/* a /proc of another PID namespace (mounted from a parent, or a
+	 * container's that does not match ours) names neither our pids nor
+	 * our namespace: its pids would be judged against the wrong ones */
+	if (end == self || *end != '\0' || seen != pid)
+		return;
+	if (strlen(boot) == 36 && strspn(boot, "0123456789abcdef-") == 36 &&
+	    sscanf(ns, "pid:[%lu]", &ino) == 1)
+		snprintf(buf, len, "%s.%lu", boot, ino);
+}
+
 static void
 read_host(void)
 {
-	char boot[64] = "", ns[64] = "";
+	char boot[64] = "", ns[64] = "", self[32] = "";
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	unsigned long ino;
 	ssize_t n;
 
 	if (f) {
@@ -816,9 +839,10 @@ read_host(void)
 	boot[strcspn(boot, "\n")] = '\0';
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	ns[n > 0 ? n : 0] = '\0';
-	if (strlen(boot) == 36 && strspn(boot, "0123456789abcdef-") == 36 &&
-	    sscanf(ns, "pid:[%lu]", &ino) == 1)
-		snprintf(host_id, sizeof(host_id), "%s.%lu", boot, ino);
+	n = readlink("/proc/self", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	shmt_redis_host(host_id, sizeof(host_id), boot, ns, self,
+	                (long)getpid());
 }
 
 /* The owner record `owner` (pid << 32 | start, lock.h) as a token; "" for
@@ -852,11 +876,11 @@ owner_here(const char *tok)
 	return (uint64_t)pid << 32 | start;
 }
 
-/* Every place is held (acquire's reply from element 2: the holders):
- * free those of this host whose process is gone, in one run; how many
- * were.  Under r->mu. */
+/* Every place is held (the reply's holders from element `base`): free
+ * those of this host whose process is gone, in one run; how many were.
+ * Under r->mu. */
 static int
-free_dead(struct shmt_redis *r, const redisReply *rep)
+free_dead(struct shmt_redis *r, const redisReply *rep, size_t base)
 {
 	const char *argv[2] = { "free" };
 	redisReply *got;
@@ -866,7 +890,7 @@ free_dead(struct shmt_redis *r, const redisReply *rep)
 
 	if (!(dead = calloc(rep->elements, OWNER_MAX + 1)))
 		return 0;
-	for (size_t i = 2; i < rep->elements; i++) {
+	for (size_t i = base; i < rep->elements; i++) {
 		const char *tok = sval(rep, i, &ok);
 		uint64_t rec =
 		    ok && strlen(tok) < OWNER_MAX ? owner_here(tok) : 0;
@@ -915,10 +939,22 @@ call_slot(struct shmt_redis *r, int argc, const char **argv, struct slot *s)
 	pthread_mutex_lock(&r->mu);
 	rc = run(r, argc, argv, &rep);
 	if (rc == SHMT_OK) {
-		/* every place held: {0, -1, holders...} */
+		/* every place held: {0, -1, holders...} (acquire), or
+		 * {0, -2, cost, holders...} (confirm: ours was gone) */
 		if (is_int(rep, 1) && rep->element[1]->integer == -1) {
 			s->full = 1;
-			s->freed = free_dead(r, rep);
+			s->freed = free_dead(r, rep, 2);
+		} else if (is_int(rep, 1) && rep->element[1]->integer == -2) {
+			int ok = 1;
+			int64_t c = ival(rep, 2, &ok);
+
+			if (!ok || c < 1 || c > UINT32_MAX) {
+				rc = malformed(r);
+			} else {
+				s->full = 1;
+				s->cost = (uint32_t)c;
+				s->freed = free_dead(r, rep, 3);
+			}
 		} else {
 			rc = parse_slot(r, rep, 1, s);
 		}
@@ -958,13 +994,21 @@ timeout_arg(char *buf, double timeout)
 		         timeout == 0 ? 0 : fmax(1, fmin(timeout, 1e9) * 1e6));
 }
 
-/* After acquire (rc, *s): confirm the slot until it is final, sleep to
- * it, and fill the ticket. */
+/* wait_slot: the waiter's place was gone (its lease ended while it was
+ * stopped) and every place is held: no slot, s->cost to ask again with
+ * once a place is free. */
+#define PLACE_LOST (-1)
+
+/* After acquire (rc, *s): confirm the slot until it is final (each
+ * confirm renews the lease of the place s->tok holds), sleep to it, and
+ * fill the ticket; or PLACE_LOST. */
 static int
 wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 {
 	char a[5][32];
-	const char *argv[6] = { "confirm", a[0], a[1], a[2], a[3], a[4] };
+	const char *argv[7] = {
+		"confirm", a[0], a[1], a[2], a[3], a[4], s->tok ? s->tok : ""
+	};
 	int64_t start = s->now;
 
 	while (rc == SHMT_OK && !s->final) {
@@ -976,7 +1020,9 @@ wait_slot(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc)
 		snprintf(a[2], 32, "%" PRId64, s->deadline);
 		snprintf(a[3], 32, "%" PRId64, s->lead / US);
 		snprintf(a[4], 32, "%" PRIu32, s->cost);
-		rc = call_slot(r, 6, argv, s);
+		rc = call_slot(r, 7, argv, s);
+		if (rc == SHMT_OK && s->full)
+			return PLACE_LOST;
 	}
 	if (rc != SHMT_OK)
 		return rc;
@@ -1005,7 +1051,7 @@ acquire_once(struct shmt_redis *r, uint32_t cost, const char *tok,
 	char a[3][32];
 	const char *argv[5] = { "acquire", a[0], a[1], a[2], tok };
 
-	*s = (struct slot){ .deadline = -1, .cost = cost };
+	*s = (struct slot){ .deadline = -1, .cost = cost, .tok = tok };
 	pthread_mutex_lock(&r->mu);
 	s->lead = lead(r);
 	pthread_mutex_unlock(&r->mu);
@@ -1030,16 +1076,33 @@ release_seq(struct shmt_redis *r, int64_t seq)
 	return rc;
 }
 
-int
-shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
-                   uint64_t owner, double timeout)
+/* After a slot taken with a place for `tok` (if any) in *s (rc): wait
+ * for it; a wait that fails gives the place back (the ticket does not
+ * name it: nobody else could).  PLACE_LOST as wait_slot. */
+static int
+wait_held(struct shmt_redis *r, shmt_ticket *tk, struct slot *s, int rc,
+          const char *tok)
 {
-	int64_t start = r->mono(), poll = PLACE_POLL_FIRST, left = 0;
-	char tok[OWNER_MAX];
+	if ((rc = wait_slot(r, tk, s, rc)) != SHMT_OK && rc != PLACE_LOST &&
+	    rc != SHMT_EGONE && tok[0]) {
+		pthread_mutex_lock(&r->mu);
+		release_seq(r, s->seq);
+		pthread_mutex_unlock(&r->mu);
+	}
+	return rc;
+}
+
+/* A place for `tok` ("": none) and a slot, within `timeout` from
+ * `start` (r->mono()). */
+static int
+acquire_tok(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
+            const char *tok, int64_t start, double timeout)
+{
+	int64_t poll = PLACE_POLL_FIRST, left = 0;
 	struct slot s;
 	int rc, quick = 0;
 
-	owner_token(owner, tok);
+again:
 	for (;;) {
 		if (timeout > 0)
 			left = shmt_sub_ns(
@@ -1063,14 +1126,23 @@ shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
 	if (rc != SHMT_OK)
 		return rc;
 	/* a place taken (if any) names the entry the ticket gets, or goes
-	 * back with a wait that failed */
-	if ((rc = wait_slot(r, tk, &s, rc)) != SHMT_OK && rc != SHMT_EGONE &&
-	    tok[0]) {
-		pthread_mutex_lock(&r->mu);
-		release_seq(r, s.seq);
-		pthread_mutex_unlock(&r->mu);
+	 * back with a wait that failed; lost while we waited: wait for a
+	 * place again, then a new slot */
+	if ((rc = wait_held(r, tk, &s, rc, tok)) == PLACE_LOST) {
+		cost = s.cost;
+		goto again;
 	}
 	return rc;
+}
+
+int
+shmt_redis_acquire(struct shmt_redis *r, shmt_ticket *tk, uint32_t cost,
+                   uint64_t owner, double timeout)
+{
+	char tok[OWNER_MAX];
+
+	owner_token(owner, tok);
+	return acquire_tok(r, tk, cost, tok, r->mono(), timeout);
 }
 
 int
@@ -1235,7 +1307,8 @@ shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 {
 	char a[11][32], u[SHMT_URL_MAX], tok[OWNER_MAX];
 	const char *argv[14] = { "record_acquire" };
-	struct slot s = { .deadline = -1 };
+	struct slot s = { .deadline = -1, .tok = tok };
+	int64_t start = r->mono();
 	redisReply *rep;
 	shmt_outcome o;
 	int ok = 1, rc;
@@ -1278,11 +1351,13 @@ shmt_redis_record_acquire(struct shmt_redis *r, shmt_ticket *tk, int status,
 	shmt_ticket_next(tk, o.verdict);
 	if (code != 0)
 		return script_codes[code - 1];
-	/* recorded; the next send waits for a place as acquire does */
+	/* recorded; the next send waits for a place as acquire does (also
+	 * if its place was lost while it waited) */
 	if (full >= 0)
-		return shmt_redis_acquire(r, tk, (uint32_t)full, owner,
-		                          timeout);
-	return wait_slot(r, tk, &s, SHMT_OK);
+		return acquire_tok(r, tk, (uint32_t)full, tok, start, timeout);
+	if ((rc = wait_held(r, tk, &s, SHMT_OK, tok)) == PLACE_LOST)
+		return acquire_tok(r, tk, s.cost, tok, start, timeout);
+	return rc;
 }
 
 /* An operation whose answer is only its code. */

@@ -49,6 +49,13 @@ int shmt_redis_remove(const struct shmt_backend_url *u, const char *name);
 int shmt_redis_list(const struct shmt_backend_url *u,
                     int (*fn)(const char *, void *), void *arg);
 
+/* A place owner's host into buf: "BOOT.INO" from the boot id and the
+ * link /proc/self/ns/pid ("pid:[INO]"), or "?" if either is not one, or
+ * if /proc/self (`self`) does not name `pid` (a /proc of another PID
+ * namespace). */
+void shmt_redis_host(char *buf, size_t len, const char *boot, const char *ns,
+                     const char *self, long pid);
+
 /* A waiter confirms its slot at least this often (ns), so that a reset, a
  * reconfiguration or a removal reaches it; tests may shorten it. */
 extern int64_t shmt_redis_slice;

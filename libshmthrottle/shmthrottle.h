@@ -232,12 +232,15 @@ typedef struct shmt_config {
 	/** at most this many requests in flight (acquired, not yet recorded)
 	 *  across all processes, 1..SHMT_MAX_PLACES; 0: no cap */
 	uint32_t concurrency;
-	/** on Redis, the longest a place in flight is held, in seconds
-	 *  (0.001 to 604800; 0: SHMT_HOLD_MAX_DEFAULT): the server frees a
-	 *  place older than this by itself, so that the places of a host
-	 *  that died come back, and a request in flight for longer loses
-	 *  its place.  Shared memory finds its dead holders through the
-	 *  kernel: it times nothing out, and neither keeps nor uses this */
+	/** on Redis, the lease of a place in flight, in seconds (0.001 to
+	 *  604800; 0: SHMT_HOLD_MAX_DEFAULT): the server frees a place this
+	 *  long after its holder's last call (its acquire; while it waits
+	 *  for its slot, each look at it, at least every 0.5 s), so that
+	 *  the places of a host that died come back.  A waiter keeps its
+	 *  place however long it waits; a request recorded more than this
+	 *  after its slot loses it: set it above the longest request plus
+	 *  0.5 s.  Shared memory finds its dead holders through the kernel:
+	 *  it times nothing out, and neither keeps nor uses this */
 	double hold_max;
 	/** zero; later fields come from here (see "ABI" above) */
 	unsigned char reserved[200];
@@ -397,8 +400,12 @@ SHMT_API int shmt_acquire(shmt_throttle *t, shmt_ticket *tk, double timeout);
  * place goes to the first waiter that takes the lock.  On Redis the
  * owner is the process on its host (boot id and PID namespace): only a
  * waiter on the holder's host can find it gone, and every place is also
- * freed by the server hold_max seconds after it was taken (a host that
- * died whole, or a request in flight for longer, loses it).
+ * freed by the server hold_max seconds after its holder's last call (a
+ * host that died whole, or a request recorded more than hold_max after
+ * its slot, loses it).  The wait renews the lease (each look at the
+ * slot, at least every 0.5 s); a waiter stopped past its lease takes a
+ * place again, or waits for one and then a new slot, within the
+ * timeout.
  *
  * flags: SHMT_ACQUIRE_NOPLACE, or 0.  Otherwise as shmt_acquire().
  */

@@ -9,15 +9,18 @@
 #define _DEFAULT_SOURCE
 #include <curl/curl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
+#include "redis.h"
 #include "redisutil.h"
 #include "testutil.h"
 
@@ -25,6 +28,7 @@
 #error "TOOLS_DIR and SOURCE_DIR must be defined"
 #endif
 #define CTL TOOLS_DIR "/throttlectl"
+#define TCURL TOOLS_DIR "/throttle-curl"
 
 static struct test_redis g_r;
 
@@ -621,6 +625,77 @@ START_TEST(costs_and_the_cap_through_the_tools)
 }
 END_TEST
 
+/* throttle-curl on an existing throttle: a --hold-max of its own is
+ * compared (a warning, the throttle's kept) and applied by --reconfigure;
+ * --reconfigure without it keeps the throttle's. */
+START_TEST(throttle_curl_keeps_or_warns_about_the_hold_max)
+{
+	char out[4096];
+
+	test_redis_start(&g_r, "");
+	setenv("THROTTLE_BACKEND", g_r.url, 1);
+	ck_assert_int_eq(test_sh(NULL, 0,
+	                         CTL " create hc --period 1 --max 50 "
+	                             "--concurrency 1 --hold-max 30 2>&1"),
+	                 0);
+	/* the same limits, no --hold-max: silent */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --period 1 --max 50 "
+	                               "--concurrency 1 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_msg(!strstr(out, "warning"), "%s", out);
+	/* another --hold-max, alone: a warning, the throttle's kept */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --hold-max 10 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_msg(strstr(out, "warning") && strstr(out, "--hold-max 30"),
+	              "%s", out);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"hold_max\":30,"), "%s", out);
+	/* --reconfigure of the rate only keeps it */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --reconfigure --period 1 "
+	                               "--max 20 --concurrency 1 -o /dev/null "
+	                               "file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"max\":20,"), "%s", out);
+	ck_assert_msg(strstr(out, "\"hold_max\":30,"), "%s", out);
+	/* --reconfigure with --hold-max alone applies it */
+	ck_assert_int_eq(test_sh(out, sizeof(out),
+	                         TCURL " -t hc --reconfigure --hold-max 10 "
+	                               "-o /dev/null file:///dev/null 2>&1"),
+	                 0);
+	ck_assert_int_eq(test_sh(out, sizeof(out), CTL " status hc --json"), 0);
+	ck_assert_msg(strstr(out, "\"max\":20,"), "%s", out);
+	ck_assert_msg(strstr(out, "\"hold_max\":10,"), "%s", out);
+	unsetenv("THROTTLE_BACKEND");
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* A place owner's host: the boot id and the PID namespace, or "?" when
+ * /proc does not show our own pids (another PID namespace's). */
+START_TEST(the_host_is_unknown_under_another_namespaces_proc)
+{
+	const char *boot = "0123abcd-0123-4567-89ab-0123456789ab";
+	char h[64];
+
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "42", 42);
+	ck_assert_str_eq(h, "0123abcd-0123-4567-89ab-0123456789ab.4026531836");
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "1", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), boot, "pid:[4026531836]", "", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), boot, "", "42", 42);
+	ck_assert_str_eq(h, "?");
+	shmt_redis_host(h, sizeof(h), "not a boot id", "pid:[1]", "42", 42);
+	ck_assert_str_eq(h, "?");
+}
+END_TEST
+
 /* The server's TIME, in microseconds. */
 static long long
 server_us(void)
@@ -743,6 +818,213 @@ START_TEST(a_damaged_place_is_an_error_never_a_long_wait)
 	ck_assert_uint_eq(st.requests, 2);
 	ck_assert_uint_eq(st.inflight, 1);
 	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* Slows the rate of throttle "leak" to 1 per 5 s after 0.1 s. */
+static void *
+slow_down(void *url)
+{
+	shmt_throttle *t;
+	shmt_config c;
+
+	usleep(100000);
+	ck_assert_int_eq(shmt_open_backend(&t, url, "leak", NULL, 0), SHMT_OK);
+	ck_assert_int_eq(shmt_config_get(t, &c), SHMT_OK);
+	c.rates[0].max = 1;
+	c.rates[0].period = 5;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	shmt_close(t);
+	return NULL;
+}
+
+/* record_acquire takes the next request's place in its run; if the wait
+ * for its slot then fails, the place goes back (the ticket no longer
+ * names it: nobody else could give it back). */
+START_TEST(a_failed_record_acquire_gives_its_place_back)
+{
+	shmt_config c = one_rate(1, 0.4);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_place pl[2];
+	shmt_stat st;
+	pthread_t th;
+	size_t got;
+
+	test_redis_start(&g_r, "");
+	c.concurrency = 1;
+	ck_assert_int_eq(
+	    shmt_open_backend(&t, g_r.url, "leak", &c, SHMT_CREATE), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 1), SHMT_OK);
+	/* the next slot, 0.4 s away, moves 5 s away while we wait for it */
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_down, g_r.url), 0);
+	ck_assert_int_eq(
+	    shmt_record_acquire(t, &tk, 200, -1, NULL, 0, NULL, 0.8),
+	    SHMT_ETIMEDOUT);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(shmt_places_read(t, pl, 2, &got), SHMT_OK);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 0);
+	/* the place is free for the next request */
+	c.rates[0].max = 1000;
+	c.rates[0].period = 1;
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	ck_assert_int_eq(acquire(t, 0), SHMT_OK);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* Requests in flight, counted across processes. */
+struct flight {
+	int now, most, sent;
+};
+
+static void
+fly(struct flight *f, double secs)
+{
+	int n = __atomic_add_fetch(&f->now, 1, __ATOMIC_SEQ_CST);
+	int m = __atomic_load_n(&f->most, __ATOMIC_SEQ_CST);
+
+	while (n > m &&
+	       !__atomic_compare_exchange_n(&f->most, &m, n, 0,
+	                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	usleep((useconds_t)(secs * 1e6));
+	__atomic_sub_fetch(&f->now, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&f->sent, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A child that acquires on `name` (its place first), sends for `secs`
+ * and records; exits 0 if all went well. */
+static pid_t
+sender(const char *name, struct flight *f, double secs)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		shmt_throttle *t;
+		shmt_ticket tk;
+
+		if (shmt_open_backend(&t, g_r.url, name, NULL, 0) != SHMT_OK)
+			_exit(2);
+		shmt_ticket_init(&tk);
+		if (shmt_acquire(t, &tk, 60) != SHMT_OK)
+			_exit(3);
+		fly(f, secs);
+		if (shmt_record(t, &tk, 200, -1, NULL, 0, NULL) != SHMT_OK)
+			_exit(4);
+		shmt_close(t);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* A pause (429, Retry-After `secs`) on a throttle of cap 1 and a lease
+ * of `hold` seconds. */
+static shmt_throttle *
+paused(const char *name, double hold, double secs)
+{
+	shmt_config c = one_rate(10, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+
+	c.concurrency = 1;
+	c.hold_max = hold;
+	ck_assert_int_eq(shmt_open_backend(&t, g_r.url, name, &c, SHMT_CREATE),
+	                 SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 1), SHMT_OK);
+	ck_assert_int_eq(shmt_record(t, &tk, 429, secs, NULL, 0, NULL),
+	                 SHMT_OK);
+	return t;
+}
+
+/* A holder waiting for its slot (here a pause far longer than the lease)
+ * is alive: its confirms renew the lease, so that nobody else takes a
+ * place meanwhile and sends beside it. */
+START_TEST(a_waiting_holder_keeps_its_place_past_its_lease)
+{
+	struct flight *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_stat st;
+	pid_t a;
+	int status;
+
+	ck_assert(f != MAP_FAILED);
+	memset(f, 0, sizeof(*f));
+	test_redis_start(&g_r, "");
+	t = paused("wlease", 1.2, 3);
+	a = sender("wlease", f, 0.3);
+	/* A holds the place and waits for the pause, past its lease */
+	do {
+		usleep(20000);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.inflight == 0);
+	usleep(2000000);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 1);
+	/* B waits for the place until A's record (a place taken now would
+	 * have a slot at the pause's end, beside A's) */
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 60), SHMT_OK);
+	fly(f, 0.1);
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, NULL, 0, NULL), SHMT_OK);
+	ck_assert_int_eq(waitpid(a, &status, 0), a);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(f->sent, 2);
+	ck_assert_int_eq(f->most, 1);
+	shmt_close(t);
+	munmap(f, sizeof(*f));
+	test_redis_stop(&g_r);
+}
+END_TEST
+
+/* A waiter stopped past its lease loses its place; when it confirms
+ * again it may not send without one: it waits for a place (and then a
+ * new slot) while another holds it. */
+START_TEST(a_waiter_stopped_past_its_lease_waits_for_a_place_again)
+{
+	struct flight *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_stat st;
+	pid_t a;
+	int status;
+
+	ck_assert(f != MAP_FAILED);
+	memset(f, 0, sizeof(*f));
+	test_redis_start(&g_r, "");
+	t = paused("slease", 1, 1);
+	a = sender("slease", f, 0.1);
+	do {
+		usleep(20000);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.inflight == 0);
+	/* A stopped past its slot; its place comes back after the lease,
+	 * B takes it and sends (for less than the lease) */
+	ck_assert_int_eq(kill(a, SIGSTOP), 0);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, 60), SHMT_OK);
+	ck_assert_int_eq(kill(a, SIGCONT), 0);
+	fly(f, 0.6);
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, NULL, 0, NULL), SHMT_OK);
+	/* then A has it, and sends */
+	ck_assert_int_eq(waitpid(a, &status, 0), a);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(f->sent, 2);
+	ck_assert_int_eq(f->most, 1);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.inflight, 0);
+	shmt_close(t);
+	munmap(f, sizeof(*f));
 	test_redis_stop(&g_r);
 }
 END_TEST
@@ -1007,6 +1289,7 @@ redis_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, urls);
+	tcase_add_test(tc, the_host_is_unknown_under_another_namespaces_proc);
 	tcase_add_test(tc, tcp_and_db);
 	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
 	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
@@ -1025,6 +1308,11 @@ redis_suite(void)
 	tcase_add_test(tc, costs_and_the_cap_through_the_tools);
 	tcase_add_test(tc, a_place_of_another_host_comes_back_after_its_lease);
 	tcase_add_test(tc, a_damaged_place_is_an_error_never_a_long_wait);
+	tcase_add_test(tc, a_failed_record_acquire_gives_its_place_back);
+	tcase_add_test(tc, throttle_curl_keeps_or_warns_about_the_hold_max);
+	tcase_add_test(tc, a_waiting_holder_keeps_its_place_past_its_lease);
+	tcase_add_test(tc,
+	               a_waiter_stopped_past_its_lease_waits_for_a_place_again);
 	tcase_add_test(tc, quota_headers_pause_everyone_until_the_reset);
 	tcase_add_test(tc, an_announced_limit_is_enforced);
 	suite_add_tcase(s, tc);

@@ -380,7 +380,10 @@ cli_config_option(struct cli_config *cc, int opt, const char *arg)
 		bad = cli_count(arg, 0, SHMT_MAX_PLACES, &n);
 		c->concurrency = (uint32_t)n;
 		break;
-	case CLI_OPT_HOLD_MAX: bad = seconds_opt(arg, 0, &c->hold_max); break;
+	case CLI_OPT_HOLD_MAX:
+		bad = seconds_opt(arg, 0, &c->hold_max);
+		cc->hold_given = 1;
+		break;
 	default: return 0;
 	}
 	if (bad == -2 && opt == CLI_OPT_UNITS) {

@@ -143,6 +143,8 @@ struct cli_config {
 	int units_given;
 	shmt_rate units[SHMT_MAX_UNITS];
 	unsigned nunits;
+	/* --hold-max seen */
+	int hold_given;
 };
 
 void cli_config_init(struct cli_config *cc, const shmt_config *base);

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -366,6 +367,8 @@ static int
 open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 {
 	shmt_config have;
+	double hold;
+	int limits, differ, hold_differs;
 	int rc =
 	    shmt_open_backend(&g.t, cli_backend, name, &cc->cfg, SHMT_CREATE);
 
@@ -375,20 +378,33 @@ open_throttle(const char *name, struct cli_config *cc, int reconfigure)
 		cli_fail(rc, "throttle '%s'", name);
 		return EXIT_THROTTLE;
 	}
-	if ((!cc->rates_given && !cc->units_given && !cc->cfg.concurrency) ||
-	    same_limits(&have, &cc->cfg))
+	limits = cc->rates_given || cc->units_given || cc->cfg.concurrency;
+	differ = limits && !same_limits(&have, &cc->cfg);
+	/* the lease, where the backend keeps one (Redis; shared memory
+	 * says 0): compared only if given, kept unless given */
+	hold = cc->cfg.hold_max > 0 ? cc->cfg.hold_max : SHMT_HOLD_MAX_DEFAULT;
+	hold_differs = cc->hold_given && have.hold_max > 0 &&
+	               fabs(hold - have.hold_max) > 1e-6;
+	if (!differ && !hold_differs)
 		return 0;
 	if (reconfigure) {
-		cc->cfg.capacity = have.capacity;
-		if ((rc = shmt_config_set(g.t, &cc->cfg)) != SHMT_OK) {
+		shmt_config want = limits ? cc->cfg : have;
+
+		want.capacity = have.capacity;
+		want.hold_max = cc->hold_given ? hold : have.hold_max;
+		if ((rc = shmt_config_set(g.t, &want)) != SHMT_OK) {
 			cli_fail(rc, "reconfigure '%s'", name);
 			return EXIT_THROTTLE;
 		}
-	} else if (!g.silent) {
+	} else if (!g.silent && differ) {
 		cli_error("warning: throttle '%s' exists with other limits; "
 		          "using its own (see throttlectl status %s; "
 		          "--reconfigure to apply yours)",
 		          name, name);
+	} else if (!g.silent) {
+		cli_error("warning: throttle '%s' exists with --hold-max %g; "
+		          "using it (--reconfigure to apply yours)",
+		          name, have.hold_max);
 	}
 	return 0;
 }
