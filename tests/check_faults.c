@@ -387,6 +387,51 @@ stopped_waiter(shmt_throttle *t, struct late *res)
 	return kid;
 }
 
+/* The scene of the late-waiter tests, rate 5/s: five sends at t0, a
+ * forked waiter for the slot a second later, stopped while it waits, and
+ * four sends at t0 + 1.5 s, spaced from the first four.  The sends' times
+ * go to sent[*n]; returns the waiter. */
+static pid_t
+late_scene(shmt_throttle *t, struct late *res, int64_t *sent, int *n,
+           int64_t *t0)
+{
+	shmt_ticket tk;
+	pid_t kid;
+
+	shmt_ticket_init(&tk);
+	*t0 = mono_now();
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[(*n)++] = mono_now();
+	}
+	kid = stopped_waiter(t, res);
+	ck_assert_int_lt(mono_now() - *t0, NS);
+	nap_ns(*t0 + 1500 * MS - mono_now());
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
+		sent[(*n)++] = mono_now();
+	}
+	return kid;
+}
+
+/* Continue the waiter: it sends after it woke, and no second holds more
+ * than five of the sends. */
+static void
+late_end(pid_t kid, const struct late *res, int64_t *sent, int n)
+{
+	int64_t t_cont = mono_now();
+
+	kill(kid, SIGCONT);
+	ck_assert_int_eq(reap(kid), SHMT_OK);
+	ck_assert_msg(res->send_ns >= t_cont,
+	              "sent on a slot %.3f s before it woke",
+	              (double)(t_cont - res->send_ns) / NS);
+	ck_assert_int_ge(res->returned, res->send_ns);
+	sent[n++] = res->returned;
+	qsort(sent, (size_t)n, sizeof(sent[0]), by_time);
+	ck_assert(!window_overrun(sent, (size_t)n, 5, NS));
+}
+
 /* Item 3: a waiter stopped past its slot and continued returned with the
  * old slot, 3.2 s late: 8 sends in one second against 5.  Late by more
  * than the margin, it sends on its slot only if the log raised to its
@@ -401,40 +446,15 @@ START_TEST(a_late_waker_keeps_its_slot_when_no_send_was_spaced_from_it)
 	shmt_throttle *t = NULL;
 	struct late *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
 	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int64_t t0, t_cont, sent[10];
-	shmt_ticket tk;
+	int64_t t0, sent[10];
 	shmt_stat st;
 	pid_t kid;
 	int n = 0;
 
 	ck_assert(res != MAP_FAILED);
 	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
-	shmt_ticket_init(&tk);
-	t0 = mono_now();
-	for (int i = 0; i < 5; i++) {
-		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-		sent[n++] = mono_now();
-	}
-	/* stopped while it waits for its slot, a second after t0 ... */
-	kid = stopped_waiter(t, res);
-	ck_assert_int_lt(mono_now() - t0, NS);
-	/* ... and continued half a second after it, once four others have
-	 * sent in that second (spaced from the first four of t0) */
-	nap_ns(t0 + 1500 * MS - mono_now());
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-		sent[n++] = mono_now();
-	}
-	t_cont = mono_now();
-	kill(kid, SIGCONT);
-	ck_assert_int_eq(reap(kid), SHMT_OK);
-	ck_assert_msg(res->send_ns >= t_cont,
-	              "sent on a slot %.3f s before it woke",
-	              (double)(t_cont - res->send_ns) / NS);
-	ck_assert_int_ge(res->returned, res->send_ns);
-	sent[n++] = res->returned;
-	qsort(sent, (size_t)n, sizeof(sent[0]), by_time);
-	ck_assert(!window_overrun(sent, (size_t)n, 5, NS));
+	kid = late_scene(t, res, sent, &n, &t0);
+	late_end(kid, res, sent, n);
 	/* its slot, moved to its send: no entry was left unsent */
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.log_count, 10);
@@ -455,7 +475,7 @@ START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
 	shmt_throttle *t = NULL;
 	struct late *res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
 	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int64_t t0, t_cont, slot, sent[11];
+	int64_t t0, sent[11];
 	shmt_ticket tk;
 	shmt_stat st;
 	pid_t kid;
@@ -463,32 +483,13 @@ START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
 
 	ck_assert(res != MAP_FAILED);
 	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
-	shmt_ticket_init(&tk);
-	t0 = mono_now();
-	for (int i = 0; i < 5; i++) {
-		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-		sent[n++] = mono_now();
-	}
-	kid = stopped_waiter(t, res);
-	ck_assert_int_lt(mono_now() - t0, NS);
-	nap_ns(t0 + 1500 * MS - mono_now());
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(shmt_acquire(t, &tk, 0), SHMT_OK);
-		sent[n++] = mono_now();
-	}
+	kid = late_scene(t, res, sent, &n, &t0);
 	/* the fifth after the waiter's slot waits a period from it */
+	shmt_ticket_init(&tk);
 	ck_assert_int_eq(shmt_acquire(t, &tk, 10), SHMT_OK);
-	slot = tk.send_ns;
 	sent[n++] = mono_now();
-	ck_assert_int_ge(slot, t0 + 2 * NS);
-	t_cont = mono_now();
-	kill(kid, SIGCONT);
-	ck_assert_int_eq(reap(kid), SHMT_OK);
-	ck_assert_int_ge(res->send_ns, t_cont);
-	ck_assert_int_ge(res->returned, res->send_ns);
-	sent[n++] = res->returned;
-	qsort(sent, (size_t)n, sizeof(sent[0]), by_time);
-	ck_assert(!window_overrun(sent, (size_t)n, 5, NS));
+	ck_assert_int_ge(tk.send_ns, t0 + 2 * NS);
+	late_end(kid, res, sent, n);
 	/* a new slot: the old one stays in the log, counted as a send */
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.log_count, 12);
