@@ -3,8 +3,11 @@
  * record (two round trips, one FCALL each) and shmt_record_acquire (one
  * round trip) against a plain PING round trip measured in the same run
  * on the same socket (each process alternates blocks of the three, so
- * that they see the same load), beside the shared-memory backend; no
- * rate is set, so no call waits.
+ * that they see the same load), beside the shared-memory backend.  Two
+ * throttles: one with no rate set, and one with a rate that never binds
+ * here (RATE per second, default 100000: a realistic throttle, whose
+ * spacing rule every acquire checks); both warmed past the probe and the
+ * slow start first (WARM requests), so no call waits.
  *   bench-redis SOURCE_DIR   (starts a redis-server of its own through
  *                             scripts/test-redis; env OPS, default 20000)
  */
@@ -20,6 +23,14 @@
 #include "shmthrottle.h"
 
 static long ops = 20000;
+
+/* The throttles measured: no rate, and a rate that never binds. */
+struct kind {
+	char label[32];
+	int rate;
+};
+static struct kind kinds[2] = { { "none", 0 }, { "", 1 } };
+static long rate_max = 100000, warm = 1100;
 
 static double
 now_s(void)
@@ -150,36 +161,55 @@ shm_cost(void)
 	return (now_s() - start) / (double)ops * 1e9;
 }
 
+/* A new throttle of kind k, warmed: with no rate the first request is a
+ * probe whose answer the next waits for, and the slow start after it
+ * holds sends to twice the answers heard, until SHMT_SLOW_START_MAX
+ * (1024); `warm` requests in turn get it past both, as a throttle in use
+ * would be, so that what follows measures requests, not waits. */
 static void
-fresh(const char *backend)
+fresh(const char *backend, const struct kind *k)
 {
 	shmt_config c;
 	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	int rc;
 
 	shmt_config_init(&c);
+	if (k->rate) {
+		c.nrates = 1;
+		c.rates[0] =
+		    (shmt_rate){ .max = (uint32_t)rate_max, .period = 1 };
+	}
 	shmt_remove_backend(backend, "bench-redis");
-	if (shmt_open_backend(&t, backend, "bench-redis", &c, SHMT_CREATE) !=
-	    SHMT_OK)
-		exit(3);
+	if ((rc = shmt_open_backend(&t, backend, "bench-redis", &c,
+	                            SHMT_CREATE)) != SHMT_OK)
+		fail("create", rc);
+	for (long i = 0; i < warm; i++) {
+		shmt_ticket_init(&tk);
+		if ((rc = shmt_acquire(t, &tk, -1)) ||
+		    (rc = shmt_record(t, &tk, 200, -1, "u", 0, &out)))
+			fail("warm-up", rc);
+	}
 	shmt_close(t);
 }
 
 static void
-row(const char *label, const char *backend, const char *sock, const char *host,
-    int port)
+row(const char *label, const struct kind *k, const char *backend,
+    const char *sock, const char *host, int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
 		struct times tm;
 		double p, ar, ra;
 
-		fresh(backend);
+		fresh(backend, k);
 		measure_all(backend, sock, host, port, procs, &tm);
 		p = tm.ping / (double)tm.n * 1e6;
 		ar = tm.ar / (double)tm.n * 1e6;
 		ra = tm.ra / (double)tm.n * 1e6;
-		printf("| %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
+		printf("| %s | %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
 		       "%.2fx |\n",
-		       label, procs, p, ar, ar / p, ra, ra / p);
+		       k->label, label, procs, p, ar, ar / p, ra, ra / p);
 	}
 }
 
@@ -196,7 +226,7 @@ static const char stub_lib[] =
     "  local t = redis.call('TIME')\n"
     "  local h = redis.call('HMGET', k[1], 'fmt', 'id', 'st', '1')\n"
     "  redis.call('HSET', k[1], '1', string.rep('x', 24), 'st',\n"
-    "    string.rep('y', 304))\n"
+    "    string.rep('y', 472))\n"
     "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
     "end)\n";
 
@@ -294,7 +324,7 @@ runs_usec(redisContext *c, long *calls)
 /* The server's time per run of each operation: `n` of each, one process,
  * the runs' time in INFO commandstats before and after. */
 static void
-run_costs(const char *backend, const char *sock)
+run_costs(const struct kind *k, const char *backend, const char *sock)
 {
 	redisContext *c = redisConnectUnix(sock);
 	long n = ops < 5000 ? ops : 5000, k0, k1;
@@ -305,7 +335,7 @@ run_costs(const char *backend, const char *sock)
 
 	if (!c || c->err)
 		exit(3);
-	fresh(backend);
+	fresh(backend, k);
 	if (shmt_open_backend(&t, backend, "bench-redis", NULL, 0) != SHMT_OK)
 		exit(3);
 	for (int op = 0; op < 3; op++) {
@@ -331,9 +361,9 @@ run_costs(const char *backend, const char *sock)
 		u1 = runs_usec(c, &k1);
 		cost[op] = (u1 - u0) / (double)n;
 	}
-	printf("server time per request (INFO commandstats, %ld of each): "
-	       "acquire %.1f us, record %.1f us,\nrecord_acquire %.1f us\n",
-	       n, cost[0], cost[1] - cost[0], cost[2]);
+	printf("rate %s: acquire %.1f us, record %.1f us, record_acquire "
+	       "%.1f us\n",
+	       k->label, cost[0], cost[1] - cost[0], cost[2]);
 	shmt_close(t);
 	redisFree(c);
 }
@@ -379,6 +409,11 @@ main(int argc, char **argv)
 		return 2;
 	if (getenv("OPS"))
 		ops = atol(getenv("OPS"));
+	if (getenv("RATE") && atol(getenv("RATE")) > 0)
+		rate_max = atol(getenv("RATE"));
+	if (getenv("WARM"))
+		warm = atol(getenv("WARM"));
+	snprintf(kinds[1].label, sizeof(kinds[1].label), "%ld/s", rate_max);
 	snprintf(cmd, sizeof(cmd),
 	         "TEST_SERVER_OWNER=%ld %s/scripts/test-redis start %s --tcp",
 	         (long)getpid(), argv[1], dir);
@@ -391,21 +426,30 @@ main(int argc, char **argv)
 	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
 	printf("## Redis backend: acquire + record, and record_acquire, per "
 	       "request, against a PING round trip\n\n");
-	printf("%ld of each, no rate set (no waits); one redis-server 7 on "
-	       "this host.  Each process\nalternates %d blocks of PINGs, "
-	       "acquire + record and record_acquire on connections\nof its "
-	       "own: times per operation as the processes saw them, under "
-	       "the same load.\n\n",
-	       ops, ROUNDS);
-	printf("| socket | processes | PING round trip | acquire + record | "
-	       "ratio | record_acquire | ratio |\n"
-	       "|---|---|---|---|---|---|---|\n");
-	row("unix", unix_url, sock, NULL, 0);
-	row("tcp loopback", url, NULL, "127.0.0.1", port);
+	printf("%ld of each; one redis-server 7 on this host.  Two "
+	       "throttles: no rate set, and a rate\nof %ld per second, "
+	       "which never binds here; each warmed by %ld requests (past "
+	       "the\nprobe and the slow start: no call waits).  Each "
+	       "process alternates %d blocks of\nPINGs, acquire + record "
+	       "and record_acquire on connections of its own: times per\n"
+	       "operation as the processes saw them, under the same "
+	       "load.\n\n",
+	       ops, rate_max, warm, ROUNDS);
+	printf("| rate | socket | processes | PING round trip | acquire + "
+	       "record | ratio | record_acquire | ratio |\n"
+	       "|---|---|---|---|---|---|---|---|\n");
+	for (int k = 0; k < 2; k++) {
+		row("unix", &kinds[k], unix_url, sock, NULL, 0);
+		row("tcp loopback", &kinds[k], url, NULL, "127.0.0.1", port);
+	}
 	server_time(sock);
-	run_costs(unix_url, sock);
+	printf("server time per request (INFO commandstats, one process, "
+	       "%ld of each):\n",
+	       ops < 5000 ? ops : 5000);
+	for (int k = 0; k < 2; k++)
+		run_costs(&kinds[k], unix_url, sock);
 	floor_line(sock);
-	fresh("shm:");
+	fresh("shm:", &kinds[0]);
 	shm = shm_cost();
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
 	       shm / 1e3);
