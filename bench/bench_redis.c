@@ -303,15 +303,17 @@ cmp_long(const void *a, const void *b)
 }
 
 /* What the slow log says of the runs of `op` (FCALL or EVALSHA, the
- * operation in their sixth argument): their mean and median µs, and the
- * commands they ran (logged before their run, oldest last), per run. */
+ * operation in their sixth argument; for a record, `timed` 1: those
+ * with a send time, 0: those without): their mean and median µs, and
+ * the commands they ran (logged before their run, oldest last), per
+ * run. */
 struct op_log {
 	double mean, calls;
 	long median;
 };
 
 static struct op_log
-op_times(const redisReply *log, const char *op)
+op_times(const redisReply *log, const char *op, int timed)
 {
 	long *d = calloc(log->elements + 1, sizeof(*d)), n = 0, inner = 0,
 	     calls = 0;
@@ -332,9 +334,11 @@ op_times(const redisReply *log, const char *op)
 			inner++;
 			continue;
 		}
-		if (a->elements > 5 &&
+		if (a->elements > 9 &&
 		    a->element[5]->type == REDIS_REPLY_STRING &&
-		    !strcmp(a->element[5]->str, op)) {
+		    !strcmp(a->element[5]->str, op) &&
+		    (strcmp(op, "record") ||
+		     !strcmp(a->element[9]->str, "-1") == !timed)) {
 			d[n] = (long)e->element[2]->integer;
 			sum += (double)d[n++];
 			calls += inner;
@@ -358,10 +362,10 @@ static void
 run_costs(const struct kind *k, const char *backend, const char *sock)
 {
 	redisContext *c = redisConnectUnix(sock);
-	long n = ops < 2000 ? ops : 2000, len = 16 * n + 100;
-	static const char *const op[] = { "acquire", "record",
-		                          "record_acquire" };
-	struct op_log o[3];
+	long n = ops < 2000 ? ops : 2000, len = 24 * n + 100;
+	static const char *const op[] = { "acquire", "record", "record_acquire",
+		                          "record" };
+	struct op_log o[4];
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_outcome out;
@@ -386,19 +390,32 @@ run_costs(const struct kind *k, const char *backend, const char *sock)
 		if (shmt_record_acquire(t, &tk, 200, -1, "u", 0, &out, -1) !=
 		    SHMT_OK)
 			exit(4);
+	/* as throttle-curl records: with the send time and a round trip,
+	 * which the margin learns from */
+	for (long i = 0; i < n; i++) {
+		shmt_ticket_init(&tk);
+		if (shmt_acquire(t, &tk, -1) != SHMT_OK)
+			exit(4);
+		tk.sent_ns = tk.send_ns;
+		tk.rtt_ns = 100000;
+		if (shmt_record(t, &tk, 200, -1, "u", 0, &out) != SHMT_OK)
+			exit(4);
+	}
 	freeReplyObject(
 	    redisCommand(c, "CONFIG SET slowlog-log-slower-than 10000"));
 	log = redisCommand(c, "SLOWLOG GET %ld", len);
 	if (!log || log->type != REDIS_REPLY_ARRAY)
 		exit(3);
-	for (int i = 0; i < 3; i++)
-		o[i] = op_times(log, op[i]);
+	for (int i = 0; i < 4; i++)
+		o[i] = op_times(log, op[i], i == 3);
 	freeReplyObject(log);
 	printf("rate %s: acquire %.1f us (median %ld, %.2f commands), "
 	       "record %.1f us (%ld, %.2f),\n  record_acquire %.1f us (%ld, "
-	       "%.2f)\n",
+	       "%.2f), record with a send time and a round trip %.1f us "
+	       "(%ld, %.2f)\n",
 	       k->label, o[0].mean, o[0].median, o[0].calls, o[1].mean,
-	       o[1].median, o[1].calls, o[2].mean, o[2].median, o[2].calls);
+	       o[1].median, o[1].calls, o[2].mean, o[2].median, o[2].calls,
+	       o[3].mean, o[3].median, o[3].calls);
 	shmt_close(t);
 	redisFree(c);
 }
