@@ -3,8 +3,11 @@
  * record (two round trips, one FCALL each) and shmt_record_acquire (one
  * round trip) against a plain PING round trip measured in the same run
  * on the same socket (each process alternates blocks of the three, so
- * that they see the same load), beside the shared-memory backend; no
- * rate is set, so no call waits.
+ * that they see the same load), beside the shared-memory backend.  Two
+ * throttles: one with no rate set, and one with a rate that never binds
+ * here (RATE per second, default 100000: a realistic throttle, whose
+ * spacing rule every acquire checks); both warmed past the probe and the
+ * slow start first (WARM requests), so no call waits.
  *   bench-redis SOURCE_DIR   (starts a redis-server of its own through
  *                             scripts/test-redis; env OPS, default 20000)
  */
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +24,14 @@
 #include "shmthrottle.h"
 
 static long ops = 20000;
+
+/* The throttles measured: no rate, and a rate that never binds. */
+struct kind {
+	char label[32];
+	int rate;
+};
+static struct kind kinds[2] = { { "none", 0 }, { "", 1 } };
+static long rate_max = 100000, warm = 1100;
 
 static double
 now_s(void)
@@ -150,36 +162,55 @@ shm_cost(void)
 	return (now_s() - start) / (double)ops * 1e9;
 }
 
+/* A new throttle of kind k, warmed: with no rate the first request is a
+ * probe whose answer the next waits for, and the slow start after it
+ * holds sends to twice the answers heard, until SHMT_SLOW_START_MAX
+ * (1024); `warm` requests in turn get it past both, as a throttle in use
+ * would be, so that what follows measures requests, not waits. */
 static void
-fresh(const char *backend)
+fresh(const char *backend, const struct kind *k)
 {
 	shmt_config c;
 	shmt_throttle *t;
+	shmt_ticket tk;
+	shmt_outcome out;
+	int rc;
 
 	shmt_config_init(&c);
+	if (k->rate) {
+		c.nrates = 1;
+		c.rates[0] =
+		    (shmt_rate){ .max = (uint32_t)rate_max, .period = 1 };
+	}
 	shmt_remove_backend(backend, "bench-redis");
-	if (shmt_open_backend(&t, backend, "bench-redis", &c, SHMT_CREATE) !=
-	    SHMT_OK)
-		exit(3);
+	if ((rc = shmt_open_backend(&t, backend, "bench-redis", &c,
+	                            SHMT_CREATE)) != SHMT_OK)
+		fail("create", rc);
+	for (long i = 0; i < warm; i++) {
+		shmt_ticket_init(&tk);
+		if ((rc = shmt_acquire(t, &tk, -1)) ||
+		    (rc = shmt_record(t, &tk, 200, -1, "u", 0, &out)))
+			fail("warm-up", rc);
+	}
 	shmt_close(t);
 }
 
 static void
-row(const char *label, const char *backend, const char *sock, const char *host,
-    int port)
+row(const char *label, const struct kind *k, const char *backend,
+    const char *sock, const char *host, int port)
 {
 	for (int procs = 1; procs <= 4; procs *= 4) {
 		struct times tm;
 		double p, ar, ra;
 
-		fresh(backend);
+		fresh(backend, k);
 		measure_all(backend, sock, host, port, procs, &tm);
 		p = tm.ping / (double)tm.n * 1e6;
 		ar = tm.ar / (double)tm.n * 1e6;
 		ra = tm.ra / (double)tm.n * 1e6;
-		printf("| %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
+		printf("| %s | %s | %d | %.1f us | %.1f us | %.2fx | %.1f us | "
 		       "%.2fx |\n",
-		       label, procs, p, ar, ar / p, ra, ra / p);
+		       k->label, label, procs, p, ar, ar / p, ra, ra / p);
 	}
 }
 
@@ -196,7 +227,7 @@ static const char stub_lib[] =
     "  local t = redis.call('TIME')\n"
     "  local h = redis.call('HMGET', k[1], 'fmt', 'id', 'st', '1')\n"
     "  redis.call('HSET', k[1], '1', string.rep('x', 24), 'st',\n"
-    "    string.rep('y', 304))\n"
+    "    string.rep('y', 472))\n"
     "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
     "end)\n";
 
@@ -263,77 +294,128 @@ floor_line(const char *sock)
 	    f / (double)block * 1e6, f / p);
 }
 
-/* The server's µs in our runs so far (FCALL, and EVALSHA for the script
- * form), and the number of runs. */
-static double
-runs_usec(redisContext *c, long *calls)
+static int
+cmp_long(const void *a, const void *b)
 {
-	redisReply *rep = redisCommand(c, "INFO commandstats");
-	static const char *const cmd[] = { "cmdstat_fcall:",
-		                           "cmdstat_evalsha:" };
-	double total = 0;
+	long x = *(const long *)a, y = *(const long *)b;
 
-	*calls = 0;
-	for (int i = 0; i < 2; i++) {
-		const char *l;
-		long n = 0;
-		double us = 0;
-
-		if (rep && rep->type == REDIS_REPLY_STRING &&
-		    (l = strstr(rep->str, cmd[i])) != NULL &&
-		    sscanf(strchr(l, ':') + 1, "calls=%ld,usec=%lf", &n, &us) ==
-		        2) {
-			*calls += n;
-			total += us;
-		}
-	}
-	freeReplyObject(rep);
-	return total;
+	return x < y ? -1 : x > y;
 }
 
-/* The server's time per run of each operation: `n` of each, one process,
- * the runs' time in INFO commandstats before and after. */
+/* What the slow log says of the runs of `op` (FCALL or EVALSHA, the
+ * operation in their sixth argument; for a record, `timed` 1: those
+ * with a send time, 0: those without): their mean and median µs, and
+ * the commands they ran (logged before their run, oldest last), per
+ * run. */
+struct op_log {
+	double mean, calls;
+	long median;
+};
+
+static struct op_log
+op_times(const redisReply *log, const char *op, int timed)
+{
+	long *d = calloc(log->elements + 1, sizeof(*d)), n = 0, inner = 0,
+	     calls = 0;
+	struct op_log r = { 0 };
+	double sum = 0;
+
+	if (!d)
+		exit(3);
+	for (size_t i = log->elements; i-- > 0;) {
+		const redisReply *e = log->element[i], *a;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+		    (a = e->element[3])->type != REDIS_REPLY_ARRAY ||
+		    a->elements < 1)
+			continue;
+		if (strcasecmp(a->element[0]->str, "FCALL") &&
+		    strcasecmp(a->element[0]->str, "EVALSHA")) {
+			inner++;
+			continue;
+		}
+		if (a->elements > 9 &&
+		    a->element[5]->type == REDIS_REPLY_STRING &&
+		    !strcmp(a->element[5]->str, op) &&
+		    (strcmp(op, "record") ||
+		     !strcmp(a->element[9]->str, "-1") == !timed)) {
+			d[n] = (long)e->element[2]->integer;
+			sum += (double)d[n++];
+			calls += inner;
+		}
+		inner = 0;
+	}
+	qsort(d, (size_t)n, sizeof(*d), cmp_long);
+	if (n)
+		r = (struct op_log){ sum / (double)n, (double)calls / (double)n,
+			             d[n / 2] };
+	free(d);
+	return r;
+}
+
+/* The server's time per run of each operation, one process: the slow log
+ * with no threshold times every command apart, those a run makes too
+ * (INFO commandstats only sums them by command, and a record's time
+ * taken as that of acquire + record less acquire's came out anywhere
+ * from 7 to 40 us). */
 static void
-run_costs(const char *backend, const char *sock)
+run_costs(const struct kind *k, const char *backend, const char *sock)
 {
 	redisContext *c = redisConnectUnix(sock);
-	long n = ops < 5000 ? ops : 5000, k0, k1;
-	double u0, u1, cost[3];
+	long n = ops < 2000 ? ops : 2000, len = 24 * n + 100;
+	static const char *const op[] = { "acquire", "record", "record_acquire",
+		                          "record" };
+	struct op_log o[4];
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_outcome out;
+	redisReply *log;
 
 	if (!c || c->err)
 		exit(3);
-	fresh(backend);
+	fresh(backend, k);
 	if (shmt_open_backend(&t, backend, "bench-redis", NULL, 0) != SHMT_OK)
 		exit(3);
-	for (int op = 0; op < 3; op++) {
-		u0 = runs_usec(c, &k0);
+	freeReplyObject(redisCommand(c, "CONFIG SET slowlog-max-len %ld", len));
+	freeReplyObject(redisCommand(c, "SLOWLOG RESET"));
+	freeReplyObject(
+	    redisCommand(c, "CONFIG SET slowlog-log-slower-than 0"));
+	for (long i = 0; i < n; i++) {
 		shmt_ticket_init(&tk);
-		if (op == 2 && shmt_acquire(t, &tk, -1) != SHMT_OK)
+		if (shmt_acquire(t, &tk, -1) != SHMT_OK ||
+		    shmt_record(t, &tk, 200, -1, "u", 0, &out) != SHMT_OK)
 			exit(4);
-		for (long i = 0; i < n; i++) {
-			int rc = SHMT_OK;
-
-			if (op < 2) {
-				shmt_ticket_init(&tk);
-				rc = shmt_acquire(t, &tk, -1);
-			}
-			if (op == 1 && rc == SHMT_OK)
-				rc = shmt_record(t, &tk, 200, -1, "u", 0, &out);
-			if (op == 2)
-				rc = shmt_record_acquire(t, &tk, 200, -1, "u",
-				                         0, &out, -1);
-			if (rc != SHMT_OK)
-				exit(4);
-		}
-		u1 = runs_usec(c, &k1);
-		cost[op] = (u1 - u0) / (double)n;
 	}
-	printf("server time per request (INFO commandstats, %ld of each): "
-	       "acquire %.1f us, record %.1f us,\nrecord_acquire %.1f us\n",
-	       n, cost[0], cost[1] - cost[0], cost[2]);
+	for (long i = 0; i < n; i++)
+		if (shmt_record_acquire(t, &tk, 200, -1, "u", 0, &out, -1) !=
+		    SHMT_OK)
+			exit(4);
+	/* as throttle-curl records: with the send time and a round trip,
+	 * which the margin learns from */
+	for (long i = 0; i < n; i++) {
+		shmt_ticket_init(&tk);
+		if (shmt_acquire(t, &tk, -1) != SHMT_OK)
+			exit(4);
+		tk.sent_ns = tk.send_ns;
+		tk.rtt_ns = 100000;
+		if (shmt_record(t, &tk, 200, -1, "u", 0, &out) != SHMT_OK)
+			exit(4);
+	}
+	freeReplyObject(
+	    redisCommand(c, "CONFIG SET slowlog-log-slower-than 10000"));
+	log = redisCommand(c, "SLOWLOG GET %ld", len);
+	if (!log || log->type != REDIS_REPLY_ARRAY)
+		exit(3);
+	for (int i = 0; i < 4; i++)
+		o[i] = op_times(log, op[i], i == 3);
+	freeReplyObject(log);
+	printf("rate %s: acquire %.1f us (median %ld, %.2f commands), "
+	       "record %.1f us (%ld, %.2f),\n  record_acquire %.1f us (%ld, "
+	       "%.2f), record with a send time and a round trip %.1f us "
+	       "(%ld, %.2f)\n",
+	       k->label, o[0].mean, o[0].median, o[0].calls, o[1].mean,
+	       o[1].median, o[1].calls, o[2].mean, o[2].median, o[2].calls,
+	       o[3].mean, o[3].median, o[3].calls);
 	shmt_close(t);
 	redisFree(c);
 }
@@ -379,6 +461,11 @@ main(int argc, char **argv)
 		return 2;
 	if (getenv("OPS"))
 		ops = atol(getenv("OPS"));
+	if (getenv("RATE") && atol(getenv("RATE")) > 0)
+		rate_max = atol(getenv("RATE"));
+	if (getenv("WARM"))
+		warm = atol(getenv("WARM"));
+	snprintf(kinds[1].label, sizeof(kinds[1].label), "%ld/s", rate_max);
 	snprintf(cmd, sizeof(cmd),
 	         "TEST_SERVER_OWNER=%ld %s/scripts/test-redis start %s --tcp",
 	         (long)getpid(), argv[1], dir);
@@ -391,21 +478,29 @@ main(int argc, char **argv)
 	snprintf(unix_url, sizeof(unix_url), "redis+unix://%s", sock);
 	printf("## Redis backend: acquire + record, and record_acquire, per "
 	       "request, against a PING round trip\n\n");
-	printf("%ld of each, no rate set (no waits); one redis-server 7 on "
-	       "this host.  Each process\nalternates %d blocks of PINGs, "
-	       "acquire + record and record_acquire on connections\nof its "
-	       "own: times per operation as the processes saw them, under "
-	       "the same load.\n\n",
-	       ops, ROUNDS);
-	printf("| socket | processes | PING round trip | acquire + record | "
-	       "ratio | record_acquire | ratio |\n"
-	       "|---|---|---|---|---|---|---|\n");
-	row("unix", unix_url, sock, NULL, 0);
-	row("tcp loopback", url, NULL, "127.0.0.1", port);
+	printf("%ld of each; one redis-server 7 on this host.  Two "
+	       "throttles: no rate set, and a rate\nof %ld per second, "
+	       "which never binds here; each warmed by %ld requests (past "
+	       "the\nprobe and the slow start: no call waits).  Each "
+	       "process alternates %d blocks of\nPINGs, acquire + record "
+	       "and record_acquire on connections of its own: times per\n"
+	       "operation as the processes saw them, under the same "
+	       "load.\n\n",
+	       ops, rate_max, warm, ROUNDS);
+	printf("| rate | socket | processes | PING round trip | acquire + "
+	       "record | ratio | record_acquire | ratio |\n"
+	       "|---|---|---|---|---|---|---|---|\n");
+	for (int k = 0; k < 2; k++) {
+		row("unix", &kinds[k], unix_url, sock, NULL, 0);
+		row("tcp loopback", &kinds[k], url, NULL, "127.0.0.1", port);
+	}
 	server_time(sock);
-	run_costs(unix_url, sock);
+	printf("server time per run (SLOWLOG, one process, %ld of each):\n",
+	       ops < 2000 ? ops : 2000);
+	for (int k = 0; k < 2; k++)
+		run_costs(&kinds[k], unix_url, sock);
 	floor_line(sock);
-	fresh("shm:");
+	fresh("shm:", &kinds[0]);
 	shm = shm_cost();
 	printf("\nshared memory, 1 process: %.2f us per acquire + record\n",
 	       shm / 1e3);

@@ -166,6 +166,33 @@ START_TEST(a_flushed_script_cache_is_reloaded)
 }
 END_TEST
 
+/* The library keeps the state it decoded last, and its configuration
+ * packed, between runs: a new configuration is what the server holds, as
+ * a run that decodes the key anew (the library loaded again) reads it,
+ * and what the next acquire spaces by. */
+START_TEST(a_new_configuration_is_stored_not_only_kept)
+{
+	shmt_config c = one_rate(1000, 1), got;
+	shmt_throttle *t;
+
+	test_redis_start(&g_r, "");
+	t = make(g_r.url, "kept", 1000, 1);
+	ck_assert_int_eq(acquire(t, -1), SHMT_OK);
+	c.rates[0] = (shmt_rate){ .max = 1, .period = 60 };
+	ck_assert_int_eq(shmt_config_set(t, &c), SHMT_OK);
+	/* the entry above, 1 per 60 s: the next waits */
+	ck_assert_int_eq(acquire(t, 0), SHMT_EAGAIN);
+	ck_assert_int_eq(test_redis_cli(&g_r, NULL, 0, "FUNCTION FLUSH"), 0);
+	ck_assert_int_eq(shmt_config_get(t, &got), SHMT_OK);
+	ck_assert_uint_eq(got.nrates, 1);
+	ck_assert_uint_eq(got.rates[0].max, 1);
+	ck_assert(got.rates[0].period == 60);
+	ck_assert_int_eq(acquire(t, 0), SHMT_EAGAIN);
+	shmt_close(t);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
 /* A server without Functions (Redis 6; here renamed away) runs the
  * script with EVALSHA, and EVAL after SCRIPT FLUSH. */
 START_TEST(a_server_without_functions_runs_the_script)
@@ -1293,6 +1320,7 @@ redis_suite(void)
 	tcase_add_test(tc, tcp_and_db);
 	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
 	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
+	tcase_add_test(tc, a_new_configuration_is_stored_not_only_kept);
 	tcase_add_test(tc, a_server_without_functions_runs_the_script);
 	tcase_add_test(tc, a_killed_connection_is_an_error_then_reconnects);
 	tcase_add_test(tc, a_stopped_server_times_out);
