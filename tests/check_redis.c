@@ -193,6 +193,55 @@ START_TEST(a_new_configuration_is_stored_not_only_kept)
 }
 END_TEST
 
+/* Record a response to entry `seq` whose round trip was rtt_ms. */
+static void
+record_rtt(shmt_throttle *t, uint64_t seq, int rtt_ms)
+{
+	shmt_ticket tk;
+
+	shmt_ticket_init(&tk);
+	tk.seq = seq;
+	tk.rtt_ns = rtt_ms * MS;
+	ck_assert_int_eq(shmt_record(t, &tk, 200, -1, NULL, 0, NULL), SHMT_OK);
+}
+
+/* The library keeps a decoded state between runs, by key name; a copy of
+ * the key in another database reaches the same packed state with other
+ * timing samples (a review found db 1's samples read, and written, as db
+ * 0's).  Each database's samples stay its own. */
+START_TEST(a_copy_in_another_db_keeps_its_own_samples)
+{
+	char url1[600];
+	shmt_throttle *t0, *t1;
+	shmt_ticket tk;
+	shmt_stat st;
+
+	test_redis_start(&g_r, "--tcp");
+	t0 = make(g_r.url, "dbk", 2, 10);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t0, &tk, 0), SHMT_OK);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t0, &tk, 0), SHMT_OK);
+	record_rtt(t0, 0, 50);
+	ck_assert_int_eq(
+	    test_redis_cli(&g_r, NULL, 0, "COPY shmt:{dbk} shmt:{dbk} DB 1"),
+	    0);
+	snprintf(url1, sizeof(url1), "%s/1", g_r.url);
+	ck_assert_int_eq(shmt_open_backend(&t1, url1, "dbk", NULL, 0), SHMT_OK);
+	record_rtt(t0, 1, 1);
+	record_rtt(t1, 1, 2);
+	ck_assert_int_eq(shmt_stat_get(t0, &st), SHMT_OK);
+	ck_assert_msg(fabs(st.rtt_low - 0.001) < 1e-6, "db 0 rtt_low %g",
+	              st.rtt_low);
+	ck_assert_int_eq(shmt_stat_get(t1, &st), SHMT_OK);
+	ck_assert_msg(fabs(st.rtt_low - 0.002) < 1e-6, "db 1 rtt_low %g",
+	              st.rtt_low);
+	shmt_close(t1);
+	shmt_close(t0);
+	test_redis_stop(&g_r);
+}
+END_TEST
+
 /* A server without Functions (Redis 6; here renamed away) runs the
  * script with EVALSHA, and EVAL after SCRIPT FLUSH. */
 START_TEST(a_server_without_functions_runs_the_script)
@@ -1321,6 +1370,7 @@ redis_suite(void)
 	tcase_add_test(tc, a_restart_loses_the_state_and_says_so);
 	tcase_add_test(tc, a_flushed_script_cache_is_reloaded);
 	tcase_add_test(tc, a_new_configuration_is_stored_not_only_kept);
+	tcase_add_test(tc, a_copy_in_another_db_keeps_its_own_samples);
 	tcase_add_test(tc, a_server_without_functions_runs_the_script);
 	tcase_add_test(tc, a_killed_connection_is_an_error_then_reconnects);
 	tcase_add_test(tc, a_stopped_server_times_out);
