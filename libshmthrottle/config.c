@@ -7,7 +7,6 @@
 #include "timing.h"
 
 #define YEAR_S (365.0 * 86400)
-#define WEEK_S (7.0 * 86400)
 
 void
 shmt_config_init(shmt_config *cfg)
@@ -83,7 +82,7 @@ units_check(const shmt_config *cfg)
 			return SHMT_ECONFIG;
 	}
 	/* the longest hold of a place on Redis: 0 (the default) or a time */
-	if (cfg->hold_max != 0 && !in_range(cfg->hold_max, 1e-3, WEEK_S))
+	if (cfg->hold_max != 0 && !in_range(cfg->hold_max, 1e-3, SHMT_WEEK_S))
 		return SHMT_ECONFIG;
 	return cfg->unit_burst && !cfg->nunits ? SHMT_ECONFIG : SHMT_OK;
 }
@@ -111,10 +110,10 @@ shmt_config_check(const shmt_config *cfg)
 		return SHMT_ECONFIG;
 	if ((cfg->margin_fixed != 0 && cfg->margin_fixed != 1) ||
 	    !in_range(cfg->margin, 0, 60) ||
-	    !in_range(cfg->backoff_max, 1e-3, WEEK_S) ||
+	    !in_range(cfg->backoff_max, 1e-3, SHMT_WEEK_S) ||
 	    !in_range(cfg->backoff_initial, 1e-3, cfg->backoff_max) ||
 	    !in_range(cfg->backoff_multiplier, 1, 1000) ||
-	    !in_range(cfg->retry_after_max, 1e-3, WEEK_S) ||
+	    !in_range(cfg->retry_after_max, 1e-3, SHMT_WEEK_S) ||
 	    cfg->max_retries > 1000)
 		return SHMT_ECONFIG;
 	if (cfg->capacity != 0 && (cfg->capacity < SHMT_CAPACITY_MIN ||

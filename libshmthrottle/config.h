@@ -4,6 +4,10 @@
 
 #include "state.h"
 
+/* The longest backoff, Retry-After cap and place lease a configuration
+ * may set (seconds). */
+#define SHMT_WEEK_S (7.0 * 86400)
+
 /* Reservations the default log has room for beyond a full window, at
  * least: the least room the old default, max(4096, 2 x max), ever left. */
 #define SHMT_CAPACITY_ROOM 2048u

@@ -561,8 +561,7 @@ static int
 parse_config(const struct shmt_redis *r, const redisReply *a,
              struct shmt_scfg *s, double *hold)
 {
-	int64_t hm;
-
+	int64_t cc, hm;
 	int ok = 1;
 	double mult;
 
@@ -589,11 +588,12 @@ parse_config(const struct shmt_redis *r, const redisReply *a,
 	for (int i = 0; i < SHMT_MAX_UNITS; i++)
 		limit_at(a, F_U1 + i, F_Q1 + i, &ok, &s->unit_max[i],
 		         &s->unit_period[i]);
-	s->concurrency = (uint32_t)ival(a, F_CC, &ok);
+	cc = ival(a, F_CC, &ok);
 	hm = ival(a, F_HM, &ok);
+	s->concurrency = (uint32_t)cc;
 	*hold = (double)hm / 1e6;
-	if (!ok || ival(a, F_CC, &ok) > SHMT_MAX_PLACES || hm < 1000 ||
-	    hm > (int64_t)604800 * 1000000 || ival(a, F_CAP, &ok) != r->cap ||
+	if (!ok || cc < 0 || cc > SHMT_MAX_PLACES || hm < 1000 ||
+	    (double)hm > SHMT_WEEK_S * 1e6 || ival(a, F_CAP, &ok) != r->cap ||
 	    shmt_scfg_check(s, r->cap) != SHMT_OK)
 		return malformed(r);
 	return SHMT_OK;

@@ -1000,6 +1000,30 @@ sender(const char *name, struct flight *f, double secs)
 	return pid;
 }
 
+/* A flight counter shared with forked children, zeroed. */
+static struct flight *
+flight_new(void)
+{
+	struct flight *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert(f != MAP_FAILED);
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
+/* Until a place of t is held. */
+static void
+await_held(shmt_throttle *t)
+{
+	shmt_stat st;
+
+	do {
+		usleep(20000);
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	} while (st.inflight == 0);
+}
+
 /* A pause (429, Retry-After `secs`) on a throttle of cap 1 and a lease
  * of `hold` seconds. */
 static shmt_throttle *
@@ -1025,24 +1049,18 @@ paused(const char *name, double hold, double secs)
  * place meanwhile and sends beside it. */
 START_TEST(a_waiting_holder_keeps_its_place_past_its_lease)
 {
-	struct flight *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
-	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct flight *f = flight_new();
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_stat st;
 	pid_t a;
 	int status;
 
-	ck_assert(f != MAP_FAILED);
-	memset(f, 0, sizeof(*f));
 	test_redis_start(&g_r, "");
 	t = paused("wlease", 1.2, 3);
 	a = sender("wlease", f, 0.3);
 	/* A holds the place and waits for the pause, past its lease */
-	do {
-		usleep(20000);
-		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	} while (st.inflight == 0);
+	await_held(t);
 	usleep(2000000);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.inflight, 1);
@@ -1067,23 +1085,17 @@ END_TEST
  * new slot) while another holds it. */
 START_TEST(a_waiter_stopped_past_its_lease_waits_for_a_place_again)
 {
-	struct flight *f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
-	                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct flight *f = flight_new();
 	shmt_throttle *t;
 	shmt_ticket tk;
 	shmt_stat st;
 	pid_t a;
 	int status;
 
-	ck_assert(f != MAP_FAILED);
-	memset(f, 0, sizeof(*f));
 	test_redis_start(&g_r, "");
 	t = paused("slease", 1, 1);
 	a = sender("slease", f, 0.1);
-	do {
-		usleep(20000);
-		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	} while (st.inflight == 0);
+	await_held(t);
 	/* A stopped past its slot; its place comes back after the lease,
 	 * B takes it and sends (for less than the lease) */
 	ck_assert_int_eq(kill(a, SIGSTOP), 0);
