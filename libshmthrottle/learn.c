@@ -282,24 +282,27 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	const struct shmt_scfg *c = r->cfg;
 	int64_t reset, low, margin = shmt_margin(c, &r->st->timing, SHMT_NS);
 	uint64_t due = shmt_ring_first_after(r, rsp->now), budget, sure;
-	int earlier, same;
+	int earlier, same, whole;
 
 	if (q->remaining < 0 || q->reset < 0)
 		return 0;
-	/* the cap holds, margin included (the horizon checks it) */
-	reset = shmt_add_ns(rsp->now,
-	                    min64(shmt_add_ns(shmt_sec_to_ns(q->reset), margin),
-	                          c->retry_after_max));
-	/* A reset in whole seconds is rounded up: the real one lies in the
-	 * second before.  Readings of one window (fewer left, overlapping
-	 * seconds) narrow it, else each reading would carry the rounding. */
-	low = q->reset >= 1 && q->reset == floor(q->reset)
-	          ? shmt_sub_ns(reset, SHMT_NS)
-	          : reset;
+	/* A reset in whole seconds from now is rounded up: the real one lies
+	 * in the second before, and before this answer plus the reset (the
+	 * request reached the server before it came back): no margin.  One
+	 * given more exactly (an epoch, a date, a duration) gets the margin.
+	 * The cap holds, margin included (the horizon checks it). */
+	whole = q->reset >= 1 && q->reset == floor(q->reset);
+	reset = shmt_add_ns(
+	    rsp->now,
+	    min64(shmt_add_ns(shmt_sec_to_ns(q->reset), whole ? 0 : margin),
+	          c->retry_after_max));
+	low = whole ? shmt_sub_ns(reset, SHMT_NS) : reset;
 	/* one window as the last reading's (the resets a margin apart) */
 	same = quota_valid(r, rsp->now) && l->q_seq <= due &&
 	       shmt_sub_ns(low, margin) < l->q_reset &&
 	       shmt_sub_ns(l->q_low, margin) < reset;
+	/* Readings of one window (fewer left, overlapping seconds) narrow
+	 * it, else each reading would carry the rounding. */
 	if (quota_valid(r, rsp->now) && q->remaining < l->q_remaining &&
 	    low < l->q_reset && l->q_low < reset) {
 		reset = min64(reset, l->q_reset);
@@ -315,8 +318,13 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	if (same && l->q_sure <= l->q_budget &&
 	    l->q_seq + l->q_sure > due + sure)
 		sure = l->q_seq + l->q_sure - due;
+	/* The budget is at least what is surely free: an answer that comes
+	 * back late counts as on their way the sends after it that reached
+	 * the server before it (which it counted), and would hold sends its
+	 * window has room for until the reset (each slot so lost takes one
+	 * in the next window). */
 	if (sure > budget)
-		sure = budget;
+		budget = sure;
 	/* more surely free: the reservations held by our window may go */
 	earlier = !quota_valid(r, rsp->now) || reset < l->q_reset ||
 	          budget > l->q_budget || l->q_seq > due ||
