@@ -227,7 +227,7 @@ static const char stub_lib[] =
     "  local t = redis.call('TIME')\n"
     "  local h = redis.call('HMGET', k[1], 'fmt', 'id', 'st', '1')\n"
     "  redis.call('HSET', k[1], '1', string.rep('x', 24), 'st',\n"
-    "    string.rep('y', 488))\n"
+    "    string.rep('y', 496))\n"
     "  return {0, 1, 1795674211843374, 1795674211843374, 1, -1}\n"
     "end)\n";
 

@@ -47,6 +47,37 @@ window_rule(const struct shmt_ring *r, int64_t *p)
 	return n;
 }
 
+/* b paces (each at most backoff_max), the margin added: the server counts
+ * arrivals, as for the announced window. */
+static int64_t
+burst_window(const struct shmt_state *st, const struct shmt_scfg *c, uint32_t b)
+{
+	/* a pace of up to backoff_max (a week) times up to 2^32 sends */
+	double w = (double)b * (double)min64(st->learn.pace, c->backoff_max);
+	int64_t p = w >= (double)SHMT_NS_LIMIT ? SHMT_NS_LIMIT : (int64_t)w;
+
+	return shmt_add_ns(p, shmt_margin(c, &st->timing, p));
+}
+
+/* The burst learned from refusals as a window (b, p): at most b sends in
+ * any p, b paces and the margin, b at most half the log (the log must
+ * keep a reservation's b-th predecessor: shmt_learn_window_n).  0 if
+ * there is none: no pace, or a burst of 1 (the pace alone spaces each
+ * send from the one before). */
+static uint32_t
+burst_rule(const struct shmt_ring *r, int64_t *p)
+{
+	const struct shmt_learn *l = &r->st->learn;
+	uint32_t b = l->burst;
+
+	if (l->pace <= 0 || b <= 1)
+		return 0;
+	if (b > r->cap / 2)
+		b = r->cap / 2;
+	*p = burst_window(r->st, r->cfg, b);
+	return b;
+}
+
 /* The pause the quota calls for lies within this of now, or it is
  * ignored (a peer's garbage, or an old quota). */
 static int
@@ -159,8 +190,8 @@ shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t from,
 {
 	const struct shmt_state *st = r->st;
 	const struct shmt_learn *l = &st->learn;
-	int64_t t = INT64_MIN, p;
-	uint32_t n;
+	int64_t t = INT64_MIN, p, bp = 0;
+	uint32_t n, b = burst_rule(r, &bp);
 
 	if (seq > st->tail) {
 		int64_t prev = *shmt_ring_mono(r, seq - 1);
@@ -170,11 +201,16 @@ shmt_learn_admit_at(const struct shmt_ring *r, uint64_t seq, int64_t from,
 		if ((no_limit_known(r->cfg) && !l->heard && l->max == 0) ||
 		    !slow_start_allows(r, slow_start_from(r), seq))
 			t = shmt_add_ns(prev, SHMT_PROBE_WAIT);
-		if (l->pace > 0)
+		/* a pace without a burst: each send one pace after the
+		 * one before */
+		if (l->pace > 0 && b == 0)
 			t = max64(
 			    t, shmt_add_ns(
 			           prev, min64(l->pace, r->cfg->backoff_max)));
 	}
+	/* with a burst: at most b sends in any b paces */
+	if (b > 0 && seq >= st->tail + b)
+		t = max64(t, shmt_add_ns(*shmt_ring_mono(r, seq - b), bp));
 	t = max64(t, quota_at(r, seq, now));
 	/* The window rule is our guess of the server's count; for the sends
 	 * the quota it has just given allows before its reset, its own count
@@ -368,6 +404,22 @@ granted(const struct shmt_ring *r, const struct shmt_response *rsp,
 	return span > 1e-6 ? n / span : 0;
 }
 
+/* The burst the server granted in the cycle from `since`: the sends from
+ * then up to entry `to` (not included) it did not refuse, those still on
+ * their way counted until their 429 comes; at least 1, at most half the
+ * log (as burst_rule keeps it). */
+static uint32_t
+burst_of(const struct shmt_ring *r, int64_t since, uint64_t to)
+{
+	uint64_t a = shmt_ring_first_after(r, shmt_sub_ns(since, 1)), n = 0;
+
+	if (a < to)
+		n = to - a - shmt_ring_count429(r, a, to);
+	if (n > r->cap / 2)
+		n = r->cap / 2;
+	return n < 1 ? 1 : (uint32_t)n;
+}
+
 static void
 set_rate(struct shmt_learn *l, const struct shmt_scfg *c, double rate)
 {
@@ -381,27 +433,49 @@ set_rate(struct shmt_learn *l, const struct shmt_scfg *c, double rate)
 }
 
 /* A refusal.  One that began a pause: the rate becomes what the server
- * granted over the cycle, the first time; later, that clamped between
- * half and SHMT_LEARN_DOWN of the rate before.  The others of the first
- * pause (refused in the same burst) only lower the first estimate. */
+ * granted over the cycle, the first time, and the burst the sends of that
+ * cycle it did not refuse; later, the rate is clamped between half and
+ * SHMT_LEARN_DOWN of the one before, and each refusal after the first
+ * pause takes one from the burst.  The others of the first pause
+ * (refused in the same burst) only lower the first estimates: the burst
+ * falls to what the server admitted as their 429s come. */
 static void
 refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
         int new_pause)
 {
 	struct shmt_learn *l = &r->st->learn;
 	double cur = l->pace > 0 ? SHMT_NS / (double)l->pace : 0, est;
+	uint32_t b;
 
-	if (l->ok_since > rsp->send) {
-		/* sent before the pause began: in the first one, it lowers
-		 * the first estimate (the burst's first refusals) */
+	if (l->ok_since > rsp->send && l->episodes == 1) {
+		/* sent before the first pause began: it lowers the first
+		 * estimates (the burst's first refusals) */
 		est = granted(r, rsp, seq, l->cycle);
-		if (l->episodes == 1 && est < cur && est > 0)
+		if (est < cur && est > 0)
 			set_rate(l, r->cfg, est);
+		b = burst_of(
+		    r, l->cycle,
+		    shmt_ring_first_after(r, shmt_sub_ns(l->ok_since, 1)));
+		if (b < l->burst)
+			l->burst = b;
 		return;
 	}
-	if (!new_pause)
+	/* after the first pause, each refusal: the burst was one too many.
+	 * It may count slots of the first cycle that were never sent (a
+	 * waiter woken late took another), and a burst over the server's
+	 * limit is refused in every window, however low the rate; one less
+	 * keeps the rate (b in b paces) */
+	if (l->episodes >= 1 && l->burst > 1)
+		l->burst--;
+	if (l->ok_since > rsp->send || !new_pause)
 		return;
 	est = granted(r, rsp, seq, l->ok_since);
+	if (l->episodes == 0) {
+		/* the first cycle's sends up to now: those after this one
+		 * are on their way, successes until their 429 comes */
+		l->burst = burst_of(r, l->ok_since,
+		                    shmt_ring_first_after(r, rsp->now));
+	}
 	if (l->episodes == 0 || cur <= 0)
 		set_rate(l, r->cfg, est);
 	else
@@ -413,6 +487,9 @@ refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	l->ok_since = max64(r->st->end_of_delay, rsp->now);
 }
 
+/* A success: SHMT_LEARN_UP more per window of the burst (per success
+ * without one): a burst of 20 does not narrow its window 20 times as
+ * fast as a pace would, when an overrun refuses many at once. */
 static void
 succeeded(struct shmt_learn *l)
 {
@@ -422,7 +499,7 @@ succeeded(struct shmt_learn *l)
 	if (l->pace <= 0)
 		return;
 	rate = SHMT_NS / (double)l->pace;
-	rate += SHMT_LEARN_UP * fmin(rate, 1.0);
+	rate += SHMT_LEARN_UP * fmin(rate, 1.0) / (l->burst > 1 ? l->burst : 1);
 	l->pace = max64(1000, (int64_t)(SHMT_NS / rate));
 }
 
@@ -434,6 +511,7 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	struct shmt_learn *l = &r->st->learn;
 	int quota = q && q->dialect != SHMT_QUOTA_NONE, earlier = 0;
 	int64_t pace = l->pace;
+	uint32_t burst = l->burst;
 
 	/* any answer ends the probe, even a transport error's: the next
 	 * request need not wait for more */
@@ -454,6 +532,7 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		learn_limit(l, q, r->cfg->retry_after_max);
 		/* the server says enough: no guessing beside it */
 		l->pace = 0;
+		l->burst = 0;
 		return learn_quota(r, rsp, seq, q) || earlier || pace > 0;
 	}
 	/* a configured or announced limit is not second-guessed */
@@ -471,7 +550,8 @@ learn(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		else
 			l->ok_count++;
 	}
-	return earlier || (l->pace > 0 && l->pace < pace);
+	/* a burst that changed moves the window's start and end */
+	return earlier || (l->pace > 0 && l->pace < pace) || l->burst != burst;
 }
 
 int
@@ -504,6 +584,7 @@ shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
 	 * answer that carries quota headers */
 	if (l->heard != before.heard || l->max != before.max ||
 	    l->period != before.period || l->pace != before.pace ||
+	    l->burst != before.burst ||
 	    (l->q_reset > 0) != (before.q_reset > 0))
 		shmt_ring_rules_changed(r);
 	return earlier;
@@ -513,8 +594,9 @@ uint32_t
 shmt_learn_window_n(const struct shmt_ring *r)
 {
 	int64_t p;
+	uint32_t n = window_rule(r, &p), b = burst_rule(r, &p);
 
-	return window_rule(r, &p);
+	return b > n ? b : n;
 }
 
 int
@@ -538,6 +620,9 @@ shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c)
 		step = max64(step, min64(l->period, c->retry_after_max));
 	if (l->pace > 0)
 		step = max64(step, min64(l->pace, c->backoff_max));
+	/* the burst's window, unbounded by the log here: a bound only */
+	if (l->pace > 0 && l->burst > 1)
+		step = max64(step, burst_window(st, c, l->burst));
 	return step;
 }
 
@@ -545,6 +630,7 @@ void
 shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s)
 {
 	const struct shmt_learn *l = &r->st->learn;
+	int64_t p;
 
 	s->probing = no_limit_known(r->cfg) && !l->heard && l->max == 0;
 	s->quota_remaining = -1;
@@ -564,6 +650,7 @@ shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s)
 	if (l->pace > 0)
 		s->learned_rate =
 		    SHMT_NS / (double)min64(l->pace, r->cfg->backoff_max);
+	s->learned_burst = burst_rule(r, &p);
 }
 
 void
@@ -577,6 +664,7 @@ shmt_learn_forget(struct shmt_learn *l, int all)
 	l->q_from = l->q_reset = l->q_low = 0;
 	l->q_budget = l->q_remaining = l->q_sure = 0;
 	l->pace = 0;
+	l->burst = 0;
 	l->ok_count = 0;
 	l->ok_since = 0;
 	l->episodes = 0;

@@ -20,13 +20,15 @@
  * answers. */
 #define SHMT_SLOW_START_MAX 1024
 /* Added to the rate learned from refusals per success, requests/s (at
- * most 0.5 % of the rate per success below 1 request/s): 0.5 % a second. */
+ * most 0.5 % of the rate per success below 1 request/s): 0.5 % a second;
+ * with a burst learned, per window of the burst (divided by it). */
 #define SHMT_LEARN_UP 0.005
 /* The rate after a refusal is at most this share of the one before. */
 #define SHMT_LEARN_DOWN 0.95
 
 /* The earliest time the log entry `seq` may be sent under the learned
- * rules (the probe, the announced limit, the quota left, the pace);
+ * rules (the probe, the announced limit, the quota left, the pace and
+ * the burst);
  * INT64_MIN if none applies.  `from`: the earliest time the other rules
  * allow (the quota's budget lifts the announced limit only for sends
  * that reach the server before its reset). */
@@ -56,8 +58,8 @@ int64_t shmt_learn_step(const struct shmt_state *st, const struct shmt_scfg *c);
 /* 1 if a learned rule may apply (shmt_learn_admit_at() is not
  * INT64_MIN for some entry); 0 and the admission need not ask. */
 int shmt_learn_any(const struct shmt_state *st, const struct shmt_scfg *c);
-/* n of the announced limit's spacing rule (at most half the log), 0 if
- * there is none. */
+/* n of the announced limit's spacing rule or of the learned burst's,
+ * the larger (each at most half the log), 0 if there is none. */
 uint32_t shmt_learn_window_n(const struct shmt_ring *r);
 /* The learned rules as the status shows them. */
 void shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s);

@@ -1465,11 +1465,11 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 	int ok = 1, rc;
 	const redisReply *ws;
 	double hold;
-	int64_t inflight;
+	int64_t inflight, burst;
 
-	if (rep->elements != 29 ||
+	if (rep->elements != 30 ||
 	    (rc = parse_config(r, rep->element[2], &s, &hold)))
-		return rep->elements != 29 ? malformed(r) : rc;
+		return rep->elements != 30 ? malformed(r) : rc;
 	shmt_scfg_to(&st->config, &s, r->cap);
 	st->config.hold_max = hold;
 	inflight = ival(rep, 28, &ok);
@@ -1509,10 +1509,13 @@ parse_stat(struct shmt_redis *r, const redisReply *rep, shmt_stat *st)
 		snprintf(st->learned_header, sizeof(st->learned_header), "%s",
 		         h ? h : "");
 	}
-	/* the probe, and the pace learned from refusals (ns) */
+	/* the probe, and the pace (ns) and burst learned from refusals */
 	st->probing = ival(rep, 25, &ok) != 0;
 	if (ival(rep, 26, &ok) > 0)
 		st->learned_rate = 1e9 / (double)ival(rep, 26, &ok);
+	burst = ival(rep, 29, &ok);
+	st->learned_burst =
+	    burst < 0 || burst > UINT32_MAX ? 0 : (uint32_t)burst;
 	st->quota_remaining = ival(rep, 22, &ok);
 	if (st->quota_remaining >= 0)
 		st->quota_reset = (double)ival(rep, 23, &ok) / 1e6;

@@ -711,8 +711,14 @@ typedef struct shmt_stat {
 	/** requests in flight: places held (acquired, not yet recorded);
 	 *  shmt_places_read() says who holds them */
 	uint32_t inflight;
+	/** with learned_rate: the burst learned from the first refusals (the
+	 *  sends the server granted before it refused): at most
+	 *  learned_burst requests in any learned_burst / learned_rate
+	 *  seconds, a margin added; 0: none, one request every
+	 *  1 / learned_rate seconds */
+	uint32_t learned_burst;
 	/** zero; later fields come from here (see "ABI" above) */
-	unsigned char reserved[364];
+	unsigned char reserved[360];
 } shmt_stat;
 
 /** Fill *st (reserved space zeroed). */

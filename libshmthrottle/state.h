@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 8u
+#define SHMT_LAYOUT 9u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -98,6 +98,11 @@ struct shmt_learn {
 	 * too): the announced limit yields to them */
 	uint32_t q_sure;
 	int64_t cycle;
+	/* learned from refusals with the pace: the sends the server granted
+	 * in the first cycle, at most this many in any `burst` paces (0 or
+	 * 1: none, the pace alone; layout 9) */
+	uint32_t burst;
+	uint32_t pad;
 	/* the header that announced the limit, for the status */
 	char header[40];
 };
@@ -211,15 +216,15 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 8u &&
-                   SHMT_PIN(sizeof(struct shmt_header), 7056) &&
+_Static_assert(SHMT_LAYOUT == 9u &&
+                   SHMT_PIN(sizeof(struct shmt_header), 7064) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 6992) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 7000) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 152) &&
-                   SHMT_PIN(sizeof(struct shmt_learn), 144) &&
+                   SHMT_PIN(sizeof(struct shmt_learn), 152) &&
                    SHMT_PIN(sizeof(struct shmt_costs), 32 + 24 * 256) &&
                    SHMT_PIN(sizeof(struct shmt_note), 112) &&
                    SHMT_PIN(SHMT_NOTES, 1024) &&

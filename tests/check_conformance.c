@@ -1570,7 +1570,11 @@ START_TEST(after_the_probe_twice_as_many_go_as_were_answered)
 }
 END_TEST
 
-START_TEST(bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace)
+/* The server granted 6 of the first cycle and refused the rest: the
+ * throttle learns the rate and the burst (6 on both backends), and after
+ * the pause the 6 go together, each 6 paces at least after its 6th
+ * predecessor, not one per pace. */
+START_TEST(bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts)
 {
 	const char *name = test_name("conf-pace");
 	shmt_config c;
@@ -1607,22 +1611,33 @@ START_TEST(bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace)
 	 * 6/s; at least 0.2/s, unless this test took the 30 s it may */
 	ck_assert_msg(st.learned_rate > 0.2 && st.learned_rate <= 6.01,
 	              "learned_rate %g", st.learned_rate);
+	/* the 8 sent after the probe's, less the 3 refused, and the probe */
+	ck_assert_uint_eq(st.learned_burst, 6);
 	pace_ns = (int64_t)(1e9 / st.learned_rate);
-	/* after the pause, one per pace, not all at once (the log's times
-	 * are the slots: a lower bound only, less 1 ms for the rounding of
-	 * the pace to the Redis script's microseconds) */
-	acquire_ok(t, 3);
+	/* after the pause, 7 more (the log's times are the slots, less 1 ms
+	 * for the rounding to the Redis script's microseconds): each at
+	 * least 6 paces after its 6th predecessor, and the first 6 within
+	 * one pace (one acquire after the other: the slots of those due
+	 * are when each asked), not one per pace (5 paces) */
+	acquire_ok(t, 7);
 	n = log_times(t, times, 64);
-	ck_assert_uint_ge(n, 3);
-	for (size_t i = n - 2; i < n; i++)
-		ck_assert_msg(times[i] - times[i - 1] >= pace_ns - 1000000,
-		              "gap %lld < pace %lld",
-		              (long long)(times[i] - times[i - 1]),
-		              (long long)pace_ns);
-	/* a reset of the delay forgets the pace */
+	ck_assert_uint_eq(n, 16);
+	for (size_t i = 9; i < n; i++)
+		ck_assert_msg(times[i] - times[i - 6] >= 6 * pace_ns - 1000000,
+		              "%zu: %lld after its 6th predecessor < 6 paces "
+		              "%lld",
+		              i, (long long)(times[i] - times[i - 6]),
+		              (long long)(6 * pace_ns));
+	ck_assert_msg(times[14] - times[9] < pace_ns,
+	              "the 6 after the pause spread over %lld ns, their "
+	              "predecessors over %lld (pace %lld)",
+	              (long long)(times[14] - times[9]),
+	              (long long)(times[8] - times[3]), (long long)pace_ns);
+	/* a reset of the delay forgets the pace and the burst */
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert(st.learned_rate == 0);
+	ck_assert_uint_eq(st.learned_burst, 0);
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
 	done();
@@ -2121,7 +2136,7 @@ conformance_suite(void)
 	                    after_the_probe_twice_as_many_go_as_were_answered,
 	                    0, NBACKENDS);
 	tcase_add_loop_test(
-	    tc, bare_refusals_teach_a_pace_and_the_sends_resume_one_per_pace, 0,
+	    tc, bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts, 0,
 	    NBACKENDS);
 	tcase_add_loop_test(tc, a_low_quota_is_spread_over_the_time_left, 0,
 	                    NBACKENDS);

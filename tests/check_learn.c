@@ -37,6 +37,12 @@ answer(int64_t send, int64_t now, int status)
 		                       .attempt = 1 };
 }
 
+static int64_t
+later_of(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
 /* Record a response of entry seq through the same steps shmt_record does. */
 static int
 record(struct shmt_ring *r, uint64_t seq, struct shmt_response rsp,
@@ -425,51 +431,113 @@ START_TEST(after_the_probe_the_sends_double_with_the_answers)
 	/* a transport error is an answer too (else a send every second) */
 	record(r, 4, answer(t1 + 2 * MS, t1 + 3 * MS, 0), NULL);
 	ck_assert_int_eq(*shmt_ring_mono(r, 7), t1 + 3 * MS);
-	/* a refusal ends it: the learned pace spaces them instead */
+	/* a refusal ends it: the learned rules space them instead, the
+	 * burst of the 7 granted or on their way (0-2 and 4-7) in 7 paces
+	 * from the first of them (the rate: the 3 granted before the
+	 * refused one over the cycle) */
 	record(r, 3, answer(t1 + 2 * MS, t1 + 3 * MS, 429), NULL);
 	ck_assert_int_gt(r->st->learn.pace, 0);
-	ck_assert_int_eq(shmt_admit_at(r, 7, r->st->end_of_delay),
-	                 r->st->end_of_delay);
+	ck_assert_uint_eq(r->st->learn.burst, 7);
+	ck_assert_int_eq(
+	    shmt_admit_at(r, 7, r->st->end_of_delay),
+	    later_of(r->st->end_of_delay, now + 7 * r->st->learn.pace + M));
 	ring_free(r);
 }
 END_TEST
 
-START_TEST(refusals_teach_a_pace_that_follows_them)
+/* 32 at once; the server (a sliding window of 20) admits 20 and refuses
+ * the rest, their 429s coming one by one.  The throttle learns the rate
+ * over the cycle, and the burst the server granted in it: after the
+ * pause 20 go at once, the 21st one window (20 paces, the margin added)
+ * after the first of them.  A pace alone sends one at a time and, against
+ * a window, never gets the burst back. */
+START_TEST(refusals_teach_a_burst_and_its_window)
 {
 	shmt_config c;
 	struct shmt_ring *r;
-	struct shmt_response rsp;
-	int64_t now = 100 * NS, pace;
+	shmt_stat st = { 0 };
+	int64_t now = 100 * NS, pace, w, t0;
 
 	shmt_config_init(&c);
 	r = ring_new(256, &c);
-	/* 32 at once; the server (20 per second) refuses the last 12 */
 	for (int i = 0; i < 32; i++)
 		shmt_ring_append(r, now);
 	record(r, 0, answer(now, now + MS, 200), NULL);
-	for (uint64_t s = 31; s >= 20; s--)
+	/* the first refusal: the 30 others still on their way count */
+	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 31);
+	/* the burst's late 429s: it falls to the 20 admitted */
+	for (uint64_t s = 30; s >= 20; s--)
 		record(r, s, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 20);
+	shmt_learn_stat(r, now, &st);
+	ck_assert_uint_eq(st.learned_burst, 20);
 	/* 20 granted over the cycle (1 s pause from the send): ~20/s */
 	pace = r->st->learn.pace;
 	ck_assert_int_ge(pace, 49 * MS);
 	ck_assert_int_le(pace, 51 * MS);
-	/* after the pause, one every pace, no rush */
+	/* after the pause, 20 at once, a window after the 20 newest of the
+	 * first burst (the log counts our sends, refused or not) */
+	w = 20 * pace + M;
 	now = r->st->end_of_delay;
-	shmt_ring_append(r, shmt_admit_at(r, 32, now));
-	ck_assert_int_eq(shmt_admit_at(r, 33, now),
-	                 *shmt_ring_mono(r, 32) + pace);
-	/* successes raise it slowly: 0.005/s each */
-	for (uint64_t s = 1; s < 20; s++)
-		record(r, s, answer(now, now, 200), NULL);
+	t0 = shmt_admit_at(r, 32, now);
+	ck_assert_int_eq(t0, later_of(now, *shmt_ring_mono(r, 12) + w));
+	for (uint64_t s = 32; s < 52; s++) {
+		ck_assert_int_eq(shmt_admit_at(r, s, now), t0);
+		shmt_ring_append(r, t0);
+	}
+	/* the 21st: a window after the first of them */
+	ck_assert_int_eq(shmt_admit_at(r, 52, now), t0 + w);
+	/* successes raise the rate 0.005/s a window (20 of them), not 0.1 */
+	for (uint64_t s = 32; s < 52; s++)
+		record(r, s, answer(t0, t0 + MS, 200), NULL);
 	ck_assert_int_lt(r->st->learn.pace, pace);
-	ck_assert_int_gt(r->st->learn.pace, pace * 99 / 100);
-	/* a later refusal lowers it, by 5 % at least, half at most */
+	ck_assert_int_gt(r->st->learn.pace,
+	                 (int64_t)(NS / (NS / (double)pace + 0.0051)));
+	/* a later refusal lowers the rate, by 5 % at least, half at most,
+	 * and the burst by one (it may count a slot never sent, and a burst
+	 * over the limit is refused in every window, whatever the rate) */
 	pace = r->st->learn.pace;
-	rsp = answer(now + 2 * NS, now + 2 * NS, 429);
-	shmt_ring_append(r, now + 2 * NS);
-	record(r, r->st->head - 1, rsp, NULL);
+	shmt_ring_append(r, t0 + 2 * NS);
+	record(r, r->st->head - 1, answer(t0 + 2 * NS, t0 + 2 * NS, 429), NULL);
 	ck_assert_int_ge(r->st->learn.pace, pace * 20 / 19);
 	ck_assert_int_le(r->st->learn.pace, pace * 2);
+	ck_assert_uint_eq(r->st->learn.burst, 19);
+	/* another of that burst: one less again */
+	shmt_ring_append(r, t0 + 2 * NS);
+	record(r, r->st->head - 1, answer(t0 + 2 * NS, t0 + 2 * NS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 18);
+	ring_free(r);
+}
+END_TEST
+
+/* A server that admitted one of the first burst: no burst to learn, the
+ * pace alone spaces each send from the one before (the rule of a burst
+ * of one, without its margin). */
+START_TEST(a_burst_of_one_is_a_pace)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_stat st = { 0 };
+	int64_t now = 100 * NS, pace;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	for (int i = 0; i < 3; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	record(r, 2, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 2);
+	record(r, 1, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 1);
+	shmt_learn_stat(r, now, &st);
+	ck_assert_uint_eq(st.learned_burst, 0);
+	ck_assert_double_gt(st.learned_rate, 0);
+	pace = r->st->learn.pace;
+	now = r->st->end_of_delay;
+	shmt_ring_append(r, shmt_admit_at(r, 3, now));
+	ck_assert_int_eq(shmt_admit_at(r, 4, now),
+	                 *shmt_ring_mono(r, 3) + pace);
 	ring_free(r);
 }
 END_TEST
@@ -517,6 +585,10 @@ START_TEST(garbage_in_the_segment_is_bounded)
 	ck_assert_int_le(shmt_admit_at(r, 1, now),
 	                 now + 21600 * NS + 2161 * MS);
 	ck_assert_int_le(shmt_learn_step(r->st, r->cfg), 21600 * NS);
+	/* a burst beyond the log: half the log at most */
+	l->max = 0;
+	l->burst = UINT32_MAX;
+	ck_assert_uint_eq(shmt_learn_window_n(r), 32);
 	ring_free(r);
 }
 END_TEST
@@ -686,7 +758,8 @@ learn_suite(void)
 	               an_unannounced_window_is_the_longest_reset_rounded_up);
 	tcase_add_test(tc, nothing_known_one_request_goes_first);
 	tcase_add_test(tc, after_the_probe_the_sends_double_with_the_answers);
-	tcase_add_test(tc, refusals_teach_a_pace_that_follows_them);
+	tcase_add_test(tc, refusals_teach_a_burst_and_its_window);
+	tcase_add_test(tc, a_burst_of_one_is_a_pace);
 	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
 	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
 	tcase_add_test(tc, the_status_says_what_was_learned);

@@ -18,7 +18,14 @@ show_learned(FILE *f, const shmt_stat *st)
 	if (st->quota_remaining >= 0)
 		fprintf(f, "  Quota left:      %lld, reset in %.3f s\n",
 		        (long long)st->quota_remaining, st->quota_reset);
-	if (st->learned_rate > 0)
+	if (st->learned_rate > 0 && st->learned_burst > 1)
+		fprintf(
+		    f,
+		    "  Learned rate:    %u per %.3g s, %.2f requests/s (from "
+		    "refusals and successes)\n",
+		    st->learned_burst, st->learned_burst / st->learned_rate,
+		    st->learned_rate);
+	else if (st->learned_rate > 0)
 		fprintf(f,
 		        "  Learned rate:    %.2f requests/s (from refusals and "
 		        "successes)\n",
@@ -42,7 +49,8 @@ show_learned_json(FILE *f, const shmt_stat *st)
 		cli_json_string(f, st->learned_header);
 		fputc('}', f);
 	}
-	fprintf(f, "],\"rate\":%.9g,\"quota_remaining\":", st->learned_rate);
+	fprintf(f, "],\"rate\":%.9g,\"burst\":%u,\"quota_remaining\":",
+	        st->learned_rate, st->learned_burst);
 	if (st->quota_remaining >= 0)
 		fprintf(f, "%lld,\"quota_reset\":%.9g,",
 		        (long long)st->quota_remaining, st->quota_reset);

@@ -83,7 +83,11 @@ spark_show(FILE *f, shmt_throttle *t, const shmt_stat *st)
 	if (ann > 0)
 		fprintf(f, "%s announced %.1f/s (%s)", conf > 0 ? "," : "", ann,
 		        st->learned_header);
-	if (st->learned_rate > 0)
+	if (st->learned_rate > 0 && st->learned_burst > 1)
+		fprintf(f, "%s learned %u per %.3g s",
+		        conf > 0 || ann > 0 ? "," : "", st->learned_burst,
+		        st->learned_burst / st->learned_rate);
+	else if (st->learned_rate > 0)
 		fprintf(f, "%s learned %.2f/s", conf > 0 || ann > 0 ? "," : "",
 		        st->learned_rate);
 	if (conf == 0 && ann == 0 && st->learned_rate == 0)
