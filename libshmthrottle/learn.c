@@ -325,8 +325,8 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	/* A reset in whole seconds from now is rounded up: the real one lies
 	 * in the second before, and before this answer plus the reset (the
 	 * request reached the server before it came back): no margin.  One
-	 * given more exactly (an epoch, a date, a duration) gets the margin.
-	 * The cap holds, margin included (the horizon checks it). */
+	 * given otherwise (an epoch, a date, a fraction of a second) gets the
+	 * margin. The cap holds, margin included (the horizon checks it). */
 	whole = q->reset >= 1 && q->reset == floor(q->reset);
 	reset = shmt_add_ns(
 	    rsp->now,
@@ -354,11 +354,15 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	if (same && l->q_sure <= l->q_budget &&
 	    l->q_seq + l->q_sure > due + sure)
 		sure = l->q_seq + l->q_sure - due;
-	/* The budget is at least what is surely free: an answer that comes
-	 * back late counts as on their way the sends after it that reached
-	 * the server before it (which it counted), and would hold sends its
-	 * window has room for until the reset (each slot so lost takes one
-	 * in the next window). */
+	/* ...but never more than this reading leaves (others may use the
+	 * quota too: a lower count is news, not a late answer).  The budget
+	 * is at least what is surely free: an answer that comes back late
+	 * counts as on their way the sends after it that reached the server
+	 * before it (which it counted), and would hold sends its window has
+	 * room for until the reset (each slot so lost takes one in the next
+	 * window). */
+	if (sure > (uint64_t)q->remaining)
+		sure = (uint64_t)q->remaining;
 	if (sure > budget)
 		budget = sure;
 	/* more surely free: the reservations held by our window may go */
@@ -381,6 +385,17 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	return earlier;
 }
 
+/* The cycle from `since` to the end of the pause the server now asks
+ * for, seconds. */
+static double
+cycle_s(const struct shmt_ring *r, const struct shmt_response *rsp,
+        int64_t since)
+{
+	int64_t end = max64(r->st->end_of_delay, rsp->now);
+
+	return shmt_ns_to_sec(shmt_sub_ns(end, since));
+}
+
 /* The rate the server granted since ok_since: the sends before `seq` it
  * did not refuse, over the time from ok_since to the end of the pause it
  * now asks for ("n successes, then wait": n over the whole cycle). */
@@ -389,8 +404,7 @@ granted(const struct shmt_ring *r, const struct shmt_response *rsp,
         uint64_t seq, int64_t since)
 {
 	const struct shmt_learn *l = &r->st->learn;
-	int64_t end = max64(r->st->end_of_delay, rsp->now);
-	double n = (double)l->ok_count, span;
+	double n = (double)l->ok_count, span = cycle_s(r, rsp, since);
 
 	if (shmt_ring_has(r, seq)) {
 		uint64_t a = shmt_ring_first_after(r, shmt_sub_ns(since, 1));
@@ -400,8 +414,21 @@ granted(const struct shmt_ring *r, const struct shmt_response *rsp,
 		else
 			n = 0;
 	}
-	span = shmt_ns_to_sec(shmt_sub_ns(end, since));
 	return span > 1e-6 ? n / span : 0;
+}
+
+/* With a burst b > 1 the rate is b over the cycle, so that its window (b
+ * paces) is the cycle: the sends before the refused one in the log may
+ * miss successes after it (they reached the server first), and their
+ * count would stretch the window past the cycle.  Else `est`. */
+static double
+burst_rate(const struct shmt_ring *r, const struct shmt_response *rsp,
+           int64_t since, double est)
+{
+	double span = cycle_s(r, rsp, since);
+	uint32_t b = r->st->learn.burst;
+
+	return b > 1 && span > 1e-6 ? b / span : est;
 }
 
 /* The burst the server granted in the cycle from `since`: the sends from
@@ -450,23 +477,30 @@ refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	if (l->ok_since > rsp->send && l->episodes == 1) {
 		/* sent before the first pause began: it lowers the first
 		 * estimates (the burst's first refusals) */
-		est = granted(r, rsp, seq, l->cycle);
-		if (est < cur && est > 0)
-			set_rate(l, r->cfg, est);
 		b = burst_of(
 		    r, l->cycle,
 		    shmt_ring_first_after(r, shmt_sub_ns(l->ok_since, 1)));
 		if (b < l->burst)
 			l->burst = b;
+		est = burst_rate(r, rsp, l->cycle,
+		                 granted(r, rsp, seq, l->cycle));
+		if (est < cur && est > 0)
+			set_rate(l, r->cfg, est);
 		return;
 	}
 	/* after the first pause, each refusal: the burst was one too many.
 	 * It may count slots of the first cycle that were never sent (a
 	 * waiter woken late took another), and a burst over the server's
-	 * limit is refused in every window, however low the rate; one less
-	 * keeps the rate (b in b paces) */
-	if (l->episodes >= 1 && l->burst > 1)
+	 * limit is refused in every window, however low the rate.  One less
+	 * in the same window (b - 1 sends in b paces): a shorter window would
+	 * undo the guarantee, which rests on its length. */
+	if (l->episodes >= 1 && l->burst > 1) {
+		if (cur > 0) {
+			set_rate(l, r->cfg, cur * (l->burst - 1) / l->burst);
+			cur = SHMT_NS / (double)l->pace;
+		}
 		l->burst--;
+	}
 	if (l->ok_since > rsp->send || !new_pause)
 		return;
 	est = granted(r, rsp, seq, l->ok_since);
@@ -475,6 +509,7 @@ refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		 * are on their way, successes until their 429 comes */
 		l->burst = burst_of(r, l->ok_since,
 		                    shmt_ring_first_after(r, rsp->now));
+		est = burst_rate(r, rsp, l->ok_since, est);
 	}
 	if (l->episodes == 0 || cur <= 0)
 		set_rate(l, r->cfg, est);

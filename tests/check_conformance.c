@@ -1579,9 +1579,10 @@ START_TEST(bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts)
 	const char *name = test_name("conf-pace");
 	shmt_config c;
 	shmt_throttle *t;
-	shmt_ticket tk[8];
+	shmt_ticket tk[8], after[7];
 	shmt_stat st;
 	int64_t times[64], pace_ns;
+	double rate;
 	size_t n;
 
 	use_backend(_i);
@@ -1619,7 +1620,10 @@ START_TEST(bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts)
 	 * least 6 paces after its 6th predecessor, and the first 6 within
 	 * one pace (one acquire after the other: the slots of those due
 	 * are when each asked), not one per pace (5 paces) */
-	acquire_ok(t, 7);
+	for (int i = 0; i < 7; i++) {
+		shmt_ticket_init(&after[i]);
+		ck_assert_int_eq(shmt_acquire(t, &after[i], -1), SHMT_OK);
+	}
 	n = log_times(t, times, 64);
 	ck_assert_uint_eq(n, 16);
 	for (size_t i = 9; i < n; i++)
@@ -1633,11 +1637,57 @@ START_TEST(bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts)
 	              "predecessors over %lld (pace %lld)",
 	              (long long)(times[14] - times[9]),
 	              (long long)(times[8] - times[3]), (long long)pace_ns);
+	/* a refusal after the pause: one less in the burst, and a window no
+	 * shorter (5 in 6 paces, then the rate the new pause calls for) */
+	rate = st.learned_rate;
+	ck_assert_int_eq(shmt_record(t, &after[6], 429, 0.3, "u", 0, NULL),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_burst, 5);
+	ck_assert_msg(5 / st.learned_rate >= 6 / rate, "window %g s, was %g s",
+	              5 / st.learned_rate, 6 / rate);
+	/* another, sent before that pause began: one less again, in the
+	 * same window (4 in 5 paces), the rate otherwise kept */
+	rate = st.learned_rate;
+	ck_assert_int_eq(shmt_record(t, &after[5], 429, 0.3, "u", 0, NULL),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.learned_burst, 4);
+	ck_assert_msg(fabs(4 / st.learned_rate - 5 / rate) < 0.01 * 5 / rate,
+	              "window %g s, was %g s", 4 / st.learned_rate, 5 / rate);
 	/* a reset of the delay forgets the pace and the burst */
 	ck_assert_int_eq(shmt_reset(t, SHMT_RESET_DELAY), SHMT_OK);
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert(st.learned_rate == 0);
 	ck_assert_uint_eq(st.learned_burst, 0);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
+/* A lower count in the window is news (others may use the quota): what
+ * an earlier reading made sure of is no more than it leaves. */
+START_TEST(a_lower_count_caps_what_was_sure)
+{
+	const char *name = test_name("conf-cap-sure");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	/* 5 of 6 left: surely free */
+	record_q(t, &tk, 200, xquota(6, 5, 30));
+	shmt_ticket_init(&tk);
+	ck_assert_int_eq(shmt_acquire(t, &tk, -1), SHMT_OK);
+	/* the same window: 1 left (others took 3) */
+	record_q(t, &tk, 200, xquota(6, 1, 30));
+	/* one more goes, not 4 (the second waits for the reset) */
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_OK);
+	ck_assert_int_eq(acquire_cost(t, 1, 0), SHMT_EAGAIN);
 	shmt_close(t);
 	shmt_remove_backend(g_url, name);
 	done();
@@ -2138,6 +2188,7 @@ conformance_suite(void)
 	tcase_add_loop_test(
 	    tc, bare_refusals_teach_a_burst_and_the_sends_resume_in_bursts, 0,
 	    NBACKENDS);
+	tcase_add_loop_test(tc, a_lower_count_caps_what_was_sure, 0, NBACKENDS);
 	tcase_add_loop_test(tc, a_low_quota_is_spread_over_the_time_left, 0,
 	                    NBACKENDS);
 	tcase_add_loop_test(tc, requests_on_their_way_count_against_the_quota,

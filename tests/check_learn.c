@@ -281,6 +281,33 @@ START_TEST(a_late_answer_does_not_hold_what_is_surely_free)
 }
 END_TEST
 
+/* A lower count in the same window is news (the quota may be used by
+ * others too): what an earlier reading made sure of is not more than it
+ * leaves. */
+START_TEST(a_lower_count_caps_what_was_sure)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(100, 0, 50, 30);
+	int64_t t0 = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, t0);
+	record(r, 0, answer(t0, t0 + MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_sure, 50);
+	shmt_ring_append(r, t0 + 10 * MS);
+	q.remaining = 4;
+	record(r, 1, answer(t0 + 10 * MS, t0 + 11 * MS, 200), &q);
+	ck_assert_int_le(r->st->learn.q_sure, 4);
+	ck_assert_int_le(r->st->learn.q_budget, 4);
+	/* the fifth after it waits for the reset */
+	ck_assert_int_ge(shmt_admit_at(r, 2 + 4, t0 + 11 * MS),
+	                 r->st->learn.q_reset);
+	ring_free(r);
+}
+END_TEST
+
 START_TEST(the_quota_lifts_the_window_only_for_sends_before_its_reset)
 {
 	shmt_config c;
@@ -494,19 +521,52 @@ START_TEST(refusals_teach_a_burst_and_its_window)
 	ck_assert_int_lt(r->st->learn.pace, pace);
 	ck_assert_int_gt(r->st->learn.pace,
 	                 (int64_t)(NS / (NS / (double)pace + 0.0051)));
-	/* a later refusal lowers the rate, by 5 % at least, half at most,
-	 * and the burst by one (it may count a slot never sent, and a burst
-	 * over the limit is refused in every window, whatever the rate) */
+	/* a later refusal takes one from the burst (it may count a slot
+	 * never sent, and a burst over the limit is refused in every window,
+	 * whatever the rate) in the same window, and lengthens the window by
+	 * 5 % at least, doubles it at most */
 	pace = r->st->learn.pace;
 	shmt_ring_append(r, t0 + 2 * NS);
 	record(r, r->st->head - 1, answer(t0 + 2 * NS, t0 + 2 * NS, 429), NULL);
-	ck_assert_int_ge(r->st->learn.pace, pace * 20 / 19);
-	ck_assert_int_le(r->st->learn.pace, pace * 2);
 	ck_assert_uint_eq(r->st->learn.burst, 19);
-	/* another of that burst: one less again */
+	ck_assert_int_ge(19 * r->st->learn.pace, 20 * pace * 20 / 19);
+	ck_assert_int_le(19 * r->st->learn.pace, 20 * pace * 2 + 19);
+	/* another of that burst: one less again, the window kept (19 paces
+	 * as 18, give or take the rounding of a pace to the nanosecond) */
+	pace = r->st->learn.pace;
 	shmt_ring_append(r, t0 + 2 * NS);
 	record(r, r->st->head - 1, answer(t0 + 2 * NS, t0 + 2 * NS, 429), NULL);
 	ck_assert_uint_eq(r->st->learn.burst, 18);
+	ck_assert_int_ge(18 * r->st->learn.pace, 19 * pace - 18);
+	ck_assert_int_le(18 * r->st->learn.pace, 19 * pace + 18);
+	ring_free(r);
+}
+END_TEST
+
+/* The burst's window is the first cycle, also when successes come after
+ * the first refused send in the log (they reached the server before it):
+ * counting only the sends before it would stretch the window past the
+ * cycle (15 of 20 here: a third longer). */
+START_TEST(a_burst_s_window_is_the_first_cycle)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	int64_t now = 100 * NS, cycle;
+
+	shmt_config_init(&c);
+	r = ring_new(256, &c);
+	for (int i = 0; i < 32; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	record(r, 15, answer(now, now + 2 * MS, 429), NULL);
+	for (uint64_t s = 16; s <= 20; s++)
+		record(r, s, answer(now, now + 3 * MS, 200), NULL);
+	for (uint64_t s = 21; s < 32; s++)
+		record(r, s, answer(now, now + 3 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 20);
+	cycle = r->st->end_of_delay - now;
+	ck_assert_int_ge(20 * r->st->learn.pace, cycle - 20);
+	ck_assert_int_le(20 * r->st->learn.pace, cycle + 20);
 	ring_free(r);
 }
 END_TEST
@@ -744,6 +804,7 @@ learn_suite(void)
 	tcase_add_test(tc, requests_on_their_way_count_against_the_quota);
 	tcase_add_test(tc, plenty_left_is_not_spread);
 	tcase_add_test(tc, a_late_answer_does_not_hold_what_is_surely_free);
+	tcase_add_test(tc, a_lower_count_caps_what_was_sure);
 	tcase_add_test(tc, requests_sharing_one_slot_time_are_on_their_way_too);
 	tcase_add_test(tc,
 	               a_whole_second_reset_spreads_over_the_time_surely_left);
@@ -760,6 +821,7 @@ learn_suite(void)
 	tcase_add_test(tc, after_the_probe_the_sends_double_with_the_answers);
 	tcase_add_test(tc, refusals_teach_a_burst_and_its_window);
 	tcase_add_test(tc, a_burst_of_one_is_a_pace);
+	tcase_add_test(tc, a_burst_s_window_is_the_first_cycle);
 	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
 	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
 	tcase_add_test(tc, the_status_says_what_was_learned);
