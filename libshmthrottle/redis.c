@@ -1161,15 +1161,13 @@ shmt_redis_release(struct shmt_redis *r, const shmt_ticket *tk)
 
 /* One place of the places reply into *p; 0 if malformed. */
 static int
-place_of(const struct shmt_redis *r, const redisReply *e, int64_t now,
-         shmt_place *p)
+place_of(const redisReply *e, int64_t now, shmt_place *p)
 {
 	int ok = 1;
 	int64_t seq = ival(e, 0, &ok), since = ival(e, 1, &ok),
 	        cost = ival(e, 3, &ok);
 	const char *tok = sval(e, 2, &ok), *pid = strchr(tok, ':');
 
-	(void)r;
 	if (!ok || seq < 0 || since < 0 || cost < 0)
 		return 0;
 	*p = (shmt_place){
@@ -1196,7 +1194,7 @@ shmt_redis_places_read(struct shmt_redis *r, shmt_place *buf, size_t n,
 		int64_t now = ival(rep, 1, &ok);
 
 		for (size_t i = 2; ok && i < rep->elements && *got < n; i++)
-			ok = place_of(r, rep->element[i], now, &buf[(*got)++]);
+			ok = place_of(rep->element[i], now, &buf[(*got)++]);
 		if (!ok)
 			rc = malformed(r);
 		freeReplyObject(rep);
