@@ -255,7 +255,7 @@ scan_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
 		int64_t mono = *shmt_ring_mono(r, s);
 
 		if (mono > now - period && mono <= now &&
-		    !(r->tag[s % r->cap] & SHMT_TAG_429))
+		    !(r->tag[s % r->cap] & SHMT_TAG_FLAGS))
 			n++;
 	}
 	return n > max ? max : n;

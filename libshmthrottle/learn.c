@@ -397,8 +397,9 @@ cycle_s(const struct shmt_ring *r, const struct shmt_response *rsp,
 }
 
 /* The rate the server granted since ok_since: the sends before `seq` it
- * did not refuse, over the time from ok_since to the end of the pause it
- * now asks for ("n successes, then wait": n over the whole cycle). */
+ * did not refuse (slots given up unsent are no sends), over the time
+ * from ok_since to the end of the pause it now asks for ("n successes,
+ * then wait": n over the whole cycle). */
 static double
 granted(const struct shmt_ring *r, const struct shmt_response *rsp,
         uint64_t seq, int64_t since)
@@ -410,7 +411,8 @@ granted(const struct shmt_ring *r, const struct shmt_response *rsp,
 		uint64_t a = shmt_ring_first_after(r, shmt_sub_ns(since, 1));
 
 		if (a < seq)
-			n = (double)(seq - a - shmt_ring_count429(r, a, seq));
+			n = (double)(seq - a -
+			             shmt_ring_count_ungranted(r, a, seq));
 		else
 			n = 0;
 	}
@@ -433,15 +435,17 @@ burst_rate(const struct shmt_ring *r, const struct shmt_response *rsp,
 
 /* The burst the server granted in the cycle from `since`: the sends from
  * then up to entry `to` (not included) it did not refuse, those still on
- * their way counted until their 429 comes; at least 1, at most half the
- * log (as burst_rule keeps it). */
+ * their way counted until their 429 comes, slots given up unsent not at
+ * all (a waiter woken late that took another: on Redis, one the slow
+ * start freed hears it only at its next look); at least 1, at most half
+ * the log (as burst_rule keeps it). */
 static uint32_t
 burst_of(const struct shmt_ring *r, int64_t since, uint64_t to)
 {
 	uint64_t a = shmt_ring_first_after(r, shmt_sub_ns(since, 1)), n = 0;
 
 	if (a < to)
-		n = to - a - shmt_ring_count429(r, a, to);
+		n = to - a - shmt_ring_count_ungranted(r, a, to);
 	if (n > r->cap / 2)
 		n = r->cap / 2;
 	return n < 1 ? 1 : (uint32_t)n;
@@ -489,11 +493,12 @@ refused(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		return;
 	}
 	/* after the first pause, each refusal: the burst was one too many.
-	 * It may count slots of the first cycle that were never sent (a
-	 * waiter woken late took another), and a burst over the server's
-	 * limit is refused in every window, however low the rate.  One less
-	 * in the same window (b - 1 sends in b paces): a shorter window would
-	 * undo the guarantee, which rests on its length. */
+	 * It may count a send of the first cycle the server did not grant
+	 * in it (made late, it reached the next window), and a burst over
+	 * the server's limit is refused in every window, however low the
+	 * rate.  One less in the same window (b - 1 sends in b paces): a
+	 * shorter window would undo the guarantee, which rests on its
+	 * length. */
 	if (l->episodes >= 1 && l->burst > 1) {
 		if (cur > 0) {
 			set_rate(l, r->cfg, cur * (l->burst - 1) / l->burst);

@@ -1,4 +1,4 @@
-/* ring.c - the request log and its 429 counts. */
+/* ring.c - the request log and its counts of what was not granted. */
 #include "ring.h"
 
 #include <string.h>
@@ -51,9 +51,9 @@ shmt_ring_init(struct shmt_ring *r)
 static void
 forget(struct shmt_ring *r, uint32_t pos)
 {
-	if (r->tag[pos] & SHMT_TAG_429)
+	if (r->tag[pos] & SHMT_TAG_FLAGS)
 		fw_add(r, pos, -1);
-	r->tag[pos] &= ~SHMT_TAG_429;
+	r->tag[pos] &= ~SHMT_TAG_FLAGS;
 }
 
 /* Drop the oldest entry; its cost joins those before the tail. */
@@ -96,16 +96,28 @@ shmt_ring_append(struct shmt_ring *r, int64_t mono)
 	return shmt_ring_append_cost(r, mono, 1);
 }
 
+/* seq's flags become `flags`; the tree counts it if any is set. */
+static void
+set_flags(struct shmt_ring *r, uint64_t seq, uint32_t flags)
+{
+	uint32_t pos = shmt_ring_pos(r, seq);
+	int was = (r->tag[pos] & SHMT_TAG_FLAGS) != 0, is = flags != 0;
+
+	if (is != was)
+		fw_add(r, pos, is - was);
+	r->tag[pos] = (r->tag[pos] & ~SHMT_TAG_FLAGS) | flags;
+}
+
 void
 shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status)
 {
-	uint32_t pos = shmt_ring_pos(r, seq);
-	int was = (r->tag[pos] & SHMT_TAG_429) != 0, is = status == 429;
+	set_flags(r, seq, status == 429 ? SHMT_TAG_429 : 0);
+}
 
-	if (is != was) {
-		fw_add(r, pos, is - was);
-		r->tag[pos] ^= SHMT_TAG_429;
-	}
+void
+shmt_ring_set_unsent(struct shmt_ring *r, uint64_t seq)
+{
+	set_flags(r, seq, SHMT_TAG_UNSENT);
 }
 
 void
@@ -132,7 +144,7 @@ shmt_ring_first_after(const struct shmt_ring *r, int64_t t)
 }
 
 uint64_t
-shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b)
+shmt_ring_count_ungranted(const struct shmt_ring *r, uint64_t a, uint64_t b)
 {
 	uint32_t pa, pb;
 
@@ -150,7 +162,7 @@ shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b)
 static uint64_t
 ok_count(const struct shmt_ring *r, uint64_t a, uint64_t b)
 {
-	return (b - a) - shmt_ring_count429(r, a, b);
+	return (b - a) - shmt_ring_count_ungranted(r, a, b);
 }
 
 void
@@ -244,7 +256,7 @@ shmt_ring_rebuild(struct shmt_ring *r)
 	}
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
 	for (uint64_t s = r->st->tail; s < r->st->head; s++)
-		if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_429)
+		if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_FLAGS)
 			fw_add(r, shmt_ring_pos(r, s), 1);
 }
 

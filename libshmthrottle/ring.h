@@ -1,7 +1,8 @@
 /*
  * ring.h - the request log: a ring of send times, sorted by time, with a
- * Fenwick tree counting the 429s so that a window's run rate costs
- * O(log^2 n) instead of a scan.  Pure: no clock, no locking.
+ * Fenwick tree counting the entries the server did not grant (429s, and
+ * slots given up unsent) so that a window's run rate costs O(log^2 n)
+ * instead of a scan.  Pure: no clock, no locking.
  */
 #ifndef SHMT_RING_H
 #define SHMT_RING_H
@@ -38,8 +39,8 @@ shmt_ring_has(const struct shmt_ring *r, uint64_t seq)
 static inline int
 shmt_ring_tagged(const struct shmt_ring *r, uint64_t seq)
 {
-	return (r->tag[shmt_ring_pos(r, seq)] | SHMT_TAG_429) ==
-	       SHMT_TAG(seq, SHMT_TAG_429);
+	return (r->tag[shmt_ring_pos(r, seq)] | SHMT_TAG_FLAGS) ==
+	       SHMT_TAG(seq, SHMT_TAG_FLAGS);
 }
 
 /* seq is in the log and its slot holds it. */
@@ -56,18 +57,25 @@ void shmt_ring_init(struct shmt_ring *r);
 uint64_t shmt_ring_append_cost(struct shmt_ring *r, int64_t mono, int64_t cost);
 /* The same, costing 1. */
 uint64_t shmt_ring_append(struct shmt_ring *r, int64_t mono);
-/* The response to seq: only whether it is a 429 is kept here. */
+/* The response to seq: only whether it is a 429 is kept here (a response
+ * says it was sent). */
 void shmt_ring_set_status(struct shmt_ring *r, uint64_t seq, int status);
+/* seq's waiter gave it up unsent (it took a new slot): it stays in the
+ * log, counted by the spacing rules, but not as a send the server granted
+ * (the run rate, and the rate and burst learned from refusals). */
+void shmt_ring_set_unsent(struct shmt_ring *r, uint64_t seq);
 /* Forget the entries before seq. */
 void shmt_ring_drop_before(struct shmt_ring *r, uint64_t seq);
 /* First sequence number whose send time is > t (head if none). */
 uint64_t shmt_ring_first_after(const struct shmt_ring *r, int64_t t);
-/* 429s among sequence numbers [a, b). */
-uint64_t shmt_ring_count429(const struct shmt_ring *r, uint64_t a, uint64_t b);
+/* The entries among sequence numbers [a, b) the server did not grant:
+ * answered 429, or given up unsent. */
+uint64_t shmt_ring_count_ungranted(const struct shmt_ring *r, uint64_t a,
+                                   uint64_t b);
 /*
- * The seed's run rate: among the sends in (now - period, now] that did
- * not get a 429, the newest `max` of them: how many (*count) and when
- * the oldest of those was sent (*oldest, valid if *count > 0).
+ * The seed's run rate: among the sends in (now - period, now] the server
+ * granted, the newest `max` of them: how many (*count) and when the
+ * oldest of those was sent (*oldest, valid if *count > 0).
  */
 void shmt_ring_run_rate(const struct shmt_ring *r, int64_t now, int64_t period,
                         uint32_t max, uint32_t *count, int64_t *oldest);

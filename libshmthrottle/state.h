@@ -14,7 +14,7 @@
 #include "shmthrottle.h"
 
 #define SHMT_MAGIC 0x544d4853u /* "SHMT" */
-#define SHMT_LAYOUT 9u
+#define SHMT_LAYOUT 10u
 #define SHMT_CAPACITY_MIN 16u
 #define SHMT_CAPACITY_MAX (1u << 24)
 
@@ -110,18 +110,23 @@ struct shmt_learn {
 /*
  * The log is four arrays of `capacity` slots after the notes (below):
  *   int64_t  mono[cap]  send time (reserved or real), CLOCK_MONOTONIC ns
- *   uint32_t tag[cap]   SHMT_TAG(seq, is429): the low 31 bits of the
- *                       sequence number the slot holds, and whether its
- *                       response was a 429 (what the run rate needs)
- *   int32_t  fw[cap]    the Fenwick tree of 429s by slot
+ *   uint32_t tag[cap]   SHMT_TAG(seq, flags): the low 30 bits of the
+ *                       sequence number the slot holds, whether its
+ *                       response was a 429, and whether it was given up
+ *                       unsent (its waiter took a new slot)
+ *   int32_t  fw[cap]    the Fenwick tree, by slot, of the entries the
+ *                       server did not grant: a 429, or never sent (what
+ *                       the run rate and the learning count)
  *   int64_t  cum[cap]   the cumulative cost of the sends up to this one
  *                       (its cost is the difference with the previous)
  * 24 bytes a send.  The wall time is not kept: it is the monotonic time
  * plus the clocks' offset when it is shown; statuses and URLs of the
  * newest SHMT_NOTES requests are in the notes.
  */
-#define SHMT_TAG(seq, is429) ((uint32_t)((uint32_t)(seq) << 1 | (is429)))
+#define SHMT_TAG(seq, flags) ((uint32_t)((uint32_t)(seq) << 2 | (flags)))
 #define SHMT_TAG_429 0x1u
+#define SHMT_TAG_UNSENT 0x2u
+#define SHMT_TAG_FLAGS (SHMT_TAG_429 | SHMT_TAG_UNSENT)
 
 /* Notes of the newest requests, for `throttlectl log`: the request of
  * sequence number s writes note s % SHMT_NOTES when it is recorded. */
@@ -216,7 +221,7 @@ struct shmt_header {
  * segment, so the build stops until SHMT_LAYOUT is bumped with the new
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
-_Static_assert(SHMT_LAYOUT == 9u &&
+_Static_assert(SHMT_LAYOUT == 10u &&
                    SHMT_PIN(sizeof(struct shmt_header), 7064) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&

@@ -359,11 +359,14 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 		/* Stopped, or starved of CPU, past our slot: a send now may
 		 * land among the sends planned after it.  Keep the slot, moved
 		 * to now or to when the rules admit the log so raised; else
-		 * take a new one (the old one stays counted as a send). */
+		 * take a new one.  The old one stays in the log for the
+		 * spacing rules, but as given up unsent: the server granted
+		 * no send there, and what it granted is what is learned. */
 		if (shmt_sub_ns(now, at) > late_limit(ring(t)->cfg)) {
 			int64_t kept = shmt_keep_late(ring(t), seq, now);
 
 			if (kept == INT64_MIN) {
+				shmt_ring_set_unsent(ring(t), seq);
 				rc = reserve(t, now, deadline, 0, w->cost, &seq,
 				             &at);
 				continue;

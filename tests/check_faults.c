@@ -467,7 +467,9 @@ END_TEST
 
 /* The same waiter, continued once a send was planned from its slot (the
  * fifth after it, a period later) and has left: sending now could put six
- * sends in a second.  It takes a new slot; the old one stays counted. */
+ * sends in a second.  It takes a new slot; the old one stays counted by
+ * the spacing rules, but as given up unsent: no send the server granted
+ * (what is learned from refusals counts those; it was one more). */
 START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
 {
 	const char *name = test_name("late2");
@@ -490,10 +492,13 @@ START_TEST(a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it)
 	sent[n++] = mono_now();
 	ck_assert_int_ge(tk.send_ns, t0 + 2 * NS);
 	late_end(kid, res, sent, n);
-	/* a new slot: the old one stays in the log, counted as a send */
+	/* a new slot: the old one (5) stays in the log, given up unsent */
 	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
 	ck_assert_uint_eq(st.log_count, 12);
 	ck_assert_uint_eq(st.requests, 11);
+	ck_assert_uint_eq(
+	    shmt_ring_count_ungranted(&shmt_seg_of(t)->ring, 0, 12), 1);
+	ck_assert(shmt_seg_of(t)->ring.tag[5] & SHMT_TAG_UNSENT);
 	shmt_close(t);
 	shmt_remove(name);
 	munmap(res, sizeof(*res));

@@ -543,6 +543,31 @@ START_TEST(refusals_teach_a_burst_and_its_window)
 }
 END_TEST
 
+/* Slots of the first cycle whose waiters gave them up unsent (they took
+ * new ones) were no sends: not in the burst (with them, the burst was
+ * one too many for each, refused in every window). */
+START_TEST(slots_given_up_unsent_are_not_in_the_burst)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	int64_t now = 100 * NS;
+
+	shmt_config_init(&c);
+	r = ring_new(256, &c);
+	for (int i = 0; i < 32; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	shmt_ring_set_unsent(r, 3);
+	shmt_ring_set_unsent(r, 7);
+	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 29);
+	for (uint64_t s = 30; s >= 20; s--)
+		record(r, s, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 18);
+	ring_free(r);
+}
+END_TEST
+
 /* The burst's window is the first cycle, also when successes come after
  * the first refused send in the log (they reached the server before it):
  * counting only the sends before it would stretch the window past the
@@ -822,6 +847,7 @@ learn_suite(void)
 	tcase_add_test(tc, refusals_teach_a_burst_and_its_window);
 	tcase_add_test(tc, a_burst_of_one_is_a_pace);
 	tcase_add_test(tc, a_burst_s_window_is_the_first_cycle);
+	tcase_add_test(tc, slots_given_up_unsent_are_not_in_the_burst);
 	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
 	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
 	tcase_add_test(tc, the_status_says_what_was_learned);

@@ -215,17 +215,22 @@ END_TEST
  * the lateness.  With bursts, sends made late together (one stall) each
  * pair with one of the next burst, which goes at once: LATER_MAX counts
  * such late sends, as it counted them for the pace.  One more case: b
- * may count slots of the first cycle that were never sent (a waiter
- * woken late took another: on Redis, where a waiter the slow start
- * frees hears it at its next confirm), b = LIMIT + k, and a burst over
- * the limit would be refused in every window whatever the rate: each
- * refusal after the first pause takes one from b (learn.c, refused), so
- * k such slots cost k refusals, counted in LATER_MAX too.  Measured with
- * the burst: 0 after the first burst on shared memory in 12 runs and 0-1
- * on Redis in 14 (not under ASan); under ASan 0 on shared memory in 3
- * runs and 0-3 on Redis in 10 (3: three such slots, b = 13, refused in
- * one window).  Before a refusal took one from b, Redis refused the
- * 11th of every later window in 4 of 15 runs.  Without the learned pace
+ * may count a send of the first cycle that reached the server in its
+ * next window (a process slow to send what it was told to: b = LIMIT +
+ * k), and a burst over the limit would be refused in every window
+ * whatever the rate: each refusal after the first pause takes one from b
+ * (learn.c, refused), so k such sends cost k refusals, counted in
+ * LATER_MAX too.  Slots given up unsent (a waiter woken late took
+ * another: on Redis, where a waiter the slow start frees hears it at its
+ * next confirm) were counted in b as well, until they were marked: a CI
+ * run under UBSan refused 4 after the first burst on Redis.  Measured
+ * with the burst: 0 after the first burst on shared memory in 12 runs
+ * and 0-1 on Redis in 14 (not under ASan); under ASan 0 on shared memory
+ * in 3 runs and 0-3 on Redis in 10 (3: three such slots, b = 13, refused
+ * in one window).  Under UBSan beside two busy loops, on Redis: 0-2 in
+ * 10 runs before the slots were marked, 0-1 in 12 after.  Before a
+ * refusal took one from b, Redis refused the 11th of every later window
+ * in 4 of 15 runs.  Without the learned pace
  * each pause ends in a rush of every waiting process, of which all
  * beyond the limit are refused: 17-37 refusals after the first burst (33
  * of 93 requests when this test was first written). */
