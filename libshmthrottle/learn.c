@@ -143,6 +143,20 @@ slow_start_held(const struct shmt_ring *r)
 	return a < r->st->head && !slow_start_allows(r, a, r->st->head - 1);
 }
 
+/* Which send after the quota was read entry seq (>= q_seq) is: the
+ * entries before it from q_seq on, less the slots given up unsent, when
+ * it comes after all of them (before the newest, some may be after it:
+ * none is taken off). */
+static uint64_t
+quota_k(const struct shmt_learn *l, uint64_t seq)
+{
+	uint64_t k = seq - l->q_seq;
+
+	if (l->q_unsent > 0 && seq > l->q_unsent_last)
+		k -= k < l->q_unsent ? k : l->q_unsent;
+	return k;
+}
+
 /* The k-th send after the quota was read: the budget spread over the time
  * to the reset when it is low, then nothing before the reset. */
 static int64_t
@@ -154,7 +168,7 @@ quota_at(const struct shmt_ring *r, uint64_t seq, int64_t now)
 
 	if (seq < l->q_seq || !quota_valid(r, now))
 		return INT64_MIN;
-	k = seq - l->q_seq;
+	k = quota_k(l, seq);
 	if (k >= l->q_budget)
 		return l->q_reset;
 	/* plenty left (over half the limit): no need to spread */
@@ -180,7 +194,7 @@ in_budget(const struct shmt_ring *r, uint64_t seq, int64_t t, int64_t now)
 	int64_t m = shmt_margin(r->cfg, &r->st->timing, SHMT_NS);
 
 	return quota_valid(r, now) && seq >= l->q_seq &&
-	       seq - l->q_seq < l->q_sure && l->q_sure <= l->q_budget &&
+	       quota_k(l, seq) < l->q_sure && l->q_sure <= l->q_budget &&
 	       t < shmt_sub_ns(l->q_low, 2 * m);
 }
 
@@ -317,7 +331,7 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	struct shmt_learn *l = &r->st->learn;
 	const struct shmt_scfg *c = r->cfg;
 	int64_t reset, low, margin = shmt_margin(c, &r->st->timing, SHMT_NS);
-	uint64_t due = shmt_ring_first_after(r, rsp->now), budget, sure;
+	uint64_t due = shmt_ring_first_after(r, rsp->now), budget, sure, end;
 	int earlier, same, whole;
 
 	if (q->remaining < 0 || q->reset < 0)
@@ -351,9 +365,13 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 	 * window, the larger holds.  The first answers of a burst know
 	 * least of the others; the last ones count them all as on their
 	 * way. */
-	if (same && l->q_sure <= l->q_budget &&
-	    l->q_seq + l->q_sure > due + sure)
-		sure = l->q_seq + l->q_sure - due;
+	/* where the last reading's sure room ends: slots given up in it
+	 * took none of it (all of them, if the newest lies in it) */
+	end = l->q_seq + l->q_sure;
+	if (l->q_unsent > 0 && l->q_unsent_last < end + l->q_unsent)
+		end += l->q_unsent;
+	if (same && l->q_sure <= l->q_budget && end > due + sure)
+		sure = end - due;
 	/* ...but never more than this reading leaves (others may use the
 	 * quota too: a lower count is news, not a late answer).  The budget
 	 * is at least what is surely free: an answer that comes back late
@@ -367,9 +385,10 @@ learn_quota(struct shmt_ring *r, const struct shmt_response *rsp, uint64_t seq,
 		budget = sure;
 	/* more surely free: the reservations held by our window may go */
 	earlier = !quota_valid(r, rsp->now) || reset < l->q_reset ||
-	          budget > l->q_budget || l->q_seq > due ||
-	          due + sure > l->q_seq + l->q_sure;
+	          budget > l->q_budget || l->q_seq > due || due + sure > end;
 	l->q_seq = due;
+	l->q_unsent = 0;
+	l->q_unsent_last = 0;
 	l->q_from = rsp->now;
 	l->q_reset = reset;
 	l->q_low = low;
@@ -693,6 +712,45 @@ shmt_learn_stat(const struct shmt_ring *r, int64_t now, shmt_stat *s)
 	s->learned_burst = burst_rule(r, &p);
 }
 
+int
+shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now)
+{
+	struct shmt_learn *l = &r->st->learn;
+	struct shmt_response rsp = { .now = now };
+	double cur, est, span;
+	uint64_t to;
+	uint32_t b;
+	int changed = 0;
+
+	shmt_ring_set_unsent(r, seq);
+	if (quota_valid(r, now) && seq >= l->q_seq && l->q_unsent < r->cap) {
+		l->q_unsent++;
+		if (seq > l->q_unsent_last)
+			l->q_unsent_last = seq;
+	}
+	/* a slot of the first cycle, given up after the first refusal
+	 * counted it as on its way: the first estimates fall, as with a
+	 * late 429 of that cycle (refused) */
+	to = shmt_ring_first_after(r, shmt_sub_ns(l->ok_since, 1));
+	if (l->episodes != 1 || l->pace <= 0 || seq >= to)
+		return 0;
+	cur = SHMT_NS / (double)l->pace;
+	b = burst_of(r, l->cycle, to);
+	if (l->burst > 1 && b < l->burst) {
+		l->burst = b;
+		changed = 1;
+	}
+	span = cycle_s(r, &rsp, l->cycle);
+	est = burst_rate(r, &rsp, l->cycle, span > 1e-6 ? b / span : 0);
+	if (est < cur && est > 0) {
+		set_rate(l, r->cfg, est);
+		changed = 1;
+	}
+	if (changed)
+		shmt_ring_rules_changed(r);
+	return changed;
+}
+
 void
 shmt_learn_forget(struct shmt_learn *l, int all)
 {
@@ -702,7 +760,8 @@ shmt_learn_forget(struct shmt_learn *l, int all)
 	}
 	l->q_seq = 0;
 	l->q_from = l->q_reset = l->q_low = 0;
-	l->q_budget = l->q_remaining = l->q_sure = 0;
+	l->q_budget = l->q_remaining = l->q_sure = l->q_unsent = 0;
+	l->q_unsent_last = 0;
 	l->pace = 0;
 	l->burst = 0;
 	l->ok_count = 0;

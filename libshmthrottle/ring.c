@@ -254,6 +254,13 @@ shmt_ring_rebuild(struct shmt_ring *r)
 			*v = cum;
 		cum = *v;
 	}
+	/* the flags of slots out of the log (a repair moved the tail past
+	 * them) go: an append that takes such a slot must not take a count
+	 * off the tree that it never held */
+	for (uint32_t p = 0; p < r->cap; p++)
+		if ((p + r->cap - shmt_ring_pos(r, r->st->tail)) % r->cap >=
+		    r->st->head - r->st->tail)
+			r->tag[p] &= ~SHMT_TAG_FLAGS;
 	memset(r->fw, 0, sizeof(*r->fw) * r->cap);
 	for (uint64_t s = r->st->tail; s < r->st->head; s++)
 		if (r->tag[shmt_ring_pos(r, s)] & SHMT_TAG_FLAGS)

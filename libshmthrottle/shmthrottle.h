@@ -739,10 +739,11 @@ typedef struct shmt_log_entry {
  * oldest first, and their number into *got.  Reservations not yet due
  * are not included.  The status and URL of the newest 1024 requests are
  * kept beside the log (the log itself keeps 24 bytes a send: the time, a
- * tag of its sequence number and whether the answer was a 429, its node
- * of a tree counting them and its cumulative cost): an entry whose note a
- * newer request took shows status 0 (429 if it was one) and no URL.  A
- * slot its waiter gave up unsent (it took a new one) shows status 0.
+ * tag of its sequence number, whether the answer was a 429 and whether
+ * the slot was given up unsent, its node of a tree counting those and its
+ * cumulative cost): an entry whose note a newer request took shows
+ * status 0 (429 if it was one) and no URL.  A slot its waiter gave up
+ * unsent (it took a new one) shows status 0.
  */
 SHMT_API int shmt_log_read(shmt_throttle *t, shmt_log_entry *buf, size_t n,
                            size_t *got);

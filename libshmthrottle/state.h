@@ -102,7 +102,11 @@ struct shmt_learn {
 	 * in the first cycle, at most this many in any `burst` paces (0 or
 	 * 1: none, the pace alone; layout 9) */
 	uint32_t burst;
-	uint32_t pad;
+	/* of the entries from q_seq on, the slots given up unsent (their
+	 * waiters took new ones): no sends, so no part of the budget for
+	 * the entries after the newest of them, q_unsent_last (layout 10) */
+	uint32_t q_unsent;
+	uint64_t q_unsent_last;
 	/* the header that announced the limit, for the status */
 	char header[40];
 };
@@ -222,14 +226,14 @@ struct shmt_header {
  * numbers (LMDB folds its sizes into its lock format for the same end). */
 #define SHMT_PIN(what, n) ((what) == (n))
 _Static_assert(SHMT_LAYOUT == 10u &&
-                   SHMT_PIN(sizeof(struct shmt_header), 7064) &&
+                   SHMT_PIN(sizeof(struct shmt_header), 7072) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock), 24) &&
                    SHMT_PIN(offsetof(struct shmt_header, removed), 28) &&
                    SHMT_PIN(offsetof(struct shmt_header, lock_owner), 32) &&
                    SHMT_PIN(offsetof(struct shmt_header, st), 64) &&
-                   SHMT_PIN(sizeof(struct shmt_state), 7000) &&
+                   SHMT_PIN(sizeof(struct shmt_state), 7008) &&
                    SHMT_PIN(sizeof(struct shmt_scfg), 152) &&
-                   SHMT_PIN(sizeof(struct shmt_learn), 152) &&
+                   SHMT_PIN(sizeof(struct shmt_learn), 160) &&
                    SHMT_PIN(sizeof(struct shmt_costs), 32 + 24 * 256) &&
                    SHMT_PIN(sizeof(struct shmt_note), 112) &&
                    SHMT_PIN(SHMT_NOTES, 1024) &&
@@ -282,7 +286,7 @@ struct shmt_rules {
 struct shmt_ring {
 	int64_t *mono;
 	uint32_t *tag;
-	int32_t *fw;  /* Fenwick tree: 429 counts by position */
+	int32_t *fw;  /* Fenwick tree: not granted (429, unsent), by position */
 	int64_t *cum; /* cumulative cost by position */
 	uint32_t cap;
 	struct shmt_state *st;

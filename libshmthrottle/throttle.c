@@ -366,7 +366,8 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 			int64_t kept = shmt_keep_late(ring(t), seq, now);
 
 			if (kept == INT64_MIN) {
-				shmt_ring_set_unsent(ring(t), seq);
+				if (shmt_learn_given_up(ring(t), seq, now))
+					shmt_replan_later(ring(t), now);
 				rc = reserve(t, now, deadline, 0, w->cost, &seq,
 				             &at);
 				continue;

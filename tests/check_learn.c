@@ -281,6 +281,46 @@ START_TEST(a_late_answer_does_not_hold_what_is_surely_free)
 }
 END_TEST
 
+/* A slot given up unsent (its waiter took a new one) took a place in the
+ * quota's budget, counted by sequence number: the sends after it get it
+ * back, and so does the sure room a later reading of the window carries.
+ * Without it each such slot pushed a send past the reset: a window's
+ * send lost (seen on Redis, where waiters give up slots more often). */
+START_TEST(a_slot_given_up_gives_its_quota_back)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 12, 30.5);
+	int64_t t0 = 100 * NS, now = t0 + 30 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, t0);
+	record(r, 0, answer(t0, t0 + 10 * MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_budget, 12);
+	/* 12 go (over half the limit: not spread), the 13th at the reset */
+	for (int i = 0; i < 12; i++)
+		shmt_ring_append(r, t0 + 20 * MS);
+	ck_assert_int_ge(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
+	/* one of them given up: the 13th goes, the 14th waits */
+	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), 0);
+	ck_assert_int_lt(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
+	ck_assert_int_ge(shmt_admit_at(r, 14, now), r->st->learn.q_reset);
+	/* 1's answer, late: 11 left, the 11 after it on their way, the
+	 * given-up one among them; the first reading made sure of 12 after
+	 * 0, of which 11 were sent: one more goes */
+	q.remaining = 11;
+	q.reset = 30.47;
+	record(r, 1, answer(t0 + 20 * MS, now + 10 * MS, 200), &q);
+	ck_assert_int_eq(r->st->learn.q_sure, 1);
+	ck_assert_int_lt(shmt_admit_at(r, 13, now + 10 * MS),
+	                 r->st->learn.q_reset);
+	ck_assert_int_ge(shmt_admit_at(r, 14, now + 10 * MS),
+	                 r->st->learn.q_reset);
+	ring_free(r);
+}
+END_TEST
+
 /* A lower count in the same window is news (the quota may be used by
  * others too): what an earlier reading made sure of is not more than it
  * leaves. */
@@ -830,6 +870,7 @@ learn_suite(void)
 	tcase_add_test(tc, plenty_left_is_not_spread);
 	tcase_add_test(tc, a_late_answer_does_not_hold_what_is_surely_free);
 	tcase_add_test(tc, a_lower_count_caps_what_was_sure);
+	tcase_add_test(tc, a_slot_given_up_gives_its_quota_back);
 	tcase_add_test(tc, requests_sharing_one_slot_time_are_on_their_way_too);
 	tcase_add_test(tc,
 	               a_whole_second_reset_spreads_over_the_time_surely_left);
