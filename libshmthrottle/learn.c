@@ -88,7 +88,10 @@ quota_valid(const struct shmt_ring *r, int64_t now)
 
 	return l->q_reset > 0 && l->q_from <= now && l->q_from <= l->q_reset &&
 	       ahead <= shmt_add_ns(r->cfg->retry_after_max, SHMT_NS) &&
-	       l->q_budget <= r->cap;
+	       l->q_budget <= r->cap &&
+	       (l->q_unsent == 0 ||
+	        (l->q_unsent_last >= l->q_seq &&
+	         l->q_unsent <= l->q_unsent_last - l->q_seq + 1));
 }
 
 /* Nothing configured (no rate of requests or units, no cap on requests
@@ -716,39 +719,28 @@ int
 shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now)
 {
 	struct shmt_learn *l = &r->st->learn;
-	struct shmt_response rsp = { .now = now };
-	double cur, est, span;
 	uint64_t to;
 	uint32_t b;
-	int changed = 0;
 
 	shmt_ring_set_unsent(r, seq);
 	if (quota_valid(r, now) && seq >= l->q_seq && l->q_unsent < r->cap) {
 		l->q_unsent++;
 		if (seq > l->q_unsent_last)
 			l->q_unsent_last = seq;
+		return SHMT_GIVEN_UP_FREED;
 	}
 	/* a slot of the first cycle, given up after the first refusal
-	 * counted it as on its way: the first estimates fall, as with a
-	 * late 429 of that cycle (refused) */
+	 * counted it as on its way: the burst falls, as with a late 429 of
+	 * that cycle, in the same window (its rate so much lower).  Not
+	 * from the time now: its waiter woke late, maybe very late. */
 	to = shmt_ring_first_after(r, shmt_sub_ns(l->ok_since, 1));
-	if (l->episodes != 1 || l->pace <= 0 || seq >= to)
+	if (l->episodes != 1 || l->pace <= 0 || l->burst <= 1 || seq >= to ||
+	    (b = burst_of(r, l->cycle, to)) >= l->burst)
 		return 0;
-	cur = SHMT_NS / (double)l->pace;
-	b = burst_of(r, l->cycle, to);
-	if (l->burst > 1 && b < l->burst) {
-		l->burst = b;
-		changed = 1;
-	}
-	span = cycle_s(r, &rsp, l->cycle);
-	est = burst_rate(r, &rsp, l->cycle, span > 1e-6 ? b / span : 0);
-	if (est < cur && est > 0) {
-		set_rate(l, r->cfg, est);
-		changed = 1;
-	}
-	if (changed)
-		shmt_ring_rules_changed(r);
-	return changed;
+	set_rate(l, r->cfg, SHMT_NS / (double)l->pace * b / l->burst);
+	l->burst = b;
+	shmt_ring_rules_changed(r);
+	return SHMT_GIVEN_UP_STRICTER;
 }
 
 void

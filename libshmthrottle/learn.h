@@ -50,10 +50,13 @@ int shmt_learn_idle(const struct shmt_ring *r, int status, const shmt_quota *q);
 int shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                         uint64_t seq, const shmt_quota *q, int new_pause);
 /* The waiter of entry seq gave it up unsent at `now` (it takes a new
- * slot): the log marks it, the quota's budget, which counted it, gets it
- * back for the sends after it, and a burst learned with it as on its way
- * falls.  Returns 1 if the rules became stricter (rules_gen bumped): the
- * caller re-plans later. */
+ * slot): the log marks it, and either the quota's budget, which counted
+ * it, gets it back for the sends after it (SHMT_GIVEN_UP_FREED: the
+ * caller re-plans, earlier, and wakes the waiters), or a burst learned
+ * with it as on its way falls (SHMT_GIVEN_UP_STRICTER, rules_gen bumped:
+ * the caller re-plans later); else 0. */
+#define SHMT_GIVEN_UP_FREED 1
+#define SHMT_GIVEN_UP_STRICTER 2
 int shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now);
 /* A reset: forget the quota's pause and the learned pace; with `all`,
  * the announced limit too.  The caller bumps rules_gen. */

@@ -1897,6 +1897,71 @@ START_TEST(a_slot_given_up_unsent_gives_its_quota_back)
 }
 END_TEST
 
+/* The same, with another waiter queued at the reset behind the send that
+ * went: the place given back is the next in line's (a review found it
+ * stayed at the reset, and the new slot after it too: one send lost to
+ * the window).  Shared memory: the stopped waiter keeps its slot and the
+ * other waits; Redis: the other goes and the stopped one waits.  Either
+ * way one of the two goes before the reset, and no more. */
+START_TEST(a_place_given_back_goes_to_the_next_in_line)
+{
+	const char *name = test_name("conf-unsent-q2");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t;
+	shmt_ticket tk[4];
+	shmt_stat st;
+	pid_t kid[2];
+	int status, went = 0, rc = -1;
+	double until;
+
+	use_backend(_i);
+	t = create(name, &c);
+	shmt_ticket_init(&tk[0]);
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
+	record_q(t, &tk[0], 200, xquota(3, 2, 20));
+	ck_assert_int_eq(acquire_now(t, &tk[1]), SHMT_OK);
+	usleep(100000);
+	ck_assert_int_eq(acquire_now(t, &tk[2]), SHMT_OK);
+	/* the first waiter, at the reset, stopped */
+	kid[0] = waiter(t, name, 4);
+	ck_assert_int_eq(kill(kid[0], SIGSTOP), 0);
+	/* 2 left again: its slot and one more go now; that one is sent,
+	 * and a second waiter queues at the reset behind it */
+	record_q(t, &tk[2], 200, xquota(3, 2, 20));
+	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_OK);
+	kid[1] = waiter(t, name, 6);
+	until = mono_s() + 5;
+	do
+		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	while (st.waiting < 1 && mono_s() < until && usleep(1000) == 0);
+	usleep(100000);
+	ck_assert_int_eq(kill(kid[0], SIGCONT), 0);
+	/* one of the two goes within a few looks, the other waits */
+	until = mono_s() + 5;
+	while (!went && mono_s() < until && usleep(10000) == 0)
+		for (int k = 0; k < 2; k++)
+			if (waitpid(kid[k], &status, WNOHANG) == kid[k]) {
+				went = 1;
+				rc = WIFEXITED(status) ? WEXITSTATUS(status)
+				                       : -1;
+				kid[k] = 0;
+			}
+	usleep(600000);
+	for (int k = 0; k < 2; k++)
+		if (kid[k]) {
+			ck_assert_int_eq(waitpid(kid[k], &status, WNOHANG), 0);
+			kill(kid[k], SIGKILL);
+			waitpid(kid[k], &status, 0);
+		}
+	ck_assert_msg(went, "both wait for the reset");
+	ck_assert_int_eq(rc, SHMT_OK);
+	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_EAGAIN);
+	shmt_close(t);
+	shmt_remove_backend(g_url, name);
+	done();
+}
+END_TEST
+
 START_TEST(a_low_quota_is_spread_over_the_time_left)
 {
 	const char *name = test_name("conf-spread");
@@ -2398,6 +2463,8 @@ conformance_suite(void)
 	                    0, NBACKENDS);
 	tcase_add_loop_test(tc, a_lower_count_caps_what_was_sure, 0, NBACKENDS);
 	tcase_add_loop_test(tc, a_slot_given_up_unsent_gives_its_quota_back, 0,
+	                    NBACKENDS);
+	tcase_add_loop_test(tc, a_place_given_back_goes_to_the_next_in_line, 0,
 	                    NBACKENDS);
 	tcase_add_loop_test(tc, a_low_quota_is_spread_over_the_time_left, 0,
 	                    NBACKENDS);

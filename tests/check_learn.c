@@ -303,7 +303,7 @@ START_TEST(a_slot_given_up_gives_its_quota_back)
 		shmt_ring_append(r, t0 + 20 * MS);
 	ck_assert_int_ge(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
 	/* one of them given up: the 13th goes, the 14th waits */
-	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), 0);
+	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), SHMT_GIVEN_UP_FREED);
 	ck_assert_int_lt(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
 	ck_assert_int_ge(shmt_admit_at(r, 14, now), r->st->learn.q_reset);
 	/* 1's answer, late: 11 left, the 11 after it on their way, the
@@ -317,6 +317,32 @@ START_TEST(a_slot_given_up_gives_its_quota_back)
 	                 r->st->learn.q_reset);
 	ck_assert_int_ge(shmt_admit_at(r, 14, now + 10 * MS),
 	                 r->st->learn.q_reset);
+	ring_free(r);
+}
+END_TEST
+
+/* The place given back is the next in line's: a waiter queued at the
+ * reset moves into the window (the caller re-plans and wakes it), and the
+ * new slot of the one that gave its own up comes after it. */
+START_TEST(a_place_given_back_goes_to_the_next_in_line)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	shmt_quota q = quota(20, 0, 12, 30.5);
+	int64_t t0 = 100 * NS, now = t0 + 30 * MS;
+
+	shmt_config_init(&c);
+	r = ring_new(64, &c);
+	shmt_ring_append(r, t0);
+	record(r, 0, answer(t0, t0 + 10 * MS, 200), &q);
+	for (int i = 0; i < 12; i++)
+		shmt_ring_append(r, t0 + 20 * MS);
+	shmt_ring_append(r, shmt_admit_at(r, 13, now));
+	ck_assert_int_ge(*shmt_ring_mono(r, 13), r->st->learn.q_reset);
+	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), SHMT_GIVEN_UP_FREED);
+	ck_assert_int_eq(shmt_replan(r, now), 1);
+	ck_assert_int_lt(*shmt_ring_mono(r, 13), r->st->learn.q_reset);
+	ck_assert_int_ge(shmt_admit_at(r, 14, now), r->st->learn.q_reset);
 	ring_free(r);
 }
 END_TEST
@@ -608,6 +634,34 @@ START_TEST(slots_given_up_unsent_are_not_in_the_burst)
 }
 END_TEST
 
+/* A slot of the first cycle given up after the first refusal lowers the
+ * burst in its window, whenever its waiter woke: an hour late here (the
+ * rate came from the time of the give-up: 30 per hour, 60 s a send). */
+START_TEST(a_late_give_up_keeps_the_burst_s_window)
+{
+	shmt_config c;
+	struct shmt_ring *r;
+	int64_t now = 100 * NS, pace;
+
+	shmt_config_init(&c);
+	r = ring_new(256, &c);
+	for (int i = 0; i < 32; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
+	ck_assert_uint_eq(r->st->learn.burst, 31);
+	pace = r->st->learn.pace;
+	ck_assert_int_eq(shmt_learn_given_up(r, 3, now + 3600 * NS),
+	                 SHMT_GIVEN_UP_STRICTER);
+	ck_assert_uint_eq(r->st->learn.burst, 30);
+	ck_assert_int_ge(30 * r->st->learn.pace, 31 * pace - 30);
+	ck_assert_int_le(30 * r->st->learn.pace, 31 * pace + 30);
+	/* the same slot again: nothing more */
+	ck_assert_int_eq(shmt_learn_given_up(r, 3, now + 3600 * NS), 0);
+	ring_free(r);
+}
+END_TEST
+
 /* The burst's window is the first cycle, also when successes come after
  * the first refused send in the log (they reached the server before it):
  * counting only the sends before it would stretch the window past the
@@ -685,6 +739,7 @@ START_TEST(garbage_in_the_segment_is_bounded)
 	shmt_config c;
 	struct shmt_ring *r;
 	struct shmt_learn *l;
+	shmt_stat st = { 0 };
 	int64_t now = 100 * NS;
 
 	shmt_config_init(&c);
@@ -714,6 +769,20 @@ START_TEST(garbage_in_the_segment_is_bounded)
 	l->max = 0;
 	l->burst = UINT32_MAX;
 	ck_assert_uint_eq(shmt_learn_window_n(r), 32);
+	/* more slots given up than entries from q_seq to the newest of them:
+	 * the quota is garbage, ignored (it took every send for the first) */
+	l->burst = 0;
+	l->pace = 0;
+	l->q_reset = now + NS;
+	l->q_budget = 1;
+	l->q_remaining = 1;
+	l->q_unsent = UINT32_MAX;
+	l->q_unsent_last = 0;
+	shmt_learn_stat(r, now, &st);
+	ck_assert_int_eq(st.quota_remaining, -1);
+	l->q_unsent = 1;
+	shmt_learn_stat(r, now, &st);
+	ck_assert_int_eq(st.quota_remaining, 1);
 	ring_free(r);
 }
 END_TEST
@@ -871,6 +940,7 @@ learn_suite(void)
 	tcase_add_test(tc, a_late_answer_does_not_hold_what_is_surely_free);
 	tcase_add_test(tc, a_lower_count_caps_what_was_sure);
 	tcase_add_test(tc, a_slot_given_up_gives_its_quota_back);
+	tcase_add_test(tc, a_place_given_back_goes_to_the_next_in_line);
 	tcase_add_test(tc, requests_sharing_one_slot_time_are_on_their_way_too);
 	tcase_add_test(tc,
 	               a_whole_second_reset_spreads_over_the_time_surely_left);
@@ -889,6 +959,7 @@ learn_suite(void)
 	tcase_add_test(tc, a_burst_of_one_is_a_pace);
 	tcase_add_test(tc, a_burst_s_window_is_the_first_cycle);
 	tcase_add_test(tc, slots_given_up_unsent_are_not_in_the_burst);
+	tcase_add_test(tc, a_late_give_up_keeps_the_burst_s_window);
 	tcase_add_test(tc, a_configured_limit_is_not_second_guessed);
 	tcase_add_test(tc, garbage_in_the_segment_is_bounded);
 	tcase_add_test(tc, the_status_says_what_was_learned);
