@@ -1828,6 +1828,30 @@ START_TEST(a_lower_count_caps_what_was_sure)
 }
 END_TEST
 
+/* The scene of the two tests below: 2 of 3 left (over half: not spread),
+ * the reset 20 s away; two go, the second well over a margin after the
+ * first; a waiter for the third, at the reset, stopped.  Then the answer
+ * to the last sent: 2 left again (the server's window began anew), none
+ * on its way, so the waiter's slot and one more, tk[3], go now: tk[3] is
+ * sent.  Returns the stopped waiter (exit status: its acquire's code). */
+static pid_t
+given_back_scene(shmt_throttle *t, const char *name, shmt_ticket *tk)
+{
+	pid_t kid;
+
+	shmt_ticket_init(&tk[0]);
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
+	record_q(t, &tk[0], 200, xquota(3, 2, 20));
+	ck_assert_int_eq(acquire_now(t, &tk[1]), SHMT_OK);
+	usleep(100000);
+	ck_assert_int_eq(acquire_now(t, &tk[2]), SHMT_OK);
+	kid = waiter(t, name, 4);
+	ck_assert_int_eq(kill(kid, SIGSTOP), 0);
+	record_q(t, &tk[2], 200, xquota(3, 2, 20));
+	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_OK);
+	return kid;
+}
+
 /* A waiter moved earlier by a reading, stopped past its new slot while
  * a send after it went: on Redis it hears of the move only at its next
  * look, and takes a new slot; on shared memory it keeps its own (the log
@@ -1841,43 +1865,13 @@ START_TEST(a_slot_given_up_unsent_gives_its_quota_back)
 	shmt_config c = one_rate(1000, 1);
 	shmt_throttle *t;
 	shmt_ticket tk[4];
-	shmt_stat st;
 	int status = 0;
 	pid_t kid, got = 0;
 	double until;
 
 	use_backend(_i);
 	t = create(name, &c);
-	shmt_ticket_init(&tk[0]);
-	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
-	/* 2 of 3 left (over half: not spread), the reset 20 s away: two go,
-	 * the second well over a margin after the first, and the third
-	 * waits for the reset */
-	record_q(t, &tk[0], 200, xquota(3, 2, 20));
-	ck_assert_int_eq(acquire_now(t, &tk[1]), SHMT_OK);
-	usleep(100000);
-	ck_assert_int_eq(acquire_now(t, &tk[2]), SHMT_OK);
-	if ((kid = fork()) == 0) {
-		shmt_throttle *w;
-		shmt_ticket mine;
-
-		shmt_ticket_init(&mine);
-		_exit(topen(&w, name, NULL, 0) == SHMT_OK &&
-		              shmt_acquire(w, &mine, -1) == SHMT_OK
-		          ? 0
-		          : 1);
-	}
-	until = mono_s() + 5;
-	do
-		ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
-	while (st.waiting < 1 && mono_s() < until && usleep(1000) == 0);
-	ck_assert_uint_eq(st.waiting, 1);
-	ck_assert_int_eq(kill(kid, SIGSTOP), 0);
-	/* the answer to the last sent: 2 left again (the server's window
-	 * began anew), none on its way: the waiter's slot and one more go
-	 * now, a third waits */
-	record_q(t, &tk[2], 200, xquota(3, 2, 20));
-	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_OK);
+	kid = given_back_scene(t, name, tk);
 	usleep(100000);
 	ck_assert_int_eq(kill(kid, SIGCONT), 0);
 	until = mono_s() + 5;
@@ -1888,7 +1882,7 @@ START_TEST(a_slot_given_up_unsent_gives_its_quota_back)
 		waitpid(kid, &status, 0);
 	}
 	ck_assert_msg(got == kid, "the waiter still waits (for the reset)");
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == SHMT_OK);
 	/* and no more than the budget went: the next waits for the reset */
 	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_EAGAIN);
 	shmt_close(t);
@@ -1916,19 +1910,8 @@ START_TEST(a_place_given_back_goes_to_the_next_in_line)
 
 	use_backend(_i);
 	t = create(name, &c);
-	shmt_ticket_init(&tk[0]);
-	ck_assert_int_eq(shmt_acquire(t, &tk[0], -1), SHMT_OK);
-	record_q(t, &tk[0], 200, xquota(3, 2, 20));
-	ck_assert_int_eq(acquire_now(t, &tk[1]), SHMT_OK);
-	usleep(100000);
-	ck_assert_int_eq(acquire_now(t, &tk[2]), SHMT_OK);
-	/* the first waiter, at the reset, stopped */
-	kid[0] = waiter(t, name, 4);
-	ck_assert_int_eq(kill(kid[0], SIGSTOP), 0);
-	/* 2 left again: its slot and one more go now; that one is sent,
-	 * and a second waiter queues at the reset behind it */
-	record_q(t, &tk[2], 200, xquota(3, 2, 20));
-	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_OK);
+	kid[0] = given_back_scene(t, name, tk);
+	/* a second waiter queues at the reset behind tk[3] */
 	kid[1] = waiter(t, name, 6);
 	until = mono_s() + 5;
 	do

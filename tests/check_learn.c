@@ -281,6 +281,27 @@ START_TEST(a_late_answer_does_not_hold_what_is_surely_free)
 }
 END_TEST
 
+/* The scene of the two tests below, at t0: entry 0 read 12 of 20 left
+ * (over half the limit: not spread), then 12 sends at t0 + 20 ms; the
+ * 13th would wait for the reset. */
+static struct shmt_ring *
+twelve_left(shmt_config *c, shmt_quota *q, int64_t t0)
+{
+	struct shmt_ring *r;
+
+	*q = quota(20, 0, 12, 30.5);
+	shmt_config_init(c);
+	r = ring_new(64, c);
+	shmt_ring_append(r, t0);
+	record(r, 0, answer(t0, t0 + 10 * MS, 200), q);
+	ck_assert_int_eq(r->st->learn.q_budget, 12);
+	for (int i = 0; i < 12; i++)
+		shmt_ring_append(r, t0 + 20 * MS);
+	ck_assert_int_ge(shmt_admit_at(r, 13, t0 + 30 * MS),
+	                 r->st->learn.q_reset);
+	return r;
+}
+
 /* A slot given up unsent (its waiter took a new one) took a place in the
  * quota's budget, counted by sequence number: the sends after it get it
  * back, and so does the sure room a later reading of the window carries.
@@ -289,19 +310,10 @@ END_TEST
 START_TEST(a_slot_given_up_gives_its_quota_back)
 {
 	shmt_config c;
-	struct shmt_ring *r;
-	shmt_quota q = quota(20, 0, 12, 30.5);
+	shmt_quota q;
 	int64_t t0 = 100 * NS, now = t0 + 30 * MS;
+	struct shmt_ring *r = twelve_left(&c, &q, t0);
 
-	shmt_config_init(&c);
-	r = ring_new(64, &c);
-	shmt_ring_append(r, t0);
-	record(r, 0, answer(t0, t0 + 10 * MS, 200), &q);
-	ck_assert_int_eq(r->st->learn.q_budget, 12);
-	/* 12 go (over half the limit: not spread), the 13th at the reset */
-	for (int i = 0; i < 12; i++)
-		shmt_ring_append(r, t0 + 20 * MS);
-	ck_assert_int_ge(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
 	/* one of them given up: the 13th goes, the 14th waits */
 	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), SHMT_GIVEN_UP_FREED);
 	ck_assert_int_lt(shmt_admit_at(r, 13, now), r->st->learn.q_reset);
@@ -327,16 +339,10 @@ END_TEST
 START_TEST(a_place_given_back_goes_to_the_next_in_line)
 {
 	shmt_config c;
-	struct shmt_ring *r;
-	shmt_quota q = quota(20, 0, 12, 30.5);
+	shmt_quota q;
 	int64_t t0 = 100 * NS, now = t0 + 30 * MS;
+	struct shmt_ring *r = twelve_left(&c, &q, t0);
 
-	shmt_config_init(&c);
-	r = ring_new(64, &c);
-	shmt_ring_append(r, t0);
-	record(r, 0, answer(t0, t0 + 10 * MS, 200), &q);
-	for (int i = 0; i < 12; i++)
-		shmt_ring_append(r, t0 + 20 * MS);
 	shmt_ring_append(r, shmt_admit_at(r, 13, now));
 	ck_assert_int_ge(*shmt_ring_mono(r, 13), r->st->learn.q_reset);
 	ck_assert_int_eq(shmt_learn_given_up(r, 5, now), SHMT_GIVEN_UP_FREED);
@@ -538,6 +544,21 @@ START_TEST(after_the_probe_the_sends_double_with_the_answers)
 }
 END_TEST
 
+/* A log of 32 sends at `now`, nothing configured, the first answered
+ * 200 a millisecond later: the first cycle, the refusals to come. */
+static struct shmt_ring *
+first_cycle(shmt_config *c, int64_t now)
+{
+	struct shmt_ring *r;
+
+	shmt_config_init(c);
+	r = ring_new(256, c);
+	for (int i = 0; i < 32; i++)
+		shmt_ring_append(r, now);
+	record(r, 0, answer(now, now + MS, 200), NULL);
+	return r;
+}
+
 /* 32 at once; the server (a sliding window of 20) admits 20 and refuses
  * the rest, their 429s coming one by one.  The throttle learns the rate
  * over the cycle, and the burst the server granted in it: after the
@@ -551,11 +572,7 @@ START_TEST(refusals_teach_a_burst_and_its_window)
 	shmt_stat st = { 0 };
 	int64_t now = 100 * NS, pace, w, t0;
 
-	shmt_config_init(&c);
-	r = ring_new(256, &c);
-	for (int i = 0; i < 32; i++)
-		shmt_ring_append(r, now);
-	record(r, 0, answer(now, now + MS, 200), NULL);
+	r = first_cycle(&c, now);
 	/* the first refusal: the 30 others still on their way count */
 	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
 	ck_assert_uint_eq(r->st->learn.burst, 31);
@@ -618,11 +635,7 @@ START_TEST(slots_given_up_unsent_are_not_in_the_burst)
 	struct shmt_ring *r;
 	int64_t now = 100 * NS;
 
-	shmt_config_init(&c);
-	r = ring_new(256, &c);
-	for (int i = 0; i < 32; i++)
-		shmt_ring_append(r, now);
-	record(r, 0, answer(now, now + MS, 200), NULL);
+	r = first_cycle(&c, now);
 	shmt_ring_set_unsent(r, 3);
 	shmt_ring_set_unsent(r, 7);
 	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
@@ -643,11 +656,7 @@ START_TEST(a_late_give_up_keeps_the_burst_s_window)
 	struct shmt_ring *r;
 	int64_t now = 100 * NS, pace;
 
-	shmt_config_init(&c);
-	r = ring_new(256, &c);
-	for (int i = 0; i < 32; i++)
-		shmt_ring_append(r, now);
-	record(r, 0, answer(now, now + MS, 200), NULL);
+	r = first_cycle(&c, now);
 	record(r, 31, answer(now, now + 2 * MS, 429), NULL);
 	ck_assert_uint_eq(r->st->learn.burst, 31);
 	pace = r->st->learn.pace;
@@ -672,11 +681,7 @@ START_TEST(a_burst_s_window_is_the_first_cycle)
 	struct shmt_ring *r;
 	int64_t now = 100 * NS, cycle;
 
-	shmt_config_init(&c);
-	r = ring_new(256, &c);
-	for (int i = 0; i < 32; i++)
-		shmt_ring_append(r, now);
-	record(r, 0, answer(now, now + MS, 200), NULL);
+	r = first_cycle(&c, now);
 	record(r, 15, answer(now, now + 2 * MS, 429), NULL);
 	for (uint64_t s = 16; s <= 20; s++)
 		record(r, s, answer(now, now + 3 * MS, 200), NULL);
