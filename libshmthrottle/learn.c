@@ -721,13 +721,14 @@ shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now)
 	struct shmt_learn *l = &r->st->learn;
 	uint64_t to;
 	uint32_t b;
+	int did = 0;
 
 	shmt_ring_set_unsent(r, seq);
 	if (quota_valid(r, now) && seq >= l->q_seq && l->q_unsent < r->cap) {
 		l->q_unsent++;
 		if (seq > l->q_unsent_last)
 			l->q_unsent_last = seq;
-		return SHMT_GIVEN_UP_FREED;
+		did = SHMT_GIVEN_UP_FREED;
 	}
 	/* a slot of the first cycle, given up after the first refusal
 	 * counted it as on its way: the burst falls, as with a late 429 of
@@ -736,11 +737,11 @@ shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now)
 	to = shmt_ring_first_after(r, shmt_sub_ns(l->ok_since, 1));
 	if (l->episodes != 1 || l->pace <= 0 || l->burst <= 1 || seq >= to ||
 	    (b = burst_of(r, l->cycle, to)) >= l->burst)
-		return 0;
+		return did;
 	set_rate(l, r->cfg, SHMT_NS / (double)l->pace * b / l->burst);
 	l->burst = b;
 	shmt_ring_rules_changed(r);
-	return SHMT_GIVEN_UP_STRICTER;
+	return did | SHMT_GIVEN_UP_STRICTER;
 }
 
 void

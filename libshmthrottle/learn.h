@@ -50,11 +50,12 @@ int shmt_learn_idle(const struct shmt_ring *r, int status, const shmt_quota *q);
 int shmt_learn_response(struct shmt_ring *r, const struct shmt_response *rsp,
                         uint64_t seq, const shmt_quota *q, int new_pause);
 /* The waiter of entry seq gave it up unsent at `now` (it takes a new
- * slot): the log marks it, and either the quota's budget, which counted
- * it, gets it back for the sends after it (SHMT_GIVEN_UP_FREED: the
- * caller re-plans, earlier, and wakes the waiters), or a burst learned
- * with it as on its way falls (SHMT_GIVEN_UP_STRICTER, rules_gen bumped:
- * the caller re-plans later); else 0. */
+ * slot): the log marks it.  The quota's budget, which counted it, gets it
+ * back for the sends after it (SHMT_GIVEN_UP_FREED: the caller re-plans
+ * every reservation to come and wakes the waiters, as after a record that
+ * taught something); a burst learned with it as on its way falls
+ * (SHMT_GIVEN_UP_STRICTER, rules_gen bumped: without FREED the caller
+ * re-plans later only).  Returns those bits (0: neither). */
 #define SHMT_GIVEN_UP_FREED 1
 #define SHMT_GIVEN_UP_STRICTER 2
 int shmt_learn_given_up(struct shmt_ring *r, uint64_t seq, int64_t now);

@@ -368,11 +368,12 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 			if (kept == INT64_MIN) {
 				int g = shmt_learn_given_up(ring(t), seq, now);
 
-				if (g == SHMT_GIVEN_UP_STRICTER)
-					shmt_replan_later(ring(t), now);
-				else if (g == SHMT_GIVEN_UP_FREED &&
-				         shmt_replan(ring(t), now))
+				if (g & SHMT_GIVEN_UP_FREED) {
+					shmt_replan(ring(t), now);
 					shmt_futex_wake_all(&t->seg.h->wake);
+				} else if (g & SHMT_GIVEN_UP_STRICTER) {
+					shmt_replan_later(ring(t), now);
+				}
 				rc = reserve(t, now, deadline, 0, w->cost, &seq,
 				             &at);
 				continue;

@@ -558,6 +558,89 @@ START_TEST(a_late_waker_moves_no_send_past_a_pause)
 }
 END_TEST
 
+/* A forked waiter for a slot at the quota's reset (no timeout). */
+static pid_t
+quota_waiter(shmt_throttle *t)
+{
+	pid_t kid;
+
+	if ((kid = fork()) == 0) {
+		shmt_ticket mine;
+
+		shmt_ticket_init(&mine);
+		_exit(shmt_acquire(t, &mine, -1));
+	}
+	return kid;
+}
+
+/* A slot given up on shared memory with a quota in force: the waiter,
+ * stopped past its slot, cannot keep it (a send after it left before a
+ * pause that has ended since), and its place in the budget goes to the
+ * waiter queued behind it at the reset, woken at once; its own new slot
+ * is at the reset.  (Before, the place was given back to the sends after
+ * the new slot only: both waited for the reset, a send lost.) */
+START_TEST(a_place_given_back_wakes_the_next_in_line)
+{
+	const char *name = test_name("late4");
+	shmt_config c = one_rate(1000, 1);
+	shmt_throttle *t = NULL;
+	shmt_quota q = { .dialect = SHMT_QUOTA_XRATELIMIT,
+		         .limit = 3,
+		         .remaining = 2,
+		         .reset = 20,
+		         .retry_after = -1 };
+	shmt_ticket tk[4];
+	shmt_outcome o;
+	shmt_stat st;
+	pid_t w1, w2;
+	int status;
+	int64_t until;
+
+	c.backoff_initial = 0.2;
+	ck_assert_int_eq(shmt_open(&t, name, &c, SHMT_CREATE), SHMT_OK);
+	for (int i = 0; i < 4; i++)
+		shmt_ticket_init(&tk[i]);
+	/* 2 of 3 left: two go (a margin apart), the first waiter waits */
+	ck_assert_int_eq(shmt_acquire(t, &tk[0], 0), SHMT_OK);
+	ck_assert_int_eq(shmt_record_quota(t, &tk[0], 200, -1, &q, "u", 0, &o),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_acquire(t, &tk[1], 0), SHMT_OK);
+	nap_ns(100 * MS);
+	ck_assert_int_eq(shmt_acquire(t, &tk[2], 0), SHMT_OK);
+	w1 = quota_waiter(t);
+	await_waiting(t, 1);
+	kill(w1, SIGSTOP);
+	ck_assert_int_eq(waitpid(w1, &status, WUNTRACED), w1);
+	/* 2 left again: its slot and tk[3] now; tk[3] is sent, a second
+	 * waiter queues at the reset */
+	ck_assert_int_eq(shmt_record_quota(t, &tk[2], 200, -1, &q, "u", 0, &o),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_acquire(t, &tk[3], 0), SHMT_OK);
+	w2 = quota_waiter(t);
+	await_waiting(t, 1);
+	/* a pause of 0.2 s, begun after tk[3] left, and ended */
+	ck_assert_int_eq(shmt_record(t, &tk[1], 429, 0.2, NULL, 0, &o),
+	                 SHMT_OK);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	nap_ns((int64_t)(st.delay_remaining * NS) + 100 * MS);
+	kill(w1, SIGCONT);
+	/* the second goes; the first waits for the reset */
+	until = mono_now() + 5 * NS;
+	while (waitpid(w2, &status, WNOHANG) == 0 && mono_now() < until)
+		nap_ns(10 * MS);
+	ck_assert_msg(mono_now() < until, "the second waits for the reset");
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == SHMT_OK);
+	nap_ns(300 * MS);
+	ck_assert_int_eq(waitpid(w1, &status, WNOHANG), 0);
+	ck_assert_int_eq(shmt_stat_get(t, &st), SHMT_OK);
+	ck_assert_uint_eq(st.waiting, 1);
+	kill(w1, SIGKILL);
+	reap(w1);
+	shmt_close(t);
+	shmt_remove(name);
+}
+END_TEST
+
 #ifndef TOOLS_DIR
 #error "TOOLS_DIR must name the folder of the built tools"
 #endif
@@ -770,6 +853,7 @@ faults_suite(void)
 	    tc, a_late_waker_keeps_its_slot_when_no_send_was_spaced_from_it);
 	tcase_add_test(
 	    tc, a_late_waker_takes_a_new_slot_when_a_send_was_spaced_from_it);
+	tcase_add_test(tc, a_place_given_back_wakes_the_next_in_line);
 	tcase_add_test(tc, a_late_waker_moves_no_send_past_a_pause);
 	tcase_add_test(tc, a_truncated_segment_is_an_error_not_sigbus);
 	tcase_add_test(tc, a_tool_turns_sigbus_into_one_line);

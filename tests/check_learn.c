@@ -667,6 +667,16 @@ START_TEST(a_late_give_up_keeps_the_burst_s_window)
 	ck_assert_int_le(30 * r->st->learn.pace, 31 * pace + 30);
 	/* the same slot again: nothing more */
 	ck_assert_int_eq(shmt_learn_given_up(r, 3, now + 3600 * NS), 0);
+	/* with a quota in force too (a reading without a limit, then bare
+	 * 429s): its place goes back and the burst falls, both (a review
+	 * found the place alone) */
+	r->st->learn.q_from = now;
+	r->st->learn.q_reset = now + 3610 * NS;
+	r->st->learn.q_budget = 40;
+	ck_assert_int_eq(shmt_learn_given_up(r, 4, now + 3600 * NS),
+	                 SHMT_GIVEN_UP_FREED | SHMT_GIVEN_UP_STRICTER);
+	ck_assert_uint_eq(r->st->learn.burst, 29);
+	ck_assert_uint_eq(r->st->learn.q_unsent, 1);
 	ring_free(r);
 }
 END_TEST
