@@ -228,7 +228,8 @@ END_TEST
  * and 0-1 on Redis in 14 (not under ASan); under ASan 0 on shared memory
  * in 3 runs and 0-3 on Redis in 10 (3: three such slots, b = 13, refused
  * in one window).  Under UBSan beside two busy loops, on Redis: 0-2 in
- * 10 runs before the slots were marked, 0-1 in 12 after.  Before a
+ * 10 runs before the slots were marked, 0-1 in 12 after, 0 in 22 once a
+ * slot given up after the first refusal lowered the burst too.  Before a
  * refusal took one from b, Redis refused the 11th of every later window
  * in 4 of 15 runs.  Without the learned pace
  * each pause ends in a rush of every waiting process, of which all
