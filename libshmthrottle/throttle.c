@@ -304,6 +304,24 @@ late_limit(const struct shmt_scfg *c)
 	return c->margin > SHMT_NS / 1000 ? c->margin : SHMT_NS / 1000;
 }
 
+/* With the lock taken: the waiter of entry seq gives it up unsent (it
+ * takes a new slot).  What was learned may free a place in the quota's
+ * budget (every reservation re-planned, every waiter woken, as after a
+ * record that taught something) or make the burst stricter (re-planned
+ * later). */
+static void
+give_up(shmt_throttle *t, uint64_t seq, int64_t now)
+{
+	int g = shmt_learn_given_up(ring(t), seq, now);
+
+	if (g & SHMT_GIVEN_UP_FREED) {
+		shmt_replan(ring(t), now);
+		shmt_futex_wake_all(&t->seg.h->wake);
+	} else if (g & SHMT_GIVEN_UP_STRICTER) {
+		shmt_replan_later(ring(t), now);
+	}
+}
+
 /* With the lock taken at `now`: a place if there is a cap, then tk's
  * slot; wait for it outside the lock, and unlock.  *freed: a place was
  * given back under this lock (the caller's record) and not taken again
@@ -366,14 +384,7 @@ acquire_locked(shmt_throttle *t, shmt_ticket *tk, const struct want *w,
 			int64_t kept = shmt_keep_late(ring(t), seq, now);
 
 			if (kept == INT64_MIN) {
-				int g = shmt_learn_given_up(ring(t), seq, now);
-
-				if (g & SHMT_GIVEN_UP_FREED) {
-					shmt_replan(ring(t), now);
-					shmt_futex_wake_all(&t->seg.h->wake);
-				} else if (g & SHMT_GIVEN_UP_STRICTER) {
-					shmt_replan_later(ring(t), now);
-				}
+				give_up(t, seq, now);
 				rc = reserve(t, now, deadline, 0, w->cost, &seq,
 				             &at);
 				continue;

@@ -1828,6 +1828,27 @@ START_TEST(a_lower_count_caps_what_was_sure)
 }
 END_TEST
 
+/* The first of the n waiters in kid[] to end within `secs`: its index
+ * (its kid[] becomes 0, its exit code goes to *rc, -1 if killed), or -1
+ * if none did. */
+static int
+first_to_end(pid_t *kid, int n, double secs, int *rc)
+{
+	double until = mono_s() + secs;
+	int status;
+
+	while (mono_s() < until && usleep(10000) == 0)
+		for (int k = 0; k < n; k++)
+			if (kid[k] &&
+			    waitpid(kid[k], &status, WNOHANG) == kid[k]) {
+				*rc = WIFEXITED(status) ? WEXITSTATUS(status)
+				                        : -1;
+				kid[k] = 0;
+				return k;
+			}
+	return -1;
+}
+
 /* The scene of the two tests below: 2 of 3 left (over half: not spread),
  * the reset 20 s away; two go, the second well over a margin after the
  * first; a waiter for the third, at the reset, stopped.  Then the answer
@@ -1865,24 +1886,20 @@ START_TEST(a_slot_given_up_unsent_gives_its_quota_back)
 	shmt_config c = one_rate(1000, 1);
 	shmt_throttle *t;
 	shmt_ticket tk[4];
-	int status = 0;
-	pid_t kid, got = 0;
-	double until;
+	int status, went, rc = -1;
+	pid_t kid;
 
 	use_backend(_i);
 	t = create(name, &c);
 	kid = given_back_scene(t, name, tk);
 	usleep(100000);
 	ck_assert_int_eq(kill(kid, SIGCONT), 0);
-	until = mono_s() + 5;
-	while (got == 0 && mono_s() < until && usleep(10000) == 0)
-		got = waitpid(kid, &status, WNOHANG);
-	if (got == 0) {
+	if ((went = first_to_end(&kid, 1, 5, &rc)) < 0) {
 		kill(kid, SIGKILL);
 		waitpid(kid, &status, 0);
 	}
-	ck_assert_msg(got == kid, "the waiter still waits (for the reset)");
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == SHMT_OK);
+	ck_assert_msg(went == 0, "the waiter still waits (for the reset)");
+	ck_assert_int_eq(rc, SHMT_OK);
 	/* and no more than the budget went: the next waits for the reset */
 	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_EAGAIN);
 	shmt_close(t);
@@ -1905,7 +1922,7 @@ START_TEST(a_place_given_back_goes_to_the_next_in_line)
 	shmt_ticket tk[4];
 	shmt_stat st;
 	pid_t kid[2];
-	int status, went = 0, rc = -1;
+	int status, went, rc = -1;
 	double until;
 
 	use_backend(_i);
@@ -1920,15 +1937,7 @@ START_TEST(a_place_given_back_goes_to_the_next_in_line)
 	usleep(100000);
 	ck_assert_int_eq(kill(kid[0], SIGCONT), 0);
 	/* one of the two goes within a few looks, the other waits */
-	until = mono_s() + 5;
-	while (!went && mono_s() < until && usleep(10000) == 0)
-		for (int k = 0; k < 2; k++)
-			if (waitpid(kid[k], &status, WNOHANG) == kid[k]) {
-				went = 1;
-				rc = WIFEXITED(status) ? WEXITSTATUS(status)
-				                       : -1;
-				kid[k] = 0;
-			}
+	went = first_to_end(kid, 2, 5, &rc);
 	usleep(600000);
 	for (int k = 0; k < 2; k++)
 		if (kid[k]) {
@@ -1936,7 +1945,7 @@ START_TEST(a_place_given_back_goes_to_the_next_in_line)
 			kill(kid[k], SIGKILL);
 			waitpid(kid[k], &status, 0);
 		}
-	ck_assert_msg(went, "both wait for the reset");
+	ck_assert_msg(went >= 0, "both wait for the reset");
 	ck_assert_int_eq(rc, SHMT_OK);
 	ck_assert_int_eq(acquire_now(t, &tk[3]), SHMT_EAGAIN);
 	shmt_close(t);
